@@ -1,0 +1,54 @@
+# `make run` and `make test` each set up .venv from nothing, build the extension, then do their job.
+PY        ?= python3
+VENV      := .venv
+VPY       := $(VENV)/bin/python
+TORCH_VER := 2.13.0
+STAMP     := $(VENV)/.sparsegnn-built
+SOURCES   := setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/sparsegnn/*.h)
+
+.PHONY: run test venv build bench cuda-check triton-check asan clean
+
+# Use a torch the system Python already has; otherwise install torch==$(TORCH_VER) into .venv.
+$(VENV)/bin/activate:
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+		echo "using the installed torch: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+		$(PY) -m venv --system-site-packages $(VENV); \
+	else \
+		$(PY) -m venv $(VENV) && $(VPY) -m pip install -q --upgrade pip && \
+		$(VPY) -m pip install -q torch==$(TORCH_VER); \
+	fi
+	$(VPY) -m pip install -q setuptools wheel ninja pybind11 numpy scipy numba
+
+venv: $(VENV)/bin/activate
+
+$(STAMP): $(VENV)/bin/activate $(SOURCES)
+	$(VPY) -m pip install -q --no-build-isolation --no-deps -e .
+	@touch $(STAMP)
+
+build: $(STAMP)
+
+$(VENV)/.test-deps: $(VENV)/bin/activate
+	$(VPY) -m pip install -q pytest hypothesis triton torch-geometric matplotlib tqdm
+	@touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/sparsegnn bench
+
+test: $(STAMP) $(VENV)/.test-deps
+	$(VPY) -m pytest -q tests
+
+cuda-check: $(VENV)/bin/activate
+	bash csrc/cuda/check.sh
+
+triton-check: $(VENV)/.test-deps $(STAMP)
+	$(VPY) -m sparsegnn.kernels.aot --report
+
+# AddressSanitizer build of the extension, running the kernel tests against it (not in CI: slow).
+asan: $(VENV)/.test-deps
+	SPARSEGNN_ASAN=1 $(VPY) -m pip install -q --no-build-isolation --no-deps -e .
+	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+		$(VPY) -m pytest -q -x tests/test_ops.py tests/test_cpu_kernels.py
+	rm -f $(STAMP)
+
+clean:
+	rm -rf build *.egg-info sparsegnn/*.so $(STAMP)

@@ -1,0 +1,62 @@
+"""Build sparsegnn and its C++ extension ``sparsegnn._C``.
+
+The CPU kernels (csrc/ops.cpp, csrc/cpu/*.cpp) are always built. The CUDA kernels
+(csrc/cuda/*.cu) are added where a CUDA toolkit and a CUDA build of torch are present;
+``SPARSEGNN_CUDA=0`` forces them off and ``SPARSEGNN_CUDA=1`` forces them on.
+``SPARSEGNN_NATIVE=1`` adds ``-march=native`` (a local build; the default build stays portable
+and picks AVX-512/VNNI code paths at run time). ``SPARSEGNN_ASAN=1`` builds with
+AddressSanitizer (``make asan``).
+"""
+
+import glob
+import os
+
+from setuptools import find_packages, setup
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+
+def _want_cuda() -> bool:
+    import torch
+
+    forced = os.environ.get("SPARSEGNN_CUDA")
+    if forced is not None:
+        return forced == "1"
+    return CUDA_HOME is not None and torch.version.cuda is not None
+
+
+def _extension():
+    cxx = ["-O3", "-std=c++17", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
+    link = ["-fopenmp"]
+    if os.environ.get("SPARSEGNN_NATIVE") == "1":
+        cxx.append("-march=native")
+    if os.environ.get("SPARSEGNN_ASAN") == "1":
+        cxx += ["-fsanitize=address", "-fno-omit-frame-pointer", "-O1", "-g"]
+        link.append("-fsanitize=address")
+    sources = ["csrc/ops.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
+    include_dirs = [os.path.abspath("csrc")]
+    if _want_cuda():
+        sources += sorted(glob.glob("csrc/cuda/*.cu"))
+        nvcc = ["-O3", "-std=c++17", "--expt-relaxed-constexpr", "-lineinfo"]
+        return CUDAExtension(
+            "sparsegnn._C",
+            sources,
+            include_dirs=include_dirs,
+            define_macros=[("SPARSEGNN_WITH_CUDA", "1")],
+            extra_compile_args={"cxx": cxx, "nvcc": nvcc},
+            extra_link_args=link,
+        )
+    return CppExtension(
+        "sparsegnn._C",
+        sources,
+        include_dirs=include_dirs,
+        extra_compile_args={"cxx": cxx},
+        extra_link_args=link,
+    )
+
+
+setup(
+    packages=find_packages(include=["sparsegnn", "sparsegnn.*"]) + ["sparsegnn.kernels"],
+    package_dir={"sparsegnn.kernels": "kernels"},
+    ext_modules=[_extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+)
