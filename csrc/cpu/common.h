@@ -1,0 +1,153 @@
+// Helpers shared by the CPU kernels (csrc/cpu/*.cpp): input checks, the nnz-balanced work plan,
+// the deterministic task runner and run-time switches.
+//
+// Determinism: every output row is produced by exactly one task, and the order in which a row's
+// edges are folded never depends on the thread count. Rows with more than kPiece entries ("hubs")
+// are cut into fixed pieces of kPiece edges (a function of the graph only), each piece reduced on
+// its own, and the pieces merged in ascending order by one thread. So results are bitwise
+// identical across runs and across torch.set_num_threads values.
+#pragma once
+
+#include <ATen/Parallel.h>
+#include <torch/extension.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "sparsegnn/cpu_features.h"
+#include "sparsegnn/reducer.h"
+
+namespace sparsegnn {
+namespace cpu {
+
+// Rows longer than this are split into pieces of exactly this many edges (the last one shorter).
+constexpr int64_t kPiece = 2048;
+
+// Reads an environment switch at call time ("1", "true", "yes" mean on).
+inline bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return false;
+  return std::strcmp(v, "1") == 0 || std::strcmp(v, "true") == 0 || std::strcmp(v, "yes") == 0;
+}
+
+// AVX-512 float paths: on where the CPU has AVX-512F/BW/VL, unless SPARSEGNN_DISABLE_AVX512=1.
+inline bool use_avx512() { return cpu_has_avx512() && !env_flag("SPARSEGNN_DISABLE_AVX512"); }
+// VNNI int8 path: on where the CPU has AVX-512 VNNI, unless SPARSEGNN_DISABLE_VNNI=1 (or AVX-512
+// is disabled).
+inline bool use_vnni() { return cpu_has_vnni() && !env_flag("SPARSEGNN_DISABLE_VNNI") && use_avx512(); }
+
+inline void check_float_2d(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+  TORCH_CHECK(t.dim() == 2, name, " must be 2-D, got ", t.dim(), "-D");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+  auto st = t.scalar_type();
+  TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16, name,
+              " must be float16, bfloat16, float32 or float64, got ", st);
+}
+
+// Checks rowptr (int64 [N+1], starts at 0, non-decreasing, ends at nnz).
+inline void check_rowptr(const at::Tensor& rowptr, int64_t nnz) {
+  TORCH_CHECK(rowptr.device().is_cpu(), "rowptr must be a CPU tensor");
+  TORCH_CHECK(rowptr.scalar_type() == at::kLong, "rowptr must be int64, got ", rowptr.scalar_type());
+  TORCH_CHECK(rowptr.dim() == 1 && rowptr.numel() >= 1, "rowptr must be 1-D with N+1 >= 1 entries");
+  TORCH_CHECK(rowptr.is_contiguous(), "rowptr must be contiguous");
+  const int64_t* rp = rowptr.data_ptr<int64_t>();
+  const int64_t n = rowptr.numel() - 1;
+  TORCH_CHECK(rp[0] == 0, "rowptr[0] must be 0, got ", rp[0]);
+  TORCH_CHECK(rp[n] == nnz, "rowptr[-1] must equal nnz = ", nnz, ", got ", rp[n]);
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) ok &= rp[i] <= rp[i + 1];
+  TORCH_CHECK(ok, "rowptr must be non-decreasing");
+}
+
+inline void check_col(const at::Tensor& col) {
+  TORCH_CHECK(col.device().is_cpu(), "col must be a CPU tensor");
+  TORCH_CHECK(col.scalar_type() == at::kInt || col.scalar_type() == at::kLong,
+              "col must be int32 or int64, got ", col.scalar_type());
+  TORCH_CHECK(col.dim() == 1, "col must be 1-D");
+  TORCH_CHECK(col.is_contiguous(), "col must be contiguous");
+}
+
+// A unit of work: either rows [row_begin, row_end) processed whole (piece < 0), or one piece of a
+// hub row (row_begin = the row, [e_begin, e_end) its edges, piece = its slot in the scratch).
+struct Task {
+  int64_t row_begin, row_end;
+  int64_t e_begin, e_end;
+  int64_t piece;
+};
+
+struct Hub {
+  int64_t row;
+  int64_t first_piece, num_pieces;
+};
+
+struct Plan {
+  std::vector<Task> tasks;
+  std::vector<Hub> hubs;
+  int64_t num_pieces = 0;
+};
+
+// Splits rows into tasks of roughly equal cost (edges + rows) and hub rows into fixed pieces.
+// Task boundaries for ordinary rows may depend on the thread count (a row is still done whole by
+// one task); hub pieces never do.
+inline Plan make_plan(const int64_t* rp, int64_t n, int64_t num_threads) {
+  Plan plan;
+  const int64_t nnz = rp[n];
+  const int64_t total = nnz + n;
+  int64_t target = total / std::max<int64_t>(1, num_threads * 8) + 1;
+  target = std::max<int64_t>(target, 256);
+  target = std::min<int64_t>(target, 16 * kPiece);
+  int64_t start = 0, cost = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t deg = rp[i + 1] - rp[i];
+    if (deg > kPiece) {
+      if (start < i) plan.tasks.push_back({start, i, 0, 0, -1});
+      const int64_t np = (deg + kPiece - 1) / kPiece;
+      plan.hubs.push_back({i, plan.num_pieces, np});
+      for (int64_t p = 0; p < np; ++p) {
+        const int64_t e0 = rp[i] + p * kPiece;
+        plan.tasks.push_back({i, i + 1, e0, std::min(e0 + kPiece, rp[i + 1]), plan.num_pieces + p});
+      }
+      plan.num_pieces += np;
+      start = i + 1;
+      cost = 0;
+      continue;
+    }
+    cost += deg + 1;
+    if (cost >= target) {
+      plan.tasks.push_back({start, i + 1, 0, 0, -1});
+      start = i + 1;
+      cost = 0;
+    }
+  }
+  if (start < n) plan.tasks.push_back({start, n, 0, 0, -1});
+  return plan;
+}
+
+// Runs fn(t) for t in [0, ntasks) on at::get_num_threads() threads, handing tasks out dynamically
+// (an atomic counter schedules; no output is ever written by two tasks).
+template <typename Fn>
+inline void run_tasks(int64_t ntasks, const Fn& fn) {
+  if (ntasks <= 0) return;
+  const int64_t nt = std::min<int64_t>(at::get_num_threads(), ntasks);
+  if (nt <= 1 || at::in_parallel_region()) {
+    for (int64_t t = 0; t < ntasks; ++t) fn(t);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, nt, 1, [&](int64_t b, int64_t e) {
+    for (int64_t w = b; w < e; ++w) {
+      for (;;) {
+        const int64_t t = next.fetch_add(1, std::memory_order_relaxed);
+        if (t >= ntasks) break;
+        fn(t);
+      }
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace sparsegnn

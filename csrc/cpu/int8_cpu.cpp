@@ -1,0 +1,189 @@
+// CPU INT8 SpMM: acc[i,f] = sum_e value[e] * xq[col[e], f] in int32 (value int8, or 1 when None),
+// out[i,f] = float(acc) * row_scale[i] * col_scale[f] (float32).
+//
+// Two paths, chosen at call time: AVX-512 VNNI (vpdpbusd, u8 x s8 -> s32: the int8 features are
+// shifted by +128 to u8 and the row's 128 * sum(weights) subtracted), and a portable loop. Both
+// accumulate in wrapping int32 arithmetic, which is associative, so they give identical integers,
+// and both apply the scales with the same scalar expression: results are bitwise equal.
+// SPARSEGNN_DISABLE_VNNI=1 (read at each call) forces the portable path.
+#include "common.h"
+#include "int8_kernels.h"
+
+#include <immintrin.h>
+
+namespace sparsegnn {
+namespace cpu {
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 VNNI path. Four gathered rows (edges) are interleaved byte-wise so that each int32 lane
+// holds one feature of four edges; vpdpbusd multiplies them (as u8 = x + 128) with the four edge
+// weights (s8, broadcast) and adds into int32. The interleave permutes features within a 64-byte
+// chunk (lane L, register k, dword j holds feature 16L + 4k + j); the permutation is undone when the
+// accumulators are written out. Features beyond F are masked to zero and never stored.
+#if defined(__x86_64__) || defined(_M_X64)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
+
+template <int NC, typename idx_t>
+static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int64_t f0,
+                             int32_t* acc, bool& bad) {
+  const int64_t F = a.F, m = a.m;
+  __m512i q[NC][4];
+  __mmask64 mk[NC];
+  for (int k = 0; k < NC; ++k) {
+    for (int r = 0; r < 4; ++r) q[k][r] = _mm512_setzero_si512();
+    const int64_t rem = F - (f0 + 64 * k);
+    mk[k] = rem >= 64 ? ~__mmask64(0) : ((__mmask64(1) << rem) - 1);
+  }
+  const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  const int8_t* xb = a.xq + f0;
+  uint32_t wsum = 0;
+  constexpr int64_t kDist = 8;
+  for (int64_t e = e0; e < e1; e += 4) {
+    int64_t c[4];
+    int32_t w[4];
+    for (int j = 0; j < 4; ++j) {
+      const int64_t ej = e + j;
+      if (ej < e1) {
+        c[j] = static_cast<int64_t>(col[ej]);
+        w[j] = a.val ? static_cast<int32_t>(a.val[ej]) : 1;
+        if (c[j] < 0 || c[j] >= m) { bad = true; c[j] = 0; w[j] = 0; }
+      } else {
+        c[j] = 0;
+        w[j] = 0;
+      }
+    }
+    if (e + kDist + 3 < e1) {
+      for (int j = 0; j < 4; ++j) {
+        const int64_t cp = static_cast<int64_t>(col[e + kDist + j]);
+        if (cp >= 0 && cp < m) {
+          const char* p = reinterpret_cast<const char*>(xb + cp * F);
+          for (int k = 0; k < NC; ++k) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
+        }
+      }
+    }
+    wsum += static_cast<uint32_t>(w[0] + w[1] + w[2] + w[3]);
+    const uint32_t packed = (static_cast<uint32_t>(static_cast<uint8_t>(w[0]))) |
+                            (static_cast<uint32_t>(static_cast<uint8_t>(w[1])) << 8) |
+                            (static_cast<uint32_t>(static_cast<uint8_t>(w[2])) << 16) |
+                            (static_cast<uint32_t>(static_cast<uint8_t>(w[3])) << 24);
+    const __m512i wv = _mm512_set1_epi32(static_cast<int>(packed));
+    for (int k = 0; k < NC; ++k) {
+      const __m512i r0 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk[k], xb + c[0] * F + 64 * k), sign);
+      const __m512i r1 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk[k], xb + c[1] * F + 64 * k), sign);
+      const __m512i r2 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk[k], xb + c[2] * F + 64 * k), sign);
+      const __m512i r3 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk[k], xb + c[3] * F + 64 * k), sign);
+      const __m512i t0 = _mm512_unpacklo_epi8(r0, r1), t1 = _mm512_unpackhi_epi8(r0, r1);
+      const __m512i t2 = _mm512_unpacklo_epi8(r2, r3), t3 = _mm512_unpackhi_epi8(r2, r3);
+      q[k][0] = _mm512_dpbusd_epi32(q[k][0], _mm512_unpacklo_epi16(t0, t2), wv);
+      q[k][1] = _mm512_dpbusd_epi32(q[k][1], _mm512_unpackhi_epi16(t0, t2), wv);
+      q[k][2] = _mm512_dpbusd_epi32(q[k][2], _mm512_unpacklo_epi16(t1, t3), wv);
+      q[k][3] = _mm512_dpbusd_epi32(q[k][3], _mm512_unpackhi_epi16(t1, t3), wv);
+    }
+  }
+  const uint32_t corr = 128u * wsum;
+  alignas(64) int32_t tmp[4][16];
+  for (int k = 0; k < NC; ++k) {
+    for (int r = 0; r < 4; ++r) _mm512_store_si512(reinterpret_cast<void*>(tmp[r]), q[k][r]);
+    const int64_t base = f0 + 64 * k;
+    for (int L = 0; L < 4; ++L)
+      for (int r = 0; r < 4; ++r)
+        for (int j = 0; j < 4; ++j) {
+          const int64_t f = base + 16 * L + 4 * r + j;
+          if (f < F) acc[f] = static_cast<int32_t>(static_cast<uint32_t>(tmp[r][4 * L + j]) - corr);
+        }
+  }
+}
+
+template <typename idx_t>
+void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, bool& bad) {
+  const int64_t F = a.F;
+  if (e1 > e0 && a.m == 0) {
+    bad = true;
+    for (int64_t f = 0; f < F; ++f) acc[f] = 0;
+    return;
+  }
+  for (int64_t f0 = 0; f0 < F;) {
+    if (F - f0 > 64) {
+      vnni_tile<2>(a, col, e0, e1, f0, acc, bad);
+      f0 += 128;
+    } else {
+      vnni_tile<1>(a, col, e0, e1, f0, acc, bad);
+      f0 += 64;
+    }
+  }
+}
+
+template void int8_accumulate_vnni<int32_t>(const Int8Args&, const int32_t*, int64_t, int64_t, int32_t*, bool&);
+template void int8_accumulate_vnni<int64_t>(const Int8Args&, const int64_t*, int64_t, int64_t, int32_t*, bool&);
+
+#pragma GCC pop_options
+#endif
+
+namespace {
+
+at::Tensor spmm_int8_cpu(const at::Tensor& rowptr, const at::Tensor& col, const c10::optional<at::Tensor>& value,
+                         const at::Tensor& xq, const at::Tensor& row_scale, const at::Tensor& col_scale) {
+  check_col(col);
+  const int64_t nnz = col.numel();
+  check_rowptr(rowptr, nnz);
+  const int64_t n = rowptr.numel() - 1;
+  TORCH_CHECK(xq.device().is_cpu() && xq.scalar_type() == at::kChar, "xq must be a CPU int8 tensor, got ",
+              xq.scalar_type());
+  TORCH_CHECK(xq.dim() == 2 && xq.is_contiguous(), "xq must be contiguous 2-D");
+  const int64_t m = xq.size(0), F = xq.size(1);
+  const bool has_value = value.has_value() && value->defined();
+  if (has_value) {
+    TORCH_CHECK(value->device().is_cpu() && value->scalar_type() == at::kChar, "value must be a CPU int8 tensor");
+    TORCH_CHECK(value->dim() == 1 && value->numel() == nnz && value->is_contiguous(),
+                "value must be contiguous 1-D with nnz = ", nnz, " entries");
+  }
+  TORCH_CHECK(row_scale.device().is_cpu() && row_scale.scalar_type() == at::kFloat && row_scale.dim() == 1 &&
+                  row_scale.numel() == n && row_scale.is_contiguous(),
+              "row_scale must be a contiguous CPU float32 tensor of shape [N] = [", n, "]");
+  TORCH_CHECK(col_scale.device().is_cpu() && col_scale.scalar_type() == at::kFloat && col_scale.dim() == 1 &&
+                  col_scale.numel() == F && col_scale.is_contiguous(),
+              "col_scale must be a contiguous CPU float32 tensor of shape [F] = [", F, "]");
+  auto out = at::empty({n, F}, xq.options().dtype(at::kFloat));
+  if (n == 0 || F == 0) return out;
+  const int64_t* rp = rowptr.data_ptr<int64_t>();
+  Int8Args a{rp, has_value ? value->data_ptr<int8_t>() : nullptr, xq.data_ptr<int8_t>(), m, F,
+             row_scale.data_ptr<float>(), col_scale.data_ptr<float>(), out.data_ptr<float>()};
+  const bool vnni = use_vnni();
+  Plan plan = make_plan(rp, n, at::get_num_threads());
+  std::vector<int32_t> scratch(static_cast<size_t>(plan.num_pieces * F));
+  std::atomic<bool> bad{false};
+  auto body = [&](auto cp) {
+    run_tasks(static_cast<int64_t>(plan.tasks.size()), [&](int64_t t) {
+      const Task& task = plan.tasks[t];
+      bool lb = false;
+      if (task.piece < 0)
+        int8_rows(a, cp, task.row_begin, task.row_end, vnni, lb);
+      else
+        int8_accumulate(a, cp, task.e_begin, task.e_end, scratch.data() + task.piece * F, vnni, lb);
+      if (lb) bad.store(true, std::memory_order_relaxed);
+    });
+  };
+  if (col.scalar_type() == at::kInt)
+    body(col.data_ptr<int32_t>());
+  else
+    body(col.data_ptr<int64_t>());
+  TORCH_CHECK(!bad.load(), "col holds an index out of range [0, ", m, ")");
+  run_tasks(static_cast<int64_t>(plan.hubs.size()), [&](int64_t h) {
+    const Hub& hub = plan.hubs[h];
+    std::vector<uint32_t> acc(F, 0u);
+    for (int64_t p = 0; p < hub.num_pieces; ++p) {
+      const int32_t* s = scratch.data() + (hub.first_piece + p) * F;
+      for (int64_t f = 0; f < F; ++f) acc[f] += static_cast<uint32_t>(s[f]);
+    }
+    int8_store_row(a, hub.row, reinterpret_cast<const int32_t*>(acc.data()));
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(sparsegnn_C, CPU, m) { m.impl("spmm_int8", &spmm_int8_cpu); }
+
+}  // namespace cpu
+}  // namespace sparsegnn

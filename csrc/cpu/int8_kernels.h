@@ -1,0 +1,68 @@
+// Row kernels of the CPU INT8 SpMM: a portable loop and an AVX-512 VNNI path.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace sparsegnn {
+namespace cpu {
+
+struct Int8Args {
+  const int64_t* rp;
+  const int8_t* val;  // nullptr: every weight is 1
+  const int8_t* xq;   // [m, F]
+  int64_t m, F;
+  const float* row_scale;  // [N]
+  const float* col_scale;  // [F]
+  float* out;              // [N, F]
+};
+
+// out[i, f] = float(acc[f]) * row_scale[i] * col_scale[f]; the one expression both paths use.
+inline void int8_store_row(const Int8Args& a, int64_t i, const int32_t* acc) {
+  const float rs = a.row_scale[i];
+  float* o = a.out + i * a.F;
+  for (int64_t f = 0; f < a.F; ++f) o[f] = static_cast<float>(acc[f]) * rs * a.col_scale[f];
+}
+
+// Wrapping int32 sums of value[e] * xq[col[e], :] over [e0, e1) into acc [F].
+template <typename idx_t>
+inline void int8_accumulate_generic(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc,
+                                    bool& bad) {
+  const int64_t F = a.F;
+  std::vector<uint32_t> u(F, 0u);
+  for (int64_t e = e0; e < e1; ++e) {
+    const int64_t c = static_cast<int64_t>(col[e]);
+    if (c < 0 || c >= a.m) { bad = true; continue; }
+    const int32_t w = a.val ? static_cast<int32_t>(a.val[e]) : 1;
+    const int8_t* xr = a.xq + c * F;
+    for (int64_t f = 0; f < F; ++f) u[f] += static_cast<uint32_t>(w * static_cast<int32_t>(xr[f]));
+  }
+  for (int64_t f = 0; f < F; ++f) acc[f] = static_cast<int32_t>(u[f]);
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+template <typename idx_t>
+void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, bool& bad);
+#endif
+
+template <typename idx_t>
+inline void int8_accumulate(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, bool vnni,
+                            bool& bad) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (vnni) return int8_accumulate_vnni(a, col, e0, e1, acc, bad);
+#endif
+  (void)vnni;
+  int8_accumulate_generic(a, col, e0, e1, acc, bad);
+}
+
+template <typename idx_t>
+inline void int8_rows(const Int8Args& a, const idx_t* col, int64_t r0, int64_t r1, bool vnni, bool& bad) {
+  std::vector<int32_t> acc(a.F);
+  for (int64_t i = r0; i < r1; ++i) {
+    int8_accumulate(a, col, a.rp[i], a.rp[i + 1], acc.data(), vnni, bad);
+    int8_store_row(a, i, acc.data());
+  }
+}
+
+}  // namespace cpu
+}  // namespace sparsegnn

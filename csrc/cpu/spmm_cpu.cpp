@@ -1,0 +1,234 @@
+// CPU SpMM (sum/mean/max/min, weighted or not), segment_reduce and spmm_arg_backward.
+//
+// out[i] = reduce_{e in row i} value[e] * x[col[e]]; segment_reduce is the same with col[e] = e.
+// Work is split by nonzeros (common.h: nnz-balanced tasks, hub rows cut into fixed pieces merged
+// in order), so results are bitwise identical across runs and thread counts. The inner loops run
+// over features: AVX-512 intrinsics (spmm_avx512.h) where the CPU has them, a portable loop
+// otherwise. No E x F tensor is ever formed.
+#include "common.h"
+#include "spmm_kernels.h"
+
+namespace sparsegnn {
+namespace cpu {
+namespace {
+
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+void spmm_impl(const int64_t* rp, const idx_t* col, const scalar_t* val, const scalar_t* x, int64_t n,
+               int64_t m, int64_t F, scalar_t* out, int64_t* arg) {
+  using acc_t = at::opmath_type<scalar_t>;
+  using K = RowKernel<scalar_t, idx_t, HasValue, Identity, R>;
+  const int64_t nnz = rp[n];
+  if (n == 0 || F == 0) return;
+  Plan plan = make_plan(rp, n, at::get_num_threads());
+  const bool avx = use_avx512();
+  Args<scalar_t, idx_t> a{rp, col, val, x, m, F, nnz};
+  std::vector<acc_t> scratch(static_cast<size_t>(plan.num_pieces * F));
+  std::vector<int64_t> scratch_arg(has_arg<R>() ? static_cast<size_t>(plan.num_pieces * F) : 0);
+  std::atomic<bool> bad{false};
+  run_tasks(static_cast<int64_t>(plan.tasks.size()), [&](int64_t t) {
+    const Task& task = plan.tasks[t];
+    bool local_bad = false;
+    if (task.piece < 0) {
+      K::rows(a, avx, task.row_begin, task.row_end, out, arg, local_bad);
+    } else {
+      acc_t* acc = scratch.data() + task.piece * F;
+      int64_t* ag = has_arg<R>() ? scratch_arg.data() + task.piece * F : nullptr;
+      K::piece(a, avx, task.e_begin, task.e_end, acc, ag, local_bad);
+    }
+    if (local_bad) bad.store(true, std::memory_order_relaxed);
+  });
+  TORCH_CHECK(!bad.load(), "col holds an index out of range [0, ", m, ")");
+  // Merge hub pieces in ascending order: parallel over hubs, sequential over pieces.
+  run_tasks(static_cast<int64_t>(plan.hubs.size()), [&](int64_t h) {
+    const Hub& hub = plan.hubs[h];
+    const int64_t count = rp[hub.row + 1] - rp[hub.row];
+    std::vector<acc_t> acc(scratch.begin() + hub.first_piece * F,
+                           scratch.begin() + (hub.first_piece + 1) * F);
+    std::vector<int64_t> ag(F, -1);
+    if (has_arg<R>())
+      std::copy(scratch_arg.begin() + hub.first_piece * F, scratch_arg.begin() + (hub.first_piece + 1) * F,
+                ag.begin());
+    for (int64_t p = 1; p < hub.num_pieces; ++p) {
+      const acc_t* o = scratch.data() + (hub.first_piece + p) * F;
+      const int64_t* oa = has_arg<R>() ? scratch_arg.data() + (hub.first_piece + p) * F : nullptr;
+      for (int64_t f = 0; f < F; ++f) Reducer<R, acc_t>::merge(acc[f], ag[f], o[f], oa ? oa[f] : 0);
+    }
+    scalar_t* o = out + hub.row * F;
+    int64_t* oa = has_arg<R>() ? arg + hub.row * F : nullptr;
+    for (int64_t f = 0; f < F; ++f) {
+      int64_t af = ag[f];
+      o[f] = static_cast<scalar_t>(Reducer<R, acc_t>::finalize(acc[f], count, af, nnz));
+      if (oa) oa[f] = af;
+    }
+  });
+}
+
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity>
+void spmm_reduce_dispatch(Reduce r, const int64_t* rp, const idx_t* col, const scalar_t* val,
+                          const scalar_t* x, int64_t n, int64_t m, int64_t F, scalar_t* out, int64_t* arg) {
+  switch (r) {
+    case Reduce::Sum:
+      return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Sum>(rp, col, val, x, n, m, F, out, arg);
+    case Reduce::Mean:
+      return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Mean>(rp, col, val, x, n, m, F, out, arg);
+    case Reduce::Max:
+      return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Max>(rp, col, val, x, n, m, F, out, arg);
+    case Reduce::Min:
+      return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Min>(rp, col, val, x, n, m, F, out, arg);
+  }
+}
+
+Reduce parse_reduce_checked(const std::string& reduce) {
+  try {
+    return parse_reduce(reduce);
+  } catch (const std::invalid_argument& e) {
+    TORCH_CHECK(false, e.what());
+  }
+  return Reduce::Sum;
+}
+
+std::tuple<at::Tensor, at::Tensor> spmm_cpu(const at::Tensor& rowptr, const at::Tensor& col,
+                                            const c10::optional<at::Tensor>& value, const at::Tensor& x,
+                                            c10::string_view reduce_sv) {
+  const Reduce r = parse_reduce_checked(std::string(reduce_sv));
+  check_col(col);
+  check_float_2d(x, "x");
+  const int64_t nnz = col.numel();
+  check_rowptr(rowptr, nnz);
+  const int64_t n = rowptr.numel() - 1, m = x.size(0), F = x.size(1);
+  bool has_value = value.has_value() && value->defined();
+  if (has_value) {
+    TORCH_CHECK(value->device().is_cpu(), "value must be a CPU tensor");
+    TORCH_CHECK(value->scalar_type() == x.scalar_type(), "value must have x's dtype ", x.scalar_type(),
+                ", got ", value->scalar_type());
+    TORCH_CHECK(value->dim() == 1 && value->numel() == nnz, "value must be 1-D with nnz = ", nnz, " entries");
+    TORCH_CHECK(value->is_contiguous(), "value must be contiguous");
+  }
+  auto out = at::empty({n, F}, x.options());
+  auto arg = has_arg_reduce(r) ? at::empty({n, F}, x.options().dtype(at::kLong))
+                               : at::empty({0}, x.options().dtype(at::kLong));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "sparsegnn_spmm_cpu", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* vp = has_value ? value->data_ptr<scalar_t>() : nullptr;
+    scalar_t* op = out.data_ptr<scalar_t>();
+    int64_t* ap = has_arg_reduce(r) ? arg.data_ptr<int64_t>() : nullptr;
+    const int64_t* rp = rowptr.data_ptr<int64_t>();
+    if (col.scalar_type() == at::kInt) {
+      const int32_t* cp = col.data_ptr<int32_t>();
+      if (has_value)
+        spmm_reduce_dispatch<scalar_t, int32_t, true, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
+      else
+        spmm_reduce_dispatch<scalar_t, int32_t, false, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
+    } else {
+      const int64_t* cp = col.data_ptr<int64_t>();
+      if (has_value)
+        spmm_reduce_dispatch<scalar_t, int64_t, true, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
+      else
+        spmm_reduce_dispatch<scalar_t, int64_t, false, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
+    }
+  });
+  return {out, arg};
+}
+
+std::tuple<at::Tensor, at::Tensor> segment_reduce_cpu(const at::Tensor& src, const at::Tensor& rowptr,
+                                                      c10::string_view reduce_sv) {
+  const Reduce r = parse_reduce_checked(std::string(reduce_sv));
+  check_float_2d(src, "src");
+  const int64_t e = src.size(0), F = src.size(1);
+  check_rowptr(rowptr, e);
+  const int64_t n = rowptr.numel() - 1;
+  auto out = at::empty({n, F}, src.options());
+  auto arg = has_arg_reduce(r) ? at::empty({n, F}, src.options().dtype(at::kLong))
+                               : at::empty({0}, src.options().dtype(at::kLong));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "sparsegnn_segment_cpu", [&] {
+    int64_t* ap = has_arg_reduce(r) ? arg.data_ptr<int64_t>() : nullptr;
+    spmm_reduce_dispatch<scalar_t, int64_t, false, true>(r, rowptr.data_ptr<int64_t>(), nullptr, nullptr,
+                                                         src.data_ptr<scalar_t>(), n, e, F,
+                                                         out.data_ptr<scalar_t>(), ap);
+  });
+  return {out, arg};
+}
+
+// grad_x[col[arg[i,f]], f] += grad_out[i,f] * value[arg[i,f]], skipping arg == nnz. Parallel over
+// feature slices, sequential over rows: each grad_x element is summed in row order by one thread.
+at::Tensor spmm_arg_backward_cpu(const at::Tensor& col, const c10::optional<at::Tensor>& value,
+                                 const at::Tensor& arg, const at::Tensor& grad_out, int64_t num_cols) {
+  check_col(col);
+  check_float_2d(grad_out, "grad_out");
+  TORCH_CHECK(num_cols >= 0, "num_cols must be >= 0");
+  TORCH_CHECK(arg.device().is_cpu() && arg.scalar_type() == at::kLong, "arg must be a CPU int64 tensor");
+  TORCH_CHECK(arg.dim() == 2 && arg.sizes() == grad_out.sizes(), "arg must have grad_out's shape ",
+              grad_out.sizes(), ", got ", arg.sizes());
+  TORCH_CHECK(arg.is_contiguous(), "arg must be contiguous");
+  const int64_t nnz = col.numel();
+  bool has_value = value.has_value() && value->defined();
+  if (has_value) {
+    TORCH_CHECK(value->device().is_cpu() && value->scalar_type() == grad_out.scalar_type(),
+                "value must be a CPU tensor of grad_out's dtype");
+    TORCH_CHECK(value->dim() == 1 && value->numel() == nnz && value->is_contiguous(),
+                "value must be contiguous 1-D with nnz entries");
+  }
+  const int64_t n = grad_out.size(0), F = grad_out.size(1);
+  auto grad_x = at::zeros({num_cols, F}, grad_out.options());
+  if (n == 0 || F == 0 || num_cols == 0) {
+    // Still validate arg so that bad input is reported consistently.
+  }
+  std::atomic<bool> bad{false};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_out.scalar_type(), "sparsegnn_arg_bwd_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* go = grad_out.data_ptr<scalar_t>();
+    const int64_t* ap = arg.data_ptr<int64_t>();
+    const scalar_t* vp = has_value ? value->data_ptr<scalar_t>() : nullptr;
+    scalar_t* gx = grad_x.data_ptr<scalar_t>();
+    constexpr int64_t kSlice = 16;
+    const int64_t nslices = (F + kSlice - 1) / kSlice;
+    auto body = [&](auto cp) {
+      run_tasks(nslices, [&](int64_t s) {
+        const int64_t f0 = s * kSlice, f1 = std::min(F, f0 + kSlice), w = f1 - f0;
+        bool lb = false;
+        // 16-bit: accumulate in float32 over a [num_cols, w] buffer, then round once.
+        std::vector<acc_t> buf;
+        const bool lowp = !std::is_same<scalar_t, acc_t>::value;
+        if (lowp) buf.assign(static_cast<size_t>(num_cols * w), acc_t(0));
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t* ar = ap + i * F;
+          const scalar_t* g = go + i * F;
+          for (int64_t f = f0; f < f1; ++f) {
+            const int64_t e = ar[f];
+            if (e == nnz) continue;
+            if (e < 0 || e > nnz) { lb = true; continue; }
+            const int64_t c = static_cast<int64_t>(cp[e]);
+            if (c < 0 || c >= num_cols) { lb = true; continue; }
+            acc_t v = static_cast<acc_t>(g[f]);
+            if (vp) v *= static_cast<acc_t>(vp[e]);
+            if (lowp)
+              buf[c * w + (f - f0)] += v;
+            else
+              gx[c * F + f] = static_cast<scalar_t>(static_cast<acc_t>(gx[c * F + f]) + v);
+          }
+        }
+        if (lowp)
+          for (int64_t c = 0; c < num_cols; ++c)
+            for (int64_t f = f0; f < f1; ++f) gx[c * F + f] = static_cast<scalar_t>(buf[c * w + (f - f0)]);
+        if (lb) bad.store(true, std::memory_order_relaxed);
+      });
+    };
+    if (col.scalar_type() == at::kInt)
+      body(col.data_ptr<int32_t>());
+    else
+      body(col.data_ptr<int64_t>());
+  });
+  TORCH_CHECK(!bad.load(), "arg or col holds an index out of range");
+  return grad_x;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(sparsegnn_C, CPU, m) {
+  m.impl("spmm", &spmm_cpu);
+  m.impl("segment_reduce", &segment_reduce_cpu);
+  m.impl("spmm_arg_backward", &spmm_arg_backward_cpu);
+}
+
+}  // namespace cpu
+}  // namespace sparsegnn
