@@ -1,0 +1,418 @@
+"""The CSR graph container every sparsegnn op takes.
+
+``Graph`` holds the adjacency for aggregation ``out[i] = reduce_j A[i, j] * x[j]``: row ``i`` is
+a target node, its entries are the source nodes whose messages it receives (PyG's
+source-to-target convention, so ``edge_index[1]`` becomes the row and ``edge_index[0]`` the
+column). It validates its arrays once on construction, so kernels may trust them, and caches
+what kernels need more than once (the transpose for backward, degrees, GCN normalisation).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse
+
+    from .blocksparse import BlockSparse
+
+INDEX_DTYPES = (torch.int32, torch.int64)
+DUPLICATE_POLICIES = ("keep", "sum")
+
+
+class Graph:
+    """A sparse adjacency in CSR form.
+
+    Args:
+        rowptr: int64 ``[num_nodes + 1]``, monotone, ``rowptr[0] == 0``, ``rowptr[-1] == nnz``
+            (an int32 rowptr is widened to int64).
+        col: int32 or int64 ``[nnz]``, the column (source node) of every entry, in
+            ``[0, num_cols)``.
+        value: optional floating ``[nnz]`` edge weights; ``None`` means every weight is 1.
+        num_cols: number of columns (source nodes); defaults to ``num_nodes`` (square).
+        validate: check every invariant (on by default; internal constructors that build a
+            valid CSR by construction skip the O(nnz) checks).
+
+    Attributes:
+        rowptr, col, value: as above. ``num_nodes`` (rows), ``num_cols``, ``nnz``.
+    """
+
+    __slots__ = ("rowptr", "col", "value", "num_nodes", "num_cols", "_cache")
+
+    def __init__(
+        self,
+        rowptr: Tensor,
+        col: Tensor,
+        value: Tensor | None = None,
+        num_cols: int | None = None,
+        *,
+        validate: bool = True,
+    ) -> None:
+        if not isinstance(rowptr, Tensor) or not isinstance(col, Tensor):
+            raise TypeError("rowptr and col must be torch.Tensor")
+        if rowptr.dtype == torch.int32:
+            rowptr = rowptr.long()
+        self.rowptr = rowptr
+        self.col = col
+        self.value = value
+        self.num_nodes = int(rowptr.numel()) - 1
+        self.num_cols = self.num_nodes if num_cols is None else int(num_cols)
+        self._cache: dict[str, Any] = {}
+        if validate:
+            self._validate()
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        rowptr, col, value = self.rowptr, self.col, self.value
+        if rowptr.dim() != 1 or rowptr.numel() < 1:
+            raise ValueError(f"rowptr: expected a 1-D tensor of length num_nodes + 1, got shape {tuple(rowptr.shape)}")
+        if rowptr.dtype != torch.int64:
+            raise ValueError(f"rowptr: expected dtype int64 (or int32), got {rowptr.dtype}")
+        if col.dim() != 1:
+            raise ValueError(f"col: expected a 1-D tensor, got shape {tuple(col.shape)}")
+        if col.dtype not in INDEX_DTYPES:
+            raise ValueError(f"col: expected dtype int32 or int64, got {col.dtype}")
+        if col.device != rowptr.device:
+            raise ValueError(f"col: on {col.device} but rowptr is on {rowptr.device}")
+        if self.num_cols < 0:
+            raise ValueError(f"num_cols: must be >= 0, got {self.num_cols}")
+        nnz = col.numel()
+        if int(rowptr[0]) != 0:
+            raise ValueError(f"rowptr: rowptr[0] must be 0, got {int(rowptr[0])}")
+        if int(rowptr[-1]) != nnz:
+            raise ValueError(f"rowptr: rowptr[-1] must equal nnz = len(col) = {nnz}, got {int(rowptr[-1])}")
+        if self.num_nodes > 0 and bool((rowptr[1:] < rowptr[:-1]).any()):
+            raise ValueError("rowptr: must be non-decreasing")
+        if nnz > 0:
+            lo, hi = int(col.min()), int(col.max())
+            if lo < 0 or hi >= self.num_cols:
+                raise ValueError(f"col: indices must lie in [0, num_cols={self.num_cols}), found range [{lo}, {hi}]")
+        if value is not None:
+            if not isinstance(value, Tensor) or not value.is_floating_point():
+                raise ValueError("value: expected a floating-point tensor or None")
+            if value.shape != (nnz,):
+                raise ValueError(f"value: expected shape ({nnz},) (one weight per entry), got {tuple(value.shape)}")
+            if value.device != rowptr.device:
+                raise ValueError(f"value: on {value.device} but rowptr is on {rowptr.device}")
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def nnz(self) -> int:
+        """Number of stored entries (edges)."""
+        return self.col.numel()
+
+    @property
+    def device(self) -> torch.device:
+        return self.rowptr.device
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(num_nodes, num_cols)``."""
+        return (self.num_nodes, self.num_cols)
+
+    @property
+    def is_square(self) -> bool:
+        return self.num_nodes == self.num_cols
+
+    def __repr__(self) -> str:
+        weighted = "weighted" if self.value is not None else "unweighted"
+        return (
+            f"Graph(num_nodes={self.num_nodes}, num_cols={self.num_cols}, nnz={self.nnz}, "
+            f"{weighted}, index={str(self.col.dtype).replace('torch.', '')}, device={self.device})"
+        )
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_edge_index(
+        cls,
+        edge_index: Tensor,
+        num_nodes: int | None = None,
+        edge_weight: Tensor | None = None,
+        duplicates: str = "keep",
+    ) -> Graph:
+        """Build from a PyG-style ``edge_index`` ``[2, E]`` (row 0 = source, row 1 = target).
+
+        Args:
+            edge_index: integer ``[2, E]``.
+            num_nodes: node count; defaults to ``max(edge_index) + 1`` (0 for no edges).
+            edge_weight: optional floating ``[E]``.
+            duplicates: ``"keep"`` stores repeated edges as separate entries (what message
+                passing does); ``"sum"`` merges them into one entry whose weight is the sum
+                (the multiplicity for an unweighted graph).
+        """
+        if not isinstance(edge_index, Tensor):
+            raise TypeError("edge_index: expected a torch.Tensor of shape [2, E]")
+        if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+            raise ValueError(f"edge_index: expected shape [2, E], got {tuple(edge_index.shape)}")
+        if edge_index.dtype.is_floating_point or edge_index.dtype == torch.bool:
+            raise ValueError(f"edge_index: expected an integer dtype, got {edge_index.dtype}")
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates: expected one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+        num_edges = edge_index.shape[1]
+        if edge_weight is not None:
+            if not isinstance(edge_weight, Tensor) or not edge_weight.is_floating_point():
+                raise ValueError("edge_weight: expected a floating-point tensor")
+            if edge_weight.shape != (num_edges,):
+                raise ValueError(f"edge_weight: expected shape ({num_edges},), got {tuple(edge_weight.shape)}")
+        edge_index = edge_index.long()
+        if num_edges > 0 and int(edge_index.min()) < 0:
+            raise ValueError("edge_index: node indices must be >= 0")
+        inferred = int(edge_index.max()) + 1 if num_edges > 0 else 0
+        if num_nodes is None:
+            num_nodes = inferred
+        elif num_nodes < inferred:
+            raise ValueError(f"num_nodes: {num_nodes} is smaller than max(edge_index) + 1 = {inferred}")
+        return cls._from_coo(edge_index[1], edge_index[0], edge_weight, num_nodes, num_nodes, duplicates)
+
+    @classmethod
+    def _from_coo(
+        cls,
+        row: Tensor,
+        col: Tensor,
+        value: Tensor | None,
+        num_rows: int,
+        num_cols: int,
+        duplicates: str = "keep",
+    ) -> Graph:
+        """CSR from in-range int64 COO arrays, sorted by (row, col) with a stable sort."""
+        key = row * max(num_cols, 1) + col
+        key, perm = torch.sort(key, stable=True)
+        row, col = row[perm], col[perm]
+        value = value[perm] if value is not None else None
+        if duplicates == "sum" and key.numel() > 0:
+            unique, inverse = torch.unique_consecutive(key, return_inverse=True)
+            if unique.numel() < key.numel():
+                weights = value if value is not None else torch.ones(key.numel(), device=key.device)
+                value = weights.new_zeros(unique.numel()).index_add_(0, inverse, weights)
+                row, col = unique // max(num_cols, 1), unique % max(num_cols, 1)
+        counts = torch.bincount(row, minlength=num_rows) if row.numel() else row.new_zeros(num_rows)
+        rowptr = torch.zeros(num_rows + 1, dtype=torch.int64, device=row.device)
+        torch.cumsum(counts, 0, out=rowptr[1:])
+        return cls(rowptr, col, value, num_cols, validate=False)
+
+    @classmethod
+    def from_scipy(cls, matrix: scipy.sparse.spmatrix | scipy.sparse.sparray) -> Graph:
+        """Build from any scipy sparse matrix (``A[i, j]`` = weight of the message j -> i)."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        if not sp.issparse(matrix):
+            raise TypeError(f"matrix: expected a scipy sparse matrix, got {type(matrix).__name__}")
+        csr = sp.csr_matrix(matrix, copy=True)
+        csr.sort_indices()
+        rowptr = torch.from_numpy(csr.indptr.astype(np.int64))
+        col = torch.from_numpy(csr.indices.astype(np.int64))
+        data = csr.data
+        if not np.issubdtype(data.dtype, np.floating):
+            data = data.astype(np.float32)
+        return cls(rowptr, col, torch.from_numpy(data), csr.shape[1])
+
+    @classmethod
+    def from_torch_sparse(cls, tensor: Tensor) -> Graph:
+        """Build from a 2-D torch sparse tensor (COO, CSR or CSC layout)."""
+        if not isinstance(tensor, Tensor) or tensor.layout == torch.strided:
+            raise TypeError("tensor: expected a torch sparse tensor (COO, CSR or CSC)")
+        if tensor.dim() != 2:
+            raise ValueError(f"tensor: expected a 2-D sparse tensor, got {tensor.dim()} dims")
+        if tensor.layout == torch.sparse_coo:
+            tensor = tensor.coalesce()
+            row, col = tensor.indices()
+            value = tensor.values()
+            return cls._from_coo(row, col, _as_float(value), tensor.shape[0], tensor.shape[1])
+        csr = tensor.to_sparse_csr()
+        return cls(csr.crow_indices().long(), csr.col_indices().long(), _as_float(csr.values()), csr.shape[1])
+
+    @classmethod
+    def from_dense(cls, matrix: Tensor) -> Graph:
+        """Build from a dense ``[num_nodes, num_cols]`` matrix; its nonzeros become entries."""
+        if not isinstance(matrix, Tensor) or matrix.dim() != 2:
+            raise ValueError("matrix: expected a 2-D dense torch.Tensor")
+        row, col = matrix.nonzero(as_tuple=True)
+        value = _as_float(matrix[row, col])
+        return cls._from_coo(row, col, value, matrix.shape[0], matrix.shape[1])
+
+    @classmethod
+    def from_pyg(cls, data: Any) -> Graph:
+        """Build from a torch_geometric ``Data`` (its ``edge_index`` and 1-D ``edge_weight`` or
+        ``edge_attr`` when present)."""
+        edge_index = getattr(data, "edge_index", None)
+        if edge_index is None:
+            raise ValueError("data: has no edge_index")
+        weight = getattr(data, "edge_weight", None)
+        if weight is None:
+            attr = getattr(data, "edge_attr", None)
+            weight = attr if attr is not None and attr.dim() == 1 else None
+        return cls.from_edge_index(edge_index, data.num_nodes, weight)
+
+    # ------------------------------------------------------------------ conversions
+    def to(self, device: str | torch.device) -> Graph:
+        """A copy on ``device`` (the caches move lazily: they are recomputed there)."""
+        value = self.value.to(device) if self.value is not None else None
+        return Graph(self.rowptr.to(device), self.col.to(device), value, self.num_cols, validate=False)
+
+    def with_value(self, value: Tensor | None) -> Graph:
+        """The same structure with other edge weights (``[nnz]`` or None)."""
+        graph = Graph(self.rowptr, self.col, value, self.num_cols, validate=False)
+        if value is not None:
+            graph._validate_value()
+        return graph
+
+    def _validate_value(self) -> None:
+        value = self.value
+        if not isinstance(value, Tensor) or not value.is_floating_point() or value.shape != (self.nnz,):
+            raise ValueError(f"value: expected a floating tensor of shape ({self.nnz},)")
+
+    def to_index_dtype(self, dtype: torch.dtype) -> Graph:
+        """The same graph with ``col`` stored as ``dtype`` (int32 halves index traffic)."""
+        if dtype not in INDEX_DTYPES:
+            raise ValueError(f"dtype: expected int32 or int64, got {dtype}")
+        if dtype == torch.int32 and max(self.num_cols, self.nnz) >= 2**31:
+            raise ValueError("dtype: int32 cannot index this graph")
+        return Graph(self.rowptr, self.col.to(dtype), self.value, self.num_cols, validate=False)
+
+    def row_index(self) -> Tensor:
+        """int64 ``[nnz]``: the row of every entry (COO row indices)."""
+        return self._cached("row", self._compute_row)
+
+    def _compute_row(self) -> Tensor:
+        counts = self.rowptr.diff()
+        rows = torch.arange(self.num_nodes, device=self.device)
+        return torch.repeat_interleave(rows, counts, output_size=self.nnz)
+
+    def edge_index(self) -> Tensor:
+        """int64 ``[2, nnz]`` in PyG's convention (row 0 = source = col, row 1 = target = row)."""
+        return torch.stack([self.col.long(), self.row_index()])
+
+    def to_scipy(self) -> scipy.sparse.csr_matrix:
+        """A scipy CSR matrix (weights 1 where the graph is unweighted)."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        value = self.value.detach().cpu().numpy() if self.value is not None else np.ones(self.nnz, np.float32)
+        return sp.csr_matrix(
+            (value, self.col.cpu().numpy(), self.rowptr.cpu().numpy()), shape=self.shape
+        )
+
+    def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The dense ``[num_nodes, num_cols]`` matrix (duplicate entries summed)."""
+        dense = torch.zeros(self.shape, dtype=dtype, device=self.device)
+        value = self.value.to(dtype) if self.value is not None else torch.ones(self.nnz, dtype=dtype, device=self.device)
+        return dense.index_put_((self.row_index(), self.col.long()), value, accumulate=True)
+
+    def to_torch_sparse(self) -> Tensor:
+        """A torch sparse CSR tensor of the same matrix."""
+        value = self.value if self.value is not None else torch.ones(self.nnz, device=self.device)
+        return torch.sparse_csr_tensor(self.rowptr, self.col.long(), value, size=self.shape)
+
+    def to_block_sparse(self, block: int = 32) -> BlockSparse:
+        """The tile structure for the block-sparse (tensor-core) SpMM, cached per block size."""
+        from .blocksparse import BlockSparse
+
+        return self._cached(
+            f"block_sparse_{block}",
+            lambda: BlockSparse.from_csr(self.rowptr, self.col, self.value, self.num_nodes, self.num_cols, block=block),
+        )
+
+    # ------------------------------------------------------------------ cached derived data
+    def _cached(self, key: str, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def transpose(self) -> Graph:
+        """The transposed graph (CSC of this one, as a CSR), cached.
+
+        Its ``perm`` (see :meth:`transpose_perm`) maps each transposed entry to its position here,
+        so ``transpose().value == value[transpose_perm()]``.
+        """
+        return self._cached("transpose", self._compute_transpose)
+
+    def transpose_perm(self) -> Tensor:
+        """int64 ``[nnz]``: position in this graph of every entry of :meth:`transpose`."""
+        self.transpose()
+        return self._cache["transpose_perm"]
+
+    def _compute_transpose(self) -> Graph:
+        sorted_col, perm = torch.sort(self.col, stable=True)
+        boundaries = torch.arange(self.num_cols + 1, device=self.device, dtype=self.col.dtype)
+        colptr = torch.searchsorted(sorted_col, boundaries).long()
+        t_col = self.row_index()[perm].to(self.col.dtype)
+        value = self.value[perm] if self.value is not None else None
+        self._cache["transpose_perm"] = perm
+        transposed = Graph(colptr, t_col, value, self.num_nodes, validate=False)
+        transposed._cache["transpose"] = self
+        transposed._cache["transpose_perm"] = torch.argsort(perm)
+        return transposed
+
+    def in_degree(self) -> Tensor:
+        """int64 ``[num_nodes]``: entries per row (messages each target receives)."""
+        return self._cached("in_degree", lambda: self.rowptr.diff())
+
+    def out_degree(self) -> Tensor:
+        """int64 ``[num_cols]``: entries per column (messages each source sends)."""
+        return self._cached(
+            "out_degree",
+            lambda: torch.zeros(self.num_cols, dtype=torch.int64, device=self.device).index_add_(
+                0, self.col.long(), torch.ones_like(self.col, dtype=torch.int64)
+            ),
+        )
+
+    def has_duplicates(self) -> bool:
+        """Whether some (row, col) pair is stored more than once."""
+
+        def compute() -> bool:
+            key = self.row_index() * max(self.num_cols, 1) + self.col.long()
+            return bool(torch.unique(key).numel() < key.numel())
+
+        return self._cached("has_duplicates", compute)
+
+    def degree_stats(self) -> dict[str, float]:
+        """Mean, max and coefficient of variation of the row lengths (for backend choice)."""
+
+        def compute() -> dict[str, float]:
+            deg = self.in_degree().double()
+            if deg.numel() == 0:
+                return {"mean": 0.0, "max": 0.0, "cv": 0.0}
+            mean = float(deg.mean())
+            return {"mean": mean, "max": float(deg.max()), "cv": float(deg.std(unbiased=False) / mean) if mean else 0.0}
+
+        return self._cached("degree_stats", compute)
+
+    def gcn_norm(self, add_self_loops: bool = True, improved: bool = False) -> Graph:
+        """A new graph with GCN's weights ``D^-1/2 (A + I) D^-1/2`` (Kipf & Welling).
+
+        Self loops follow PyG's ``add_remaining_self_loops``: every node gets exactly one, with
+        weight 1 (2 when ``improved``) unless it already had one, whose weight is kept. Degrees
+        are row sums of the (weighted) adjacency, as in PyG's ``gcn_norm``. Cached per flags.
+        """
+        if not self.is_square:
+            raise ValueError(f"gcn_norm: needs a square graph, got shape {self.shape}")
+        return self._cached(f"gcn_norm_{add_self_loops}_{improved}", lambda: self._compute_gcn_norm(add_self_loops, improved))
+
+    def _compute_gcn_norm(self, add_self_loops: bool, improved: bool) -> Graph:
+        dtype = self.value.dtype if self.value is not None else torch.float32
+        row, col = self.row_index(), self.col.long()
+        value = self.value if self.value is not None else torch.ones(self.nnz, dtype=dtype, device=self.device)
+        if add_self_loops:
+            fill = 2.0 if improved else 1.0
+            is_loop = row == col
+            loop_weight = torch.full((self.num_nodes,), fill, dtype=dtype, device=self.device)
+            loop_weight[row[is_loop]] = value[is_loop]
+            keep = ~is_loop
+            nodes = torch.arange(self.num_nodes, device=self.device)
+            row = torch.cat([row[keep], nodes])
+            col = torch.cat([col[keep], nodes])
+            value = torch.cat([value[keep], loop_weight])
+        deg = torch.zeros(self.num_nodes, dtype=dtype, device=self.device).index_add_(0, row, value)
+        dinv = deg.pow(-0.5)
+        dinv.masked_fill_(torch.isinf(dinv), 0.0)
+        value = dinv[row] * value * dinv[col]
+        graph = Graph._from_coo(row, col, value, self.num_nodes, self.num_cols)
+        return graph.to_index_dtype(self.col.dtype) if self.col.dtype != torch.int64 else graph
+
+
+def _as_float(value: Tensor) -> Tensor:
+    return value if value.is_floating_point() else value.float()
