@@ -1,0 +1,34 @@
+"""``sparsegnn.ops``: the one public door to the kernels.
+
+``spmm``, ``segment_reduce`` and ``sddmm`` (autograd, torch.compile), ``spmm_int8`` (inference),
+and the backend controls ``available_backends``, ``set_backend`` and ``use_backend``.
+"""
+
+from . import backends  # noqa: F401  (registers every backend)
+from .dispatch import (
+    Backend,
+    available_backends,
+    current_backend,
+    get_backend,
+    register_backend,
+    registered_backends,
+    set_backend,
+    use_backend,
+)
+from .sddmm import sddmm
+from .segment import segment_reduce
+from .spmm import spmm
+
+__all__ = [
+    "Backend",
+    "available_backends",
+    "current_backend",
+    "get_backend",
+    "register_backend",
+    "registered_backends",
+    "sddmm",
+    "segment_reduce",
+    "set_backend",
+    "spmm",
+    "use_backend",
+]

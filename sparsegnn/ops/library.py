@@ -1,0 +1,223 @@
+"""The ``torch.library`` custom ops behind the public ops: schemas, fake kernels and autograd.
+
+Every public op calls exactly one of these, so ``torch.compile`` sees an opaque node with a
+fake (meta) implementation instead of tracing into a backend. Each op takes the backend name
+as a string; the name is resolved (``auto`` through ``ops.policy``) inside the op, at run time.
+
+Backward formulas (``A`` the CSR, ``A^T`` its cached transpose ``t_*``):
+
+- spmm sum:  dx = A^T g,  dvalue = sddmm(A, g, x);   mean: the same with ``g / count``.
+- spmm max/min:  dx scatters ``g * value[arg]`` to ``col[arg]``; dvalue[e] sums ``g * x[col[e]]``
+  over the features whose arg is ``e``. Rows with no entries get no gradient.
+- segment_reduce: dsrc gathers ``g`` rows (``/ count`` for mean) or scatters to ``arg``.
+- sddmm:  da = A(dout) b,  db = A^T(dout) a.
+"""
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .policy import resolve
+
+_EMPTY_ARG_SHAPE = (0,)
+
+
+def _has_arg(reduce: str) -> bool:
+    return reduce in ("max", "min")
+
+
+# ---------------------------------------------------------------------------------------- spmm
+@torch.library.custom_op("sparsegnn::spmm", mutates_args=())
+def spmm_op(
+    rowptr: Tensor,
+    col: Tensor,
+    value: Optional[Tensor],
+    x: Tensor,
+    reduce: str,
+    backend: str,
+    t_rowptr: Optional[Tensor],
+    t_col: Optional[Tensor],
+    t_perm: Optional[Tensor],
+) -> tuple[Tensor, Tensor]:
+    """``(out [N, F], arg)`` with ``out[i] = reduce_e value[e] * x[col[e]]``; ``t_*`` is the
+    transpose (colptr, row, perm) needed by the backward pass w.r.t. ``x`` (None otherwise)."""
+    impl = resolve("spmm", backend, x.device, x.dtype, rowptr.numel() - 1, x.shape[0], col.numel(), reduce)
+    return impl.spmm(rowptr, col, value, x, reduce)
+
+
+@spmm_op.register_fake
+def _(rowptr, col, value, x, reduce, backend, t_rowptr, t_col, t_perm):
+    num_rows = rowptr.shape[0] - 1
+    out = x.new_empty(num_rows, x.shape[1])
+    arg_shape = (num_rows, x.shape[1]) if _has_arg(reduce) else _EMPTY_ARG_SHAPE
+    return out, x.new_empty(arg_shape, dtype=torch.int64)
+
+
+def _spmm_setup(ctx, inputs, output):
+    rowptr, col, value, x, reduce, backend, t_rowptr, t_col, t_perm = inputs
+    ctx.reduce, ctx.backend, ctx.num_cols = reduce, backend, x.shape[0]
+    ctx.save_for_backward(rowptr, col, value, x, t_rowptr, t_col, t_perm, output[1])
+
+
+def _spmm_backward(ctx, grad_out, _grad_arg):
+    rowptr, col, value, x, t_rowptr, t_col, t_perm, arg = ctx.saved_tensors
+    needs_value, needs_x = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
+    grad = grad_out.contiguous()
+    grad_value = grad_x = None
+    if ctx.reduce in ("sum", "mean"):
+        if ctx.reduce == "mean":
+            grad = grad / rowptr.diff().clamp(min=1).unsqueeze(1).to(grad.dtype)
+        if needs_x:
+            if t_rowptr is None:
+                raise RuntimeError("spmm backward: the transpose was not passed to the forward op")
+            t_value = value[t_perm] if value is not None else None
+            grad_x = spmm_op(t_rowptr, t_col, t_value, grad, "sum", ctx.backend, None, None, None)[0]
+        if needs_value:
+            grad_value = sddmm_op(rowptr, col, grad, x, ctx.backend, None, None, None)
+    else:
+        if needs_x:
+            grad_x = spmm_arg_backward_op(col, value, arg, grad, ctx.num_cols, ctx.backend)
+        if needs_value:
+            grad_value = _arg_value_grad(col, arg, grad, x)
+    return None, None, grad_value, grad_x, None, None, None, None, None
+
+
+def _arg_value_grad(col: Tensor, arg: Tensor, grad: Tensor, x: Tensor) -> Tensor:
+    """dvalue[e] = sum over (i, f) with arg[i, f] == e of grad[i, f] * x[col[e], f]."""
+    nnz = col.numel()
+    out = grad.new_zeros(nnz)
+    valid = arg < nnz
+    edges = arg[valid]
+    features = valid.nonzero()[:, 1]
+    contribution = grad[valid] * x[col.long()[edges], features]
+    return out.index_add_(0, edges, contribution)
+
+
+spmm_op.register_autograd(_spmm_backward, setup_context=_spmm_setup)
+
+
+# ---------------------------------------------------------------------------- spmm_arg_backward
+@torch.library.custom_op("sparsegnn::spmm_arg_backward", mutates_args=())
+def spmm_arg_backward_op(
+    col: Tensor, value: Optional[Tensor], arg: Tensor, grad_out: Tensor, num_cols: int, backend: str
+) -> Tensor:
+    """``[num_cols, F]``: grad_out scattered to ``col[arg]`` (times ``value[arg]``)."""
+    impl = resolve(
+        "spmm_arg_backward", backend, grad_out.device, grad_out.dtype, grad_out.shape[0], num_cols, col.numel(),
+        strict=False,
+    )
+    return impl.spmm_arg_backward(col, value, arg, grad_out, num_cols)
+
+
+@spmm_arg_backward_op.register_fake
+def _(col, value, arg, grad_out, num_cols, backend):
+    return grad_out.new_empty(num_cols, grad_out.shape[1])
+
+
+# -------------------------------------------------------------------------------------- sddmm
+@torch.library.custom_op("sparsegnn::sddmm", mutates_args=())
+def sddmm_op(
+    rowptr: Tensor,
+    col: Tensor,
+    a: Tensor,
+    b: Tensor,
+    backend: str,
+    t_rowptr: Optional[Tensor],
+    t_col: Optional[Tensor],
+    t_perm: Optional[Tensor],
+) -> Tensor:
+    """``[nnz]``: ``out[e] = dot(a[row(e)], b[col[e]])``."""
+    impl = resolve("sddmm", backend, a.device, a.dtype, a.shape[0], b.shape[0], col.numel())
+    return impl.sddmm(rowptr, col, a, b)
+
+
+@sddmm_op.register_fake
+def _(rowptr, col, a, b, backend, t_rowptr, t_col, t_perm):
+    return a.new_empty(col.shape[0])
+
+
+def _sddmm_setup(ctx, inputs, output):
+    rowptr, col, a, b, backend, t_rowptr, t_col, t_perm = inputs
+    ctx.backend = backend
+    ctx.save_for_backward(rowptr, col, a, b, t_rowptr, t_col, t_perm)
+
+
+def _sddmm_backward(ctx, grad_out):
+    rowptr, col, a, b, t_rowptr, t_col, t_perm = ctx.saved_tensors
+    grad = grad_out.contiguous()
+    grad_a = grad_b = None
+    if ctx.needs_input_grad[2]:
+        grad_a = spmm_op(rowptr, col, grad, b, "sum", ctx.backend, None, None, None)[0]
+    if ctx.needs_input_grad[3]:
+        if t_rowptr is None:
+            raise RuntimeError("sddmm backward: the transpose was not passed to the forward op")
+        grad_b = spmm_op(t_rowptr, t_col, grad[t_perm], a, "sum", ctx.backend, None, None, None)[0]
+    return None, None, grad_a, grad_b, None, None, None, None
+
+
+sddmm_op.register_autograd(_sddmm_backward, setup_context=_sddmm_setup)
+
+
+# ----------------------------------------------------------------------------- segment_reduce
+@torch.library.custom_op("sparsegnn::segment_reduce", mutates_args=())
+def segment_reduce_op(src: Tensor, rowptr: Tensor, reduce: str, backend: str) -> tuple[Tensor, Tensor]:
+    """``(out [N, F], arg)``: ``out[i] = reduce(src[rowptr[i]:rowptr[i+1]])``."""
+    impl = resolve(
+        "segment_reduce", backend, src.device, src.dtype, rowptr.numel() - 1, src.shape[0], src.shape[0], reduce
+    )
+    return impl.segment_reduce(src, rowptr, reduce)
+
+
+@segment_reduce_op.register_fake
+def _(src, rowptr, reduce, backend):
+    num_rows = rowptr.shape[0] - 1
+    arg_shape = (num_rows, src.shape[1]) if _has_arg(reduce) else _EMPTY_ARG_SHAPE
+    return src.new_empty(num_rows, src.shape[1]), src.new_empty(arg_shape, dtype=torch.int64)
+
+
+def _segment_setup(ctx, inputs, output):
+    src, rowptr, reduce, backend = inputs
+    ctx.reduce, ctx.num_src = reduce, src.shape[0]
+    ctx.save_for_backward(rowptr, output[1])
+
+
+def _segment_backward(ctx, grad_out, _grad_arg):
+    rowptr, arg = ctx.saved_tensors
+    grad = grad_out.contiguous()
+    if ctx.reduce in ("sum", "mean"):
+        count = rowptr.diff()
+        if ctx.reduce == "mean":
+            grad = grad / count.clamp(min=1).unsqueeze(1).to(grad.dtype)
+        rows = torch.arange(count.numel(), device=rowptr.device)
+        return grad.index_select(0, torch.repeat_interleave(rows, count, output_size=ctx.num_src)), None, None, None
+    feat = grad.shape[1]
+    valid = arg < ctx.num_src
+    flat = (arg * feat + torch.arange(feat, device=arg.device))[valid]
+    grad_src = grad.new_zeros(ctx.num_src * feat).index_put_((flat,), grad[valid])
+    return grad_src.view(ctx.num_src, feat), None, None, None
+
+
+segment_reduce_op.register_autograd(_segment_backward, setup_context=_segment_setup)
+
+
+# ---------------------------------------------------------------------------------- spmm_int8
+@torch.library.custom_op("sparsegnn::spmm_int8", mutates_args=())
+def spmm_int8_op(
+    rowptr: Tensor,
+    col: Tensor,
+    value: Optional[Tensor],
+    xq: Tensor,
+    row_scale: Tensor,
+    col_scale: Tensor,
+    backend: str,
+) -> Tensor:
+    """float32 ``[N, F]``: int32-accumulated ``sum_e value[e] * xq[col[e]]`` times
+    ``row_scale[i] * col_scale[f]`` (inference only: no autograd)."""
+    impl = resolve("spmm_int8", backend, xq.device, None, rowptr.numel() - 1, xq.shape[0], col.numel())
+    return impl.spmm_int8(rowptr, col, value, xq, row_scale, col_scale)
+
+
+@spmm_int8_op.register_fake
+def _(rowptr, col, value, xq, row_scale, col_scale, backend):
+    return xq.new_empty((rowptr.shape[0] - 1, xq.shape[1]), dtype=torch.float32)

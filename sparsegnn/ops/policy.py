@@ -1,0 +1,71 @@
+"""How ``backend="auto"`` picks a backend.
+
+The choice goes by device, op, reduce, graph density and feature width. On CUDA the hand-written
+kernels come first, then Triton. On the CPU the dense-masked backend wins for small, dense
+adjacencies (a BLAS GEMM beats a gather when ``nnz / (N * M)`` is high), the C++ kernels
+otherwise, with numba and plain torch as fallbacks when the extension is not built. The density
+threshold and size cap below are the built-in defaults, calibrated by ``bench/dense_policy.py``
+(figures in bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .dispatch import Backend, capable, current_backend, get_backend, require
+
+# Dense-masked sum/mean wins on the CPU when the adjacency has at most this many cells ...
+DENSE_MAX_CELLS = 1 << 22
+# ... and at least this fraction of them stored.
+DENSE_MIN_DENSITY = 0.05
+
+_PREFERENCE = {"cuda": ("cuda", "triton", "torch"), "cpu": ("cpu", "numba", "torch")}
+
+
+def dense_wins(num_rows: int, num_cols: int, nnz: int, reduce: str | None) -> bool:
+    """Whether the dense-masked backend is expected to beat the sparse kernels."""
+    cells = num_rows * num_cols
+    return reduce in (None, "sum", "mean") and 0 < cells <= DENSE_MAX_CELLS and nnz >= DENSE_MIN_DENSITY * cells
+
+
+def choose(
+    op: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    num_rows: int,
+    num_cols: int,
+    nnz: int,
+    reduce: str | None = None,
+) -> str:
+    """The backend name ``auto`` resolves to for this call."""
+    able = set(capable(op, device, dtype))
+    if "dense" in able and dense_wins(num_rows, num_cols, nnz, reduce):
+        return "dense"
+    for name in _PREFERENCE.get(device.type, ("torch",)):
+        if name in able:
+            return name
+    if able:
+        return sorted(able)[0]
+    raise ValueError(f"backend: no registered backend can run {op} on {device.type} tensors of {dtype}")
+
+
+def resolve(
+    op: str,
+    backend: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    num_rows: int,
+    num_cols: int,
+    nnz: int,
+    reduce: str | None = None,
+    strict: bool = True,
+) -> Backend:
+    """The backend that runs ``op``: ``backend`` itself, or the thread's override / the policy
+    for ``"auto"``. With ``strict=False`` (internal steps such as a backward pass), a backend that
+    cannot run ``op`` is replaced by the policy's choice instead of raising."""
+    name = current_backend() if backend == "auto" else backend
+    if name == "auto":
+        name = choose(op, device, dtype, num_rows, num_cols, nnz, reduce)
+    if not strict and not get_backend(name).supports(op, device, dtype):
+        name = choose(op, device, dtype, num_rows, num_cols, nnz, reduce)
+    return require(name, op, device, dtype)
