@@ -1,0 +1,152 @@
+"""The Graph container: constructors, conversions, cached derived data and validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from sparsegnn import Graph
+
+
+def _example() -> tuple[torch.Tensor, torch.Tensor]:
+    edge_index = torch.tensor([[0, 1, 1, 2, 3, 3], [1, 0, 2, 1, 0, 3]])
+    weight = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    return edge_index, weight
+
+
+def test_from_edge_index_rows_are_targets():
+    edge_index, weight = _example()
+    graph = Graph.from_edge_index(edge_index, 4, weight)
+    dense = graph.to_dense()
+    for (src, dst), w in zip(edge_index.T.tolist(), weight.tolist()):
+        assert dense[dst, src] == w
+    assert graph.nnz == 6 and graph.shape == (4, 4)
+    assert torch.equal(graph.in_degree(), torch.tensor([2, 2, 1, 1]))
+    assert torch.equal(graph.out_degree(), torch.tensor([1, 2, 1, 2]))
+
+
+def test_edge_index_round_trip_and_num_nodes_default():
+    edge_index, _ = _example()
+    graph = Graph.from_edge_index(edge_index)
+    assert graph.num_nodes == 4
+    back = graph.edge_index()
+    assert sorted(map(tuple, back.T.tolist())) == sorted(map(tuple, edge_index.T.tolist()))
+
+
+def test_duplicates_keep_or_sum():
+    edge_index = torch.tensor([[0, 0, 1], [1, 1, 0]])
+    kept = Graph.from_edge_index(edge_index, 2)
+    assert kept.nnz == 3 and kept.has_duplicates()
+    summed = Graph.from_edge_index(edge_index, 2, duplicates="sum")
+    assert summed.nnz == 2 and not summed.has_duplicates()
+    assert torch.equal(summed.to_dense(), kept.to_dense())
+    weighted = Graph.from_edge_index(edge_index, 2, torch.tensor([1.0, 2.5, 4.0]), duplicates="sum")
+    assert weighted.to_dense()[1, 0] == 3.5
+
+
+def test_scipy_torch_sparse_dense_round_trips():
+    edge_index, weight = _example()
+    graph = Graph.from_edge_index(edge_index, 4, weight)
+    dense = graph.to_dense()
+    assert torch.equal(Graph.from_scipy(graph.to_scipy()).to_dense(), dense)
+    assert torch.equal(Graph.from_dense(dense).to_dense(), dense)
+    assert torch.equal(Graph.from_torch_sparse(graph.to_torch_sparse()).to_dense(), dense)
+    assert torch.equal(Graph.from_torch_sparse(dense.to_sparse()).to_dense(), dense)
+    rect = sp.random(5, 9, density=0.3, format="coo", random_state=0, dtype=np.float64)
+    assert torch.allclose(Graph.from_scipy(rect).to_dense(torch.float64), torch.from_numpy(rect.toarray()))
+
+
+def test_from_pyg_reads_edge_weight():
+    class Data:
+        edge_index, edge_weight = _example()
+        num_nodes = 4
+
+    graph = Graph.from_pyg(Data())
+    assert graph.value is not None and graph.nnz == 6
+
+
+def test_transpose_is_cached_and_consistent():
+    edge_index, weight = _example()
+    graph = Graph.from_edge_index(edge_index, 4, weight)
+    transposed = graph.transpose()
+    assert transposed is graph.transpose()
+    assert torch.equal(transposed.to_dense(), graph.to_dense().T)
+    assert torch.equal(transposed.value, graph.value[graph.transpose_perm()])
+    assert transposed.transpose() is graph
+    rect = Graph(torch.tensor([0, 2, 3]), torch.tensor([4, 6, 1]), None, 7)
+    assert torch.equal(rect.transpose().to_dense(), rect.to_dense().T)
+
+
+def test_gcn_norm_matches_formula():
+    edge_index = torch.tensor([[0, 1, 1, 2, 2], [1, 0, 2, 1, 2]])  # node 2 has a self loop
+    graph = Graph.from_edge_index(edge_index, 3, torch.tensor([1.0, 1.0, 1.0, 1.0, 3.0]))
+    norm = graph.gcn_norm()
+    adj = graph.to_dense()
+    adj_hat = adj.clone()
+    adj_hat[0, 0] = adj_hat[1, 1] = 1.0  # existing loop on 2 keeps weight 3
+    dinv = adj_hat.sum(1).pow(-0.5)
+    assert torch.allclose(norm.to_dense(), dinv[:, None] * adj_hat * dinv[None, :])
+    assert graph.gcn_norm() is norm
+    plain = graph.gcn_norm(add_self_loops=False).to_dense()
+    dinv = adj.sum(1).pow(-0.5)
+    assert torch.allclose(plain, dinv[:, None] * adj * dinv[None, :])
+
+
+def test_index_dtype_and_device_copy():
+    edge_index, _ = _example()
+    graph = Graph.from_edge_index(edge_index).to_index_dtype(torch.int32)
+    assert graph.col.dtype == torch.int32
+    assert torch.equal(graph.transpose().to_dense(), graph.to_dense().T)
+    assert graph.to("cpu").nnz == graph.nnz
+    with pytest.raises(ValueError, match="dtype"):
+        graph.to_index_dtype(torch.int16)
+
+
+@pytest.mark.parametrize(
+    "rowptr, col, value, num_cols, match",
+    [
+        ([1, 2], [0], None, 2, "rowptr\\[0\\] must be 0"),
+        ([0, 2], [0], None, 2, "rowptr\\[-1\\] must equal nnz"),
+        ([0, 2, 1, 2], [0, 1], None, 3, "non-decreasing"),
+        ([0, 1], [5], None, 2, "col: indices must lie in"),
+        ([0, 1], [-1], None, 2, "col: indices must lie in"),
+        ([0, 1], [0], [1.0, 2.0], 2, "value: expected shape"),
+        ([0, 1], [0], [1], 2, "value: expected a floating"),
+    ],
+)
+def test_validation_errors(rowptr, col, value, num_cols, match):
+    value = torch.tensor(value) if value is not None else None
+    with pytest.raises(ValueError, match=match):
+        Graph(torch.tensor(rowptr), torch.tensor(col), value, num_cols)
+
+
+def test_validation_of_dtypes_and_shapes():
+    with pytest.raises(ValueError, match="col: expected dtype"):
+        Graph(torch.tensor([0, 1]), torch.tensor([0], dtype=torch.int16))
+    with pytest.raises(ValueError, match="rowptr: expected dtype"):
+        Graph(torch.tensor([0.0, 1.0]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="rowptr: expected a 1-D"):
+        Graph(torch.tensor([[0, 1]]), torch.tensor([0]))
+    with pytest.raises(TypeError):
+        Graph([0, 1], [0])
+    with pytest.raises(ValueError, match="edge_index: expected shape"):
+        Graph.from_edge_index(torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="num_nodes"):
+        Graph.from_edge_index(torch.tensor([[0], [5]]), num_nodes=3)
+    with pytest.raises(ValueError, match="edge_index: node indices"):
+        Graph.from_edge_index(torch.tensor([[0], [-1]]))
+    with pytest.raises(ValueError, match="edge_weight"):
+        Graph.from_edge_index(torch.tensor([[0], [1]]), edge_weight=torch.ones(2))
+    with pytest.raises(ValueError, match="duplicates"):
+        Graph.from_edge_index(torch.tensor([[0], [1]]), duplicates="drop")
+    with pytest.raises(ValueError, match="gcn_norm"):
+        Graph(torch.tensor([0, 1]), torch.tensor([2]), None, 3).gcn_norm()
+
+
+def test_zero_node_graph():
+    graph = Graph.from_edge_index(torch.empty(2, 0, dtype=torch.long))
+    assert graph.num_nodes == 0 and graph.nnz == 0
+    assert graph.transpose().shape == (0, 0)
+    assert graph.gcn_norm().nnz == 0

@@ -1,0 +1,335 @@
+"""Every backend of every op against the reference, on edge cases and random graphs;
+gradients in float64; argument errors; torch.compile and torch.library.opcheck."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import CPU_BACKENDS, EDGE_CASES, weighted
+from sparsegnn import Graph, ops
+from sparsegnn.ops.library import sddmm_op, segment_reduce_op, spmm_int8_op, spmm_op
+
+REDUCES = ("sum", "mean", "max", "min")
+ALL_BACKENDS = ["torch", *CPU_BACKENDS]
+TOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 3e-3}
+
+
+def loop_spmm(graph: Graph, x: torch.Tensor, reduce: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A row-by-row reference, independent of every backend (float64)."""
+    x = x.double()
+    value = graph.value.double() if graph.value is not None else torch.ones(graph.nnz, dtype=torch.float64)
+    out = torch.zeros(graph.num_nodes, x.shape[1], dtype=torch.float64)
+    arg = torch.full((graph.num_nodes, x.shape[1]), graph.nnz, dtype=torch.int64)
+    for i in range(graph.num_nodes):
+        start, stop = int(graph.rowptr[i]), int(graph.rowptr[i + 1])
+        if start == stop:
+            continue
+        msg = x[graph.col[start:stop].long()] * value[start:stop, None]
+        if reduce == "sum":
+            out[i] = msg.sum(0)
+        elif reduce == "mean":
+            out[i] = msg.mean(0)
+        else:
+            best, which = msg.max(0) if reduce == "max" else msg.min(0)
+            out[i], arg[i] = best, which + start
+    return out, arg
+
+
+def features(rows: int, feat: int, dtype=torch.float32, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(rows, feat, generator=gen, dtype=torch.float64).to(dtype)
+
+
+def assert_close(actual, expected, dtype, scale=None):
+    """Close within the dtype's tolerance; ``scale`` (e.g. ``|A| @ |x|``) bounds the rounding
+    error of long sums, whose terms may cancel."""
+    tol = TOL[dtype]
+    atol = tol if scale is None else tol * (1 + scale.double())
+    assert torch.all((actual.double() - expected.double()).abs() <= atol + tol * expected.double().abs())
+
+
+def abs_bound(graph: Graph, x: torch.Tensor, reduce: str) -> torch.Tensor:
+    """``|A| @ |x|`` (mean: divided by the row count): a bound on a sum's rounding error."""
+    value = graph.value.abs() if graph.value is not None else None
+    return ops.spmm(graph.with_value(value), x.abs(), "mean" if reduce == "mean" else "sum", backend="torch")
+
+
+# ----------------------------------------------------------------------------------- forward
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("is_weighted", [False, True])
+def test_torch_reference_equals_row_loop(edge_case, reduce, is_weighted):
+    name, graph = edge_case
+    graph = weighted(graph, dtype=torch.float64) if is_weighted else graph
+    x = features(graph.num_cols, 3, torch.float64)
+    if name == "hub":
+        x = x[:, :1].contiguous()
+    expected, expected_arg = loop_spmm(graph, x, reduce)
+    if reduce in ("max", "min"):
+        out, arg = ops.spmm(graph, x, reduce, backend="torch", return_arg=True)
+        assert torch.equal(arg, expected_arg)
+    else:
+        out = ops.spmm(graph, x, reduce, backend="torch")
+    assert_close(out, expected, torch.float64)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("is_weighted", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_spmm_backends_equal_reference(edge_case, backend, reduce, is_weighted, dtype):
+    _, graph = edge_case
+    graph = weighted(graph, dtype=dtype) if is_weighted else graph
+    for feat in (1, 17):
+        x = features(graph.num_cols, feat, dtype)
+        expected = ops.spmm(graph, x, reduce, backend="torch", return_arg=reduce in ("max", "min"))
+        actual = ops.spmm(graph, x, reduce, backend=backend, return_arg=reduce in ("max", "min"))
+        if reduce in ("max", "min"):
+            assert_close(actual[0], expected[0], dtype)
+            assert torch.equal(actual[1], expected[1])
+        else:
+            assert_close(actual, expected, dtype, abs_bound(graph, x, reduce))
+            assert actual.dtype == dtype
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_spmm_half_precision_accumulates_in_float32(backend, dtype, reduce):
+    graph = weighted(EDGE_CASES["random"])
+    x = features(graph.num_cols, 8, torch.float32)
+    expected = ops.spmm(graph, x, reduce, backend="torch")
+    actual = ops.spmm(graph.with_value(graph.value.to(dtype)), x.to(dtype), reduce, backend=backend)
+    assert actual.dtype == dtype
+    torch.testing.assert_close(actual.float(), expected, rtol=TOL[dtype] * 4, atol=TOL[dtype] * 4)
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_spmm_non_contiguous_and_multi_dim_features(backend):
+    graph = EDGE_CASES["random"]
+    base = features(6, graph.num_cols)
+    x = base.T  # non-contiguous [num_cols, 6]
+    assert not x.is_contiguous()
+    torch.testing.assert_close(ops.spmm(graph, x, backend=backend), ops.spmm(graph, x.contiguous(), backend="torch"))
+    x3 = features(graph.num_cols, 6).view(graph.num_cols, 2, 3)
+    out = ops.spmm(graph, x3, "max", backend=backend)
+    assert out.shape == (graph.num_nodes, 2, 3)
+    torch.testing.assert_close(out.view(graph.num_nodes, 6), ops.spmm(graph, x3.view(graph.num_cols, 6), "max"))
+    x1 = features(graph.num_cols, 1).view(-1)
+    assert ops.spmm(graph, x1, backend=backend).shape == (graph.num_nodes,)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sddmm_backends_equal_reference(edge_case, backend, dtype):
+    _, graph = edge_case
+    if not ops.get_backend(backend).sddmm:
+        pytest.skip(f"{backend} has no sddmm")
+    for feat in (1, 17):
+        a, b = features(graph.num_nodes, feat, dtype, 1), features(graph.num_cols, feat, dtype, 2)
+        expected = ops.sddmm(graph, a, b, backend="torch")
+        bound = (a[graph.row_index()].abs() * b[graph.col.long()].abs()).sum(1)
+        assert_close(ops.sddmm(graph, a, b, backend=backend), expected, dtype, bound)
+    row = graph.row_index()
+    assert_close(expected, (a[row].double() * b[graph.col.long()].double()).sum(1), dtype)
+
+
+SEGMENT_BACKENDS = ["torch", *[b for b in CPU_BACKENDS if ops.get_backend(b).segment_reduce]]
+
+
+@pytest.mark.parametrize("backend", SEGMENT_BACKENDS)
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_segment_reduce_equals_spmm_over_identity(edge_case, backend, reduce):
+    _, graph = edge_case
+    src = features(graph.nnz, 5, torch.float64)
+    identity = Graph(graph.rowptr, torch.arange(graph.nnz), None, graph.nnz)
+    expected = loop_spmm(identity, src, reduce)
+    if reduce in ("max", "min"):
+        out, arg = ops.segment_reduce(src, graph.rowptr, reduce, backend=backend, return_arg=True)
+        assert torch.equal(arg, expected[1])
+    else:
+        out = ops.segment_reduce(src, graph.rowptr, reduce, backend=backend)
+    assert_close(out, expected[0], torch.float64)
+
+
+# ---------------------------------------------------------------------------- random graphs
+@st.composite
+def random_graphs(draw):
+    num_nodes = draw(st.integers(1, 30))
+    num_cols = draw(st.integers(1, 30))
+    nnz = draw(st.integers(0, 120))
+    seed = draw(st.integers(0, 2**16))
+    gen = torch.Generator().manual_seed(seed)
+    row = torch.randint(0, num_nodes, (nnz,), generator=gen)
+    col = torch.randint(0, num_cols, (nnz,), generator=gen)
+    graph = Graph._from_coo(row, col, None, num_nodes, num_cols)
+    if draw(st.booleans()):
+        graph = graph.with_value(torch.rand(nnz, generator=gen, dtype=torch.float64) * 2 - 1)
+    if draw(st.booleans()):
+        graph = graph.to_index_dtype(torch.int32)
+    return graph, draw(st.integers(1, 9)), seed
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=random_graphs(), reduce=st.sampled_from(REDUCES))
+def test_random_graphs_all_backends(case, reduce):
+    graph, feat, seed = case
+    x = features(graph.num_cols, feat, torch.float64, seed)
+    expected, expected_arg = loop_spmm(graph, x, reduce)
+    a = features(graph.num_nodes, feat, torch.float64, seed + 1)
+    expected_sddmm = (a[graph.row_index()] * x[graph.col.long()]).sum(1)
+    for backend in ALL_BACKENDS:
+        out, arg = (
+            ops.spmm(graph, x, reduce, backend=backend, return_arg=True)
+            if reduce in ("max", "min")
+            else (ops.spmm(graph, x, reduce, backend=backend), None)
+        )
+        assert_close(out, expected, torch.float64)
+        if arg is not None:
+            assert torch.equal(arg, expected_arg), backend
+        assert_close(ops.sddmm(graph, a, x, backend=backend), expected_sddmm, torch.float64)
+
+
+# --------------------------------------------------------------------------------- gradients
+def _grad_graph() -> Graph:
+    gen = torch.Generator().manual_seed(3)
+    edges = torch.randint(0, 12, (2, 40), generator=gen)
+    edges = torch.cat([edges, torch.tensor([[0, 1], [13, 13]])], 1)  # node 14 stays empty
+    return Graph.from_edge_index(edges, 15)
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_spmm_gradcheck(backend, reduce):
+    graph = _grad_graph()
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(graph.num_cols, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    value = (torch.rand(graph.nnz, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
+
+    def fn(x, value):
+        return ops.spmm(graph.with_value(value), x, reduce, backend=backend)
+
+    assert torch.autograd.gradcheck(fn, (x, value))
+    out = ops.spmm(graph, x, reduce, backend=backend)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert grad.shape == x.shape
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_sddmm_gradcheck(backend):
+    graph = _grad_graph()
+    gen = torch.Generator().manual_seed(5)
+    a = torch.randn(graph.num_nodes, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(graph.num_cols, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: ops.sddmm(graph, a, b, backend=backend), (a, b))
+
+
+@pytest.mark.parametrize("backend", SEGMENT_BACKENDS)
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_segment_reduce_gradcheck(backend, reduce):
+    rowptr = torch.tensor([0, 3, 3, 7, 8])
+    src = torch.randn(8, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda s: ops.segment_reduce(s, rowptr, reduce, backend=backend), (src,))
+
+
+def test_empty_rows_get_no_gradient():
+    graph = _grad_graph()
+    x = torch.randn(graph.num_cols, 2, dtype=torch.float64, requires_grad=True)
+    for reduce in REDUCES:
+        out = ops.spmm(graph, x, reduce)
+        assert torch.all(out[14] == 0)
+        (grad,) = torch.autograd.grad(out[14].sum(), x)
+        assert torch.all(grad == 0)
+
+
+# ------------------------------------------------------------------------------ bad arguments
+def test_argument_errors_are_clear():
+    graph = EDGE_CASES["random"]
+    x = features(graph.num_cols, 4)
+    with pytest.raises(ValueError, match="x: expected 40 rows"):
+        ops.spmm(graph, x[:5])
+    with pytest.raises(TypeError, match="x: expected float16"):
+        ops.spmm(graph, x.long())
+    with pytest.raises(TypeError, match="graph: expected a sparsegnn.Graph"):
+        ops.spmm(graph.to_dense(), x)
+    with pytest.raises(ValueError, match="reduce: expected one of"):
+        ops.spmm(graph, x, reduce="prod")
+    with pytest.raises(ValueError, match="backend: expected 'auto' or one of"):
+        ops.spmm(graph, x, backend="magic")
+    with pytest.raises(ValueError, match="backends that can"):
+        ops.spmm(graph, x, backend="cuda")
+    with pytest.raises(ValueError, match="return_arg"):
+        ops.spmm(graph, x, "sum", return_arg=True)
+    with pytest.raises(ValueError, match="b: expected 40 rows"):
+        ops.sddmm(graph, x, x[:3])
+    with pytest.raises(TypeError, match="b: expected the dtype"):
+        ops.sddmm(graph, x, x.double())
+    with pytest.raises(ValueError, match="rowptr: must start at 0 and end"):
+        ops.segment_reduce(x, torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="rowptr: must be non-decreasing"):
+        ops.segment_reduce(x[:4], torch.tensor([0, 3, 1, 4]))
+    with pytest.raises(ValueError, match="cannot run sddmm"):
+        ops.sddmm(graph, x, x, backend="cuda")
+
+
+def test_backend_selection_controls():
+    graph, x = EDGE_CASES["random"], features(40, 4)
+    assert "torch" in ops.available_backends("cpu")
+    with ops.use_backend("torch"):
+        assert ops.current_backend() == "torch"
+        ops.spmm(graph, x)
+    assert ops.current_backend() == "auto"
+    ops.set_backend("numba")
+    try:
+        assert ops.current_backend() == "numba"
+    finally:
+        ops.set_backend(None)
+    with pytest.raises(ValueError, match="unknown backend"):
+        ops.set_backend("nope")
+
+
+def test_auto_prefers_dense_for_small_dense_graphs():
+    from sparsegnn.ops.policy import choose
+
+    dense = choose("spmm", torch.device("cpu"), torch.float32, 100, 100, 5000, "sum")
+    sparse = choose("spmm", torch.device("cpu"), torch.float32, 100_000, 100_000, 10**6, "sum")
+    assert dense == "dense"
+    assert sparse == ("cpu" if "cpu" in CPU_BACKENDS else "numba")
+    assert choose("spmm", torch.device("cpu"), torch.float32, 100, 100, 5000, "max") != "dense"
+
+
+# --------------------------------------------------------------------------- compile / opcheck
+def test_two_layer_gcn_compiles_without_graph_breaks():
+    torch.manual_seed(0)
+    graph = Graph.from_edge_index(torch.randint(0, 60, (2, 400)), 60).gcn_norm()
+    lin1, lin2 = torch.nn.Linear(8, 16), torch.nn.Linear(16, 3)
+
+    def gcn(x):
+        return ops.spmm(graph, lin2(ops.spmm(graph, lin1(x)).relu()))
+
+    x = torch.randn(60, 8)
+    expected = gcn(x)
+    compiled = torch.compile(gcn, fullgraph=True, backend="aot_eager")
+    out = compiled(x)
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    assert lin1.weight.grad is not None
+
+
+def test_opcheck_every_custom_op():
+    graph = weighted(EDGE_CASES["random"], dtype=torch.float64)
+    t = graph.transpose()
+    x = features(graph.num_cols, 4, torch.float64).requires_grad_()
+    value = graph.value.clone().requires_grad_()
+    for reduce in REDUCES:
+        torch.library.opcheck(
+            spmm_op, (graph.rowptr, graph.col, value, x, reduce, "torch", t.rowptr, t.col, graph.transpose_perm())
+        )
+    a = features(graph.num_nodes, 4, torch.float64).requires_grad_()
+    torch.library.opcheck(sddmm_op, (graph.rowptr, graph.col, a, x, "torch", t.rowptr, t.col, graph.transpose_perm()))
+    torch.library.opcheck(segment_reduce_op, (x, torch.tensor([0, 10, 10, 40]), "max", "torch"))
+    xq = torch.randint(-127, 128, (graph.num_cols, 4), dtype=torch.int8)
+    ones = torch.ones(graph.num_nodes), torch.ones(4)
+    torch.library.opcheck(spmm_int8_op, (graph.rowptr, graph.col, None, xq, *ones, "torch"))
