@@ -1,0 +1,120 @@
+"""GCNConv on sparsegnn kernels, argument- and checkpoint-compatible with PyG's."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import Linear, Parameter
+
+from .. import ops
+from ..graph import Graph
+from .norm import as_graph, gcn_norm
+
+
+def glorot_(weight: Tensor) -> None:
+    """PyG's ``glorot``: uniform in ``+-sqrt(6 / (fan_in + fan_out))``."""
+    bound = math.sqrt(6.0 / (weight.size(-2) + weight.size(-1)))
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
+
+
+class GCNConv(torch.nn.Module):
+    r"""The graph convolution of Kipf & Welling, `"Semi-supervised Classification with Graph
+    Convolutional Networks" <https://arxiv.org/abs/1609.02907>`_ (ICLR 2017).
+
+    .. math::
+        \mathbf{X}' = \hat{\mathbf{D}}^{-1/2} \hat{\mathbf{A}} \hat{\mathbf{D}}^{-1/2}
+        \mathbf{X} \mathbf{\Theta} + \mathbf{b}
+
+    with :math:`\hat{\mathbf{A}} = \mathbf{A} + \mathbf{I}` (``+ 2I`` when ``improved``) and
+    :math:`\hat{D}_{ii} = \sum_j \hat{A}_{ij}`. Node-wise,
+
+    .. math::
+        \mathbf{x}'_i = \mathbf{\Theta}^\top \sum_{j \in \mathcal{N}(i) \cup \{i\}}
+        \frac{e_{j,i}}{\sqrt{\hat{d}_j \hat{d}_i}} \mathbf{x}_j + \mathbf{b}
+
+    where :math:`e_{j,i}` is the weight of the edge ``j -> i`` (default 1). The aggregation is one
+    weighted :func:`sparsegnn.ops.spmm`. Arguments, forward signature and ``state_dict`` keys
+    (``lin.weight``, ``bias``) are PyG's, so a ``torch_geometric.nn.GCNConv`` checkpoint loads
+    unchanged.
+
+    Args:
+        in_channels (int): size of each input sample.
+        out_channels (int): size of each output sample.
+        improved (bool): use :math:`\mathbf{A} + 2\mathbf{I}` (default: ``False``).
+        cached (bool): cache the normalised adjacency on first call, for transductive use; the
+            cache is cleared by :meth:`reset_parameters` (default: ``False``).
+        add_self_loops (bool, optional): add self loops; defaults to ``normalize``.
+        normalize (bool): apply the symmetric normalisation (default: ``True``).
+        bias (bool): learn an additive bias (default: ``True``).
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, ``edge_index``
+          :math:`(2, |\mathcal{E}|)` (or a :class:`sparsegnn.Graph`, a torch sparse / torch_sparse
+          ``adj_t`` of shape :math:`(|\mathcal{V}|, |\mathcal{V}|)`), edge weights
+          :math:`(|\mathcal{E}|)` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        improved: bool = False,
+        cached: bool = False,
+        add_self_loops: bool | None = None,
+        normalize: bool = True,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}")
+        if add_self_loops is None:
+            add_self_loops = normalize
+        if add_self_loops and not normalize:
+            raise ValueError("add_self_loops: GCNConv cannot add self loops without normalize=True")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.improved = improved
+        self.cached = cached
+        self.add_self_loops = add_self_loops
+        self.normalize = normalize
+        self._cached_graph: Graph | None = None
+        self.lin = Linear(in_channels, out_channels, bias=False)
+        self.bias = Parameter(torch.empty(out_channels)) if bias else None
+        if not bias:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        glorot_(self.lin.weight)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+        self._cached_graph = None
+
+    def adjacency(self, edge_index: Any, edge_weight: Tensor | None, num_nodes: int) -> Graph:
+        """The (normalised) graph the layer aggregates over, from the cache when ``cached``."""
+        if self._cached_graph is not None:
+            return self._cached_graph
+        if self.normalize:
+            graph = gcn_norm(edge_index, edge_weight, num_nodes, self.improved, self.add_self_loops)
+        else:
+            graph = as_graph(edge_index, num_nodes, edge_weight)
+        if self.cached:
+            self._cached_graph = graph
+        return graph
+
+    def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
+        if isinstance(x, (tuple, list)):
+            raise ValueError("x: GCNConv does not support bipartite (tuple) node features")
+        graph = self.adjacency(edge_index, edge_weight, x.size(0))
+        out = ops.spmm(graph, self.lin(x), "sum")
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

@@ -1,0 +1,135 @@
+"""Ready-made models on the sparsegnn layers: :class:`GCN`, :class:`EGC` and :class:`MLP`.
+
+All three take ``forward(x, edge_index)`` (the MLP ignores the graph), so training loops, demos
+and the distillation code can swap them freely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .eg_conv import EGConv
+from .gcn_conv import GCNConv
+
+
+def _check_sizes(num_layers: int, dropout: float) -> None:
+    if num_layers < 1:
+        raise ValueError(f"num_layers: expected >= 1, got {num_layers}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+
+
+class GCN(torch.nn.Module):
+    """Kipf & Welling's GCN: ``num_layers`` :class:`GCNConv` with ReLU and dropout between them
+    (and dropout on the input, as in the reference implementation).
+
+    Args:
+        in_channels, hidden_channels, out_channels (int): layer sizes.
+        num_layers (int): number of GCNConv layers (default: 2).
+        dropout (float): dropout probability (default: 0.5).
+        **conv_kwargs: passed to every :class:`GCNConv` (e.g. ``cached=True``).
+
+    Shapes: ``x`` :math:`(N, F_{in})`, ``edge_index`` any adjacency GCNConv takes;
+    output :math:`(N, F_{out})` logits.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+                 dropout: float = 0.5, **conv_kwargs: Any) -> None:
+        super().__init__()
+        _check_sizes(num_layers, dropout)
+        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = torch.nn.ModuleList(GCNConv(a, b, **conv_kwargs) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.dropout = dropout
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
+        for i, conv in enumerate(self.convs):
+            x = F.dropout(x, self.dropout, self.training)
+            x = conv(x, edge_index, edge_weight)
+            if i < len(self.convs) - 1:
+                x = F.relu(x)
+        return x
+
+
+class EGC(torch.nn.Module):
+    """Tailor et al.'s EGC model: ``num_layers`` :class:`EGConv` (hidden size, ReLU, dropout)
+    followed by a linear classifier (EGConv's output must be divisible by ``num_heads``, which
+    class counts rarely are).
+
+    Args:
+        in_channels, hidden_channels, out_channels (int): sizes.
+        num_layers (int): number of EGConv layers (default: 2).
+        dropout (float): dropout probability (default: 0.5).
+        aggregators, num_heads, num_bases, cached, add_self_loops, bias: as :class:`EGConv`
+            (EGC-S: ``["symnorm"]``, H=8, B=4; EGC-M: e.g. ``["symnorm", "max", "mean"]``, H=4).
+
+    Shapes: ``x`` :math:`(N, F_{in})`; output :math:`(N, F_{out})` logits.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+                 dropout: float = 0.5, aggregators: list[str] | None = None, num_heads: int = 8,
+                 num_bases: int = 4, cached: bool = False, add_self_loops: bool = True,
+                 bias: bool = True) -> None:
+        super().__init__()
+        _check_sizes(num_layers, dropout)
+        sizes = [in_channels] + [hidden_channels] * num_layers
+        self.convs = torch.nn.ModuleList(
+            EGConv(a, b, aggregators, num_heads, num_bases, cached, add_self_loops, bias)
+            for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        self.lin = torch.nn.Linear(hidden_channels, out_channels)
+        self.dropout = dropout
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for conv in self.convs:
+            conv.reset_parameters()
+        self.lin.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Any) -> Tensor:
+        for conv in self.convs:
+            x = F.dropout(x, self.dropout, self.training)
+            x = F.relu(conv(x, edge_index))
+        x = F.dropout(x, self.dropout, self.training)
+        return self.lin(x)
+
+
+class MLP(torch.nn.Module):
+    """A plain multi-layer perceptron with ReLU and dropout; ``forward(x, edge_index=None)``
+    ignores the graph (the graph-free student / base predictor of C&S and GLNN).
+
+    Args:
+        in_channels, hidden_channels, out_channels (int): sizes (``num_layers=1`` is linear).
+        num_layers (int): number of linear layers (default: 2).
+        dropout (float): dropout probability (default: 0.5).
+
+    Shapes: ``x`` :math:`(N, F_{in})`; output :math:`(N, F_{out})`.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        _check_sizes(num_layers, dropout)
+        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.dropout = dropout
+
+    def reset_parameters(self) -> None:
+        for lin in self.lins:
+            lin.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Any = None) -> Tensor:
+        for i, lin in enumerate(self.lins):
+            x = F.dropout(x, self.dropout, self.training)
+            x = lin(x)
+            if i < len(self.lins) - 1:
+                x = F.relu(x)
+        return x
