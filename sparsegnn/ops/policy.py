@@ -6,12 +6,19 @@ adjacencies (a BLAS GEMM beats a gather when ``nnz / (N * M)`` is high), the C++
 otherwise, with numba and plain torch as fallbacks when the extension is not built. The density
 threshold and size cap below are the built-in defaults, calibrated by ``bench/dense_policy.py``
 (figures in bench/RESULTS.md).
+
+A tuned policy file written by ``sparsegnn tune`` (see ``ops/tuned.py``: ``$SPARSEGNN_POLICY`` or
+``~/.cache/sparsegnn/policy.json``) overrides both: its dense limits replace the two constants
+below and its per-bucket rules (op, reduce, feature width, average degree) come before
+``_PREFERENCE``. A tuned backend that cannot run the call is skipped; without a file the
+built-in defaults apply unchanged.
 """
 
 from __future__ import annotations
 
 import torch
 
+from . import tuned
 from .dispatch import Backend, capable, current_backend, get_backend, require
 
 # Dense-masked sum/mean wins on the CPU when the adjacency has at most this many cells ...
@@ -22,10 +29,20 @@ DENSE_MIN_DENSITY = 0.05
 _PREFERENCE = {"cuda": ("cuda", "triton", "torch"), "cpu": ("cpu", "numba", "torch")}
 
 
-def dense_wins(num_rows: int, num_cols: int, nnz: int, reduce: str | None) -> bool:
-    """Whether the dense-masked backend is expected to beat the sparse kernels."""
+def dense_wins(
+    num_rows: int,
+    num_cols: int,
+    nnz: int,
+    reduce: str | None,
+    max_cells: int | None = None,
+    min_density: float | None = None,
+) -> bool:
+    """Whether the dense-masked backend is expected to beat the sparse kernels (limits default
+    to :data:`DENSE_MAX_CELLS` and :data:`DENSE_MIN_DENSITY`)."""
+    max_cells = DENSE_MAX_CELLS if max_cells is None else max_cells
+    min_density = DENSE_MIN_DENSITY if min_density is None else min_density
     cells = num_rows * num_cols
-    return reduce in (None, "sum", "mean") and 0 < cells <= DENSE_MAX_CELLS and nnz >= DENSE_MIN_DENSITY * cells
+    return reduce in (None, "sum", "mean") and 0 < cells <= max_cells and nnz >= min_density * cells
 
 
 def choose(
@@ -36,11 +53,20 @@ def choose(
     num_cols: int,
     nnz: int,
     reduce: str | None = None,
+    *,
+    feat: int | None = None,
 ) -> str:
-    """The backend name ``auto`` resolves to for this call."""
+    """The backend name ``auto`` resolves to for this call (``feat``: the feature width when the
+    caller knows it; the tuned policy's rules are bucketed by it, ``tuned.DEFAULT_FEAT`` otherwise)."""
     able = set(capable(op, device, dtype))
-    if "dense" in able and dense_wins(num_rows, num_cols, nnz, reduce):
+    policy = tuned.load()
+    max_cells, min_density = tuned.dense_limits(device.type, (DENSE_MAX_CELLS, DENSE_MIN_DENSITY), policy)
+    if "dense" in able and dense_wins(num_rows, num_cols, nnz, reduce, max_cells, min_density):
         return "dense"
+    if policy is not None:
+        name = tuned.pick(op, device.type, reduce, nnz / max(num_rows, 1), feat, policy)
+        if name in able and name != "dense":
+            return name
     for name in _PREFERENCE.get(device.type, ("torch",)):
         if name in able:
             return name
