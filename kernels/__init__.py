@@ -17,12 +17,17 @@ module                 launcher
 every kernel and config for sm_80 and sm_90 without a GPU (``python -m sparsegnn.kernels.aot
 --report``).
 
-Interpreter mode. In triton 3.9 ``@triton.jit`` decides at *decoration* time (when a kernel
-module is imported) whether it builds a compiled ``JITFunction`` or an ``InterpretedFunction``,
-from ``triton.knobs.runtime.interpret`` (the ``TRITON_INTERPRET`` environment variable). The
-kernel modules are therefore imported lazily, and :func:`ensure_mode` re-imports them when the
-current setting differs from the one they were built under. The backends call it before every
-launch, so the order in which triton, torch and these modules were first imported never matters.
+Interpreter mode. In triton 3.9 ``@triton.jit`` decides at *decoration* time whether it builds a
+compiled ``JITFunction`` or an ``InterpretedFunction``, from ``triton.knobs.runtime.interpret``
+(the ``TRITON_INTERPRET`` environment variable, read at that moment). Two consequences:
+
+- triton's own library functions (``tl.sum``, ``tl.max``, ``tl.zeros``...) are decorated once,
+  when triton is imported, and a compiled one cannot be called from an interpreted kernel. The
+  kernels here therefore use builtins only, plus combine functions for ``tl.reduce`` that each
+  kernel module decorates itself (``utils.combiners``), so they run interpreted whatever mode
+  triton was imported in (by torch, by another test file, by anything).
+- our kernel modules are imported lazily, and :func:`ensure_mode` re-imports those built under
+  the other setting. The backends call it before every launch, so import order never matters.
 """
 
 from __future__ import annotations

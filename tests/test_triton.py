@@ -1,15 +1,18 @@
 """Triton kernels (sparsegnn.kernels) on the CPU through the interpreter, and compiled AOT.
 
 Interpreter mode, robustly: triton 3.9 decides interpreted-or-compiled when a ``@triton.jit``
-decorator runs (i.e. when a kernel module is imported), from ``triton.knobs.runtime.interpret``,
-which reads ``TRITON_INTERPRET`` at that moment, not when triton itself is imported. So it does
-not matter whether torch or another test file imported triton first. What matters is that the
-kernel modules are built under the right setting: the module-scoped fixture below sets
-``TRITON_INTERPRET=1`` only while this file's tests run (nothing leaks to other test files, e.g.
-tests/gpu/ running the compiled kernels in the same process), and calls
-``sparsegnn.kernels.ensure_mode()``, which re-imports any kernel module built under the other
-setting; on exit it restores the variable and re-imports again. The AOT test loads separate
-compiled copies of the kernel modules (``aot.load_jit_module``) and so runs under either setting.
+decorator runs, from ``triton.knobs.runtime.interpret`` (``TRITON_INTERPRET`` read at that
+moment). triton's own library functions are decorated when triton is first imported, which here
+has usually already happened in compiled mode (torch, conftest, other test files); the kernels
+never call those (builtins and their own ``tl.reduce`` combiners only, see
+``sparsegnn.kernels.utils.combiners``), so that does not matter. Our kernel modules are what must
+be built under the right setting: the module-scoped fixture below sets ``TRITON_INTERPRET=1``
+only while this file's tests run (nothing leaks to other test files, e.g. tests/gpu/ running the
+compiled kernels in the same process) and calls ``sparsegnn.kernels.ensure_mode()``, which
+re-imports any kernel module built under the other setting; on exit it restores the variable and
+re-imports again. The AOT test loads separate compiled copies of the kernel modules
+(``aot.load_jit_module``) and so runs under either setting (checked with TRITON_INTERPRET=1 set
+before triton's import as well).
 
 Every kernel is compared with a plain-torch reference written here (index_select + index_add /
 scatter_reduce; arg = first edge position reaching the extreme).

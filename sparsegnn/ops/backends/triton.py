@@ -22,6 +22,7 @@ changed since (``sparsegnn.kernels.ensure_mode``), so import order never matters
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 from collections import OrderedDict
 from typing import Any
@@ -37,15 +38,30 @@ _BSR_CACHE_SIZE = 8
 _bsr_cache: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
 
 
+_IMPORT_ERROR: list[str | None] = []  # memo: [None] once triton and the kernels imported
+
+
 def _triton_import_error() -> str | None:
-    try:
-        import triton  # noqa: F401
-    except Exception as e:  # noqa: BLE001 - ImportError, or a broken install
-        return f"triton is not importable ({type(e).__name__}: {e})"
-    return None
+    if not _IMPORT_ERROR or _IMPORT_ERROR[0] is not None:
+        try:
+            import triton  # noqa: F401
+
+            import sparsegnn.kernels.utils  # noqa: F401
+            _IMPORT_ERROR[:] = [None]
+        except Exception as e:  # noqa: BLE001 - ImportError, or a broken install
+            _IMPORT_ERROR[:] = [f"triton or sparsegnn.kernels is not importable "
+                                f"({type(e).__name__}: {e})"]
+    return _IMPORT_ERROR[0]
+
+
+def _env_interpret() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
 
 def interpreting() -> bool:
+    """Whether Triton kernels run through the CPU interpreter (``TRITON_INTERPRET=1``)."""
+    if "triton" not in sys.modules:  # cheap answer without importing triton
+        return _env_interpret()
     if _triton_import_error() is not None:
         return False
     from sparsegnn.kernels import utils
@@ -58,7 +74,7 @@ def unavailable() -> str | None:
     err = _triton_import_error()
     if err:
         return err
-    if torch.cuda.is_available() or interpreting():
+    if interpreting() or torch.cuda.is_available():
         return None
     return ("no CUDA device, and TRITON_INTERPRET=1 is not set (set it to run the Triton kernels "
             "on the CPU through the interpreter)")
