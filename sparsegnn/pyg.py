@@ -1,0 +1,292 @@
+"""Run PyG's message passing on sparsegnn kernels: ``patch()``, ``unpatch()``, ``patched()``.
+
+One table-driven patcher. Each row of :data:`PATCHES` names a PyG object and its replacement;
+:func:`patch` swaps every reference to it (in every loaded ``torch_geometric`` module, or the
+class attribute) and records what it replaced, :func:`unpatch` puts everything back. The rows:
+
+- ``torch_geometric.utils.scatter`` -> :func:`scatter` (gcn_norm's degrees, EGConv's
+  aggregate, any ``utils.scatter`` call): a CSR by one stable sort, then ``ops.spmm``.
+- ``torch_geometric.utils.segment`` -> :func:`segment` (``ops.segment_reduce``).
+- ``torch_geometric.utils.spmm`` -> :func:`spmm`: the fused ``message_and_aggregate`` path of
+  GCNConv, SAGEConv, GINConv, GraphConv and EGConv for torch.sparse / SparseTensor inputs.
+- ``Aggregation.reduce`` -> :func:`aggregation_reduce`: every ``aggr=`` module (sum, mean,
+  max, min, and those built on them) for ``edge_index`` inputs.
+- ``propagate`` of the five listed convs -> :func:`fused_propagate`: with an ``edge_index``
+  (LongTensor) input, their messages are ``x_j`` or ``w_ji * x_j``, so message + aggregate is
+  one SpMM over the CSR of ``edge_index`` (cached per tensor) with no ``[E, F]`` message tensor.
+  Hooks, explain mode, decomposed layers, ``target_to_source`` flow or a non-string ``aggr``
+  fall back to PyG's own propagate (whose aggregation is then still routed by the rows above).
+
+Anything a replacement cannot run (integer data, reduces the kernels lack such as ``mul``,
+gradients w.r.t. sparse-tensor values) is passed to the original function, so patched PyG
+computes what unpatched PyG computes. :class:`SumAggregation`, :class:`MeanAggregation`,
+:class:`MaxAggregation` and :class:`MinAggregation` (base :class:`Aggregation`) run on the
+kernels whether or not PyG is patched and are usable as ``aggr=`` in any ``MessagePassing``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import Tensor
+
+try:
+    import torch_geometric  # noqa: F401
+    import torch_geometric.nn.aggr as pyg_aggr
+    import torch_geometric.nn.conv as pyg_conv
+    import torch_geometric.utils as pyg_utils
+    from torch_geometric.nn.conv import MessagePassing
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError("sparsegnn.pyg needs torch_geometric (pip install torch-geometric)") from err
+
+from . import ops
+from .compat import torch_scatter as ts
+from .nn.norm import as_graph, is_sparse_tensor, is_torch_sparse_sparse_tensor
+from .ops.multi import multi_aggregate
+
+_KERNEL_REDUCES = {"sum": "sum", "add": "sum", "mean": "mean", "max": "max", "min": "min"}
+
+
+# ------------------------------------------------------------------------------ replacements
+def _runs_on_kernels(src: Tensor, reduce: str) -> bool:
+    return reduce in _KERNEL_REDUCES and src.is_floating_point() and src.dim() >= 1
+
+
+def scatter(src: Tensor, index: Tensor, dim: int = 0, dim_size: int | None = None, reduce: str = "sum") -> Tensor:
+    """``torch_geometric.utils.scatter`` on sparsegnn kernels (same signature and results)."""
+    if not _runs_on_kernels(src, reduce) or index.dim() != 1:
+        return _ORIGINALS["scatter"](src, index, dim, dim_size, reduce)
+    return ts.scatter(src, index, dim, None, dim_size, _KERNEL_REDUCES[reduce])
+
+
+def segment(src: Tensor, ptr: Tensor, reduce: str = "sum") -> Tensor:
+    """``torch_geometric.utils.segment`` on sparsegnn kernels."""
+    if not _runs_on_kernels(src, reduce):
+        return _ORIGINALS["segment"](src, ptr, reduce)
+    return ts.segment_csr(src, ptr, None, _KERNEL_REDUCES[reduce]) if reduce not in ("max", "min") else (
+        ts.segment_csr(src, ptr, None, reduce)[0]
+    )
+
+
+def spmm(src: Any, other: Tensor, reduce: str = "sum") -> Tensor:
+    """``torch_geometric.utils.spmm`` on sparsegnn kernels for torch.sparse and SparseTensor
+    ``adj_t`` (others, and sparse values that need a gradient, go to PyG's)."""
+    sparse = is_sparse_tensor(src) or is_torch_sparse_sparse_tensor(src)
+    values_need_grad = sparse and getattr(src, "requires_grad", False)
+    if not sparse or values_need_grad or not _runs_on_kernels(other, reduce) or other.dim() != 2:
+        return _ORIGINALS["spmm"](src, other, reduce)
+    return ops.spmm(as_graph(src), other, _KERNEL_REDUCES[reduce])
+
+
+def aggregation_reduce(self: Any, x: Tensor, index: Tensor | None = None, ptr: Tensor | None = None,
+                       dim_size: int | None = None, dim: int = -2, reduce: str = "sum") -> Tensor:
+    """``Aggregation.reduce`` on sparsegnn kernels (``segment`` for ``ptr``, else ``scatter``)."""
+    if not _runs_on_kernels(x, reduce):
+        return _ORIGINALS["Aggregation.reduce"](self, x, index, ptr, dim_size, dim, reduce)
+    dim = dim + x.dim() if dim < 0 else dim
+    if ptr is not None and (index is None or self._deterministic):
+        ptr = ptr.view(*([1] * dim), -1)
+        result = ts.segment_csr(x, ptr, None, _KERNEL_REDUCES[reduce])
+        return result[0] if isinstance(result, tuple) else result
+    if index is None:
+        raise RuntimeError("Aggregation requires 'index' to be specified")
+    return ts.scatter(x, index, dim, None, dim_size, _KERNEL_REDUCES[reduce])
+
+
+# ------------------------------------------------------------------------- fused propagate
+@dataclass(frozen=True)
+class FusedSpec:
+    """How a conv's message + aggregate maps to one SpMM: ``x_key`` holds the (pair of) node
+    features, ``weight_key`` the optional per-edge scalar multiplying ``x_j``; ``multi`` marks
+    EGConv's several aggregators (with ``symnorm_weight``)."""
+
+    x_key: str = "x"
+    weight_key: str | None = None
+    multi: bool = False
+
+
+FUSED: dict[type, FusedSpec] = {
+    pyg_conv.GCNConv: FusedSpec(weight_key="edge_weight"),
+    pyg_conv.SAGEConv: FusedSpec(),
+    pyg_conv.GINConv: FusedSpec(),
+    pyg_conv.GraphConv: FusedSpec(weight_key="edge_weight"),
+    pyg_conv.EGConv: FusedSpec(multi=True),
+}
+
+_HOOK_DICTS = (
+    "_propagate_forward_pre_hooks", "_propagate_forward_hooks", "_message_forward_pre_hooks",
+    "_message_forward_hooks", "_aggregate_forward_pre_hooks", "_aggregate_forward_hooks",
+    "_message_and_aggregate_forward_pre_hooks", "_message_and_aggregate_forward_hooks",
+)
+
+
+def _fusable(conv: Any, spec: FusedSpec, edge_index: Any, kwargs: dict[str, Any]) -> bool:
+    if not isinstance(edge_index, Tensor) or is_sparse_tensor(edge_index) or edge_index.dim() != 2:
+        return False
+    if conv.explain or conv.decomposed_layers != 1 or conv.flow != "source_to_target":
+        return False
+    if any(getattr(conv, name, None) for name in _HOOK_DICTS):
+        return False
+    if type(conv).message is not FUSED_MESSAGES.get(type(conv)) or type(conv).update is not MessagePassing.update:
+        return False
+    if not spec.multi and conv.aggr not in _KERNEL_REDUCES:
+        return False
+    x = kwargs.get(spec.x_key)
+    x_src = x[0] if isinstance(x, (tuple, list)) else x
+    if not isinstance(x_src, Tensor) or not x_src.is_floating_point() or x_src.dim() != 2:
+        return False
+    weight = kwargs.get(spec.weight_key) if spec.weight_key else None
+    return weight is None or (isinstance(weight, Tensor) and weight.dim() == 1)
+
+
+def fused_propagate(self: Any, edge_index: Any, size: Any = None, **kwargs: Any) -> Tensor:
+    """The propagate installed on the listed convs: one SpMM for ``edge_index`` inputs, PyG's
+    own propagate for everything else."""
+    spec = FUSED.get(type(self))
+    if spec is None or not _fusable(self, spec, edge_index, kwargs):
+        return _PREVIOUS_PROPAGATE.get(type(self), MessagePassing.propagate)(self, edge_index, size=size, **kwargs)
+    x = kwargs[spec.x_key]
+    pair = isinstance(x, (tuple, list))
+    x_src = x[0] if pair else x
+    num_src = size[0] if size is not None and size[0] is not None else x_src.size(0)
+    if size is not None and size[1] is not None:
+        num_dst = size[1]
+    elif pair and x[1] is not None:
+        num_dst = x[1].size(0)
+    else:
+        num_dst = num_src
+    if spec.multi:
+        structure = as_graph(edge_index, num_src, None, num_dst)
+        weight = kwargs.get("symnorm_weight")
+        symnorm = as_graph(edge_index, num_src, weight, num_dst) if weight is not None else None
+        return multi_aggregate(structure, x_src, self.aggregators, symnorm)
+    weight = kwargs.get(spec.weight_key) if spec.weight_key else None
+    graph = as_graph(edge_index, num_src, weight, num_dst)
+    return ops.spmm(graph, x_src, _KERNEL_REDUCES[self.aggr])
+
+
+FUSED_MESSAGES = {cls: cls.message for cls in FUSED}
+_PREVIOUS_PROPAGATE: dict[type, Callable] = {}
+
+
+# ----------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Patch:
+    """One row: ``key`` names the original; ``find`` returns it; ``replacement`` replaces it;
+    ``owners`` lists where to swap it: ``"modules"`` (every loaded torch_geometric module that
+    holds it by name) or a tuple of ``(object, attribute)``."""
+
+    key: str
+    find: Callable[[], Any]
+    replacement: Any
+    owners: Any = "modules"
+
+
+PATCHES: list[Patch] = [
+    Patch("scatter", lambda: pyg_utils.scatter, scatter),
+    Patch("segment", lambda: pyg_utils.segment, segment),
+    Patch("spmm", lambda: pyg_utils.spmm, spmm),
+    Patch("Aggregation.reduce", lambda: pyg_aggr.Aggregation.reduce, aggregation_reduce,
+          ((pyg_aggr.Aggregation, "reduce"),)),
+] + [
+    Patch(f"{cls.__name__}.propagate", lambda cls=cls: cls.propagate, fused_propagate,
+          ((cls, "propagate"), (cls, "_orig_propagate"), (cls, "_jinja_propagate")))
+    for cls in FUSED
+]
+
+# PyG's own functions, captured once at import (before any patch).
+_ORIGINALS: dict[str, Any] = {row.key: row.find() for row in PATCHES if not row.key.endswith(".propagate")}
+_SAVED: list[tuple[Any, str, Any]] = []  # (owner, attribute, previous value or _MISSING)
+_MISSING = object()
+_LOCK = threading.RLock()
+
+
+def _module_owners(original: Any) -> list[tuple[Any, str]]:
+    owners = []
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "torch_geometric" or name.startswith("torch_geometric.")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if value is original:
+                owners.append((module, attr))
+    return owners
+
+
+def is_patched() -> bool:
+    """Whether :func:`patch` is in effect."""
+    return bool(_SAVED)
+
+
+def patch() -> None:
+    """Route PyG's aggregation to sparsegnn kernels (idempotent). See the module docstring."""
+    with _LOCK:
+        if _SAVED:
+            return
+        for cls in FUSED:  # PyG's propagate (the class's jinja one when already compiled)
+            _PREVIOUS_PROPAGATE[cls] = cls.propagate
+        for row in PATCHES:
+            original = row.find()
+            owners = _module_owners(original) if row.owners == "modules" else row.owners
+            for owner, attr in owners:
+                _SAVED.append((owner, attr, owner.__dict__.get(attr, _MISSING) if isinstance(owner, type)
+                               else getattr(owner, attr)))
+                setattr(owner, attr, row.replacement)
+
+
+def unpatch() -> None:
+    """Undo :func:`patch` exactly (a no-op when not patched)."""
+    with _LOCK:
+        while _SAVED:
+            owner, attr, previous = _SAVED.pop()
+            if previous is _MISSING:
+                with contextlib.suppress(AttributeError):
+                    delattr(owner, attr)
+            else:
+                setattr(owner, attr, previous)
+        _PREVIOUS_PROPAGATE.clear()
+
+
+@contextlib.contextmanager
+def patched() -> Iterator[None]:
+    """``with sparsegnn.pyg.patched(): ...`` patches for the block (and restores the previous
+    state: nested or already-patched use is fine)."""
+    was = is_patched()
+    patch()
+    try:
+        yield
+    finally:
+        if not was:
+            unpatch()
+
+
+# ----------------------------------------------------------------------------- aggregations
+class Aggregation(pyg_aggr.Aggregation):
+    """Base of the sparsegnn aggregations: ``reduce`` always runs on sparsegnn kernels."""
+
+    def reduce(self, x: Tensor, index: Tensor | None = None, ptr: Tensor | None = None,
+               dim_size: int | None = None, dim: int = -2, reduce: str = "sum") -> Tensor:
+        return aggregation_reduce(self, x, index, ptr, dim_size, dim, reduce)
+
+
+def _aggregation(name: str, reduce: str, doc: str) -> type:
+    def forward(self, x: Tensor, index: Tensor | None = None, ptr: Tensor | None = None,
+                dim_size: int | None = None, dim: int = -2) -> Tensor:
+        return self.reduce(x, index, ptr, dim_size, dim, reduce=reduce)
+
+    return type(name, (Aggregation,), {"forward": forward, "__doc__": doc, "__module__": __name__})
+
+
+SumAggregation = _aggregation("SumAggregation", "sum", "Sum of the messages per node (sparsegnn kernels).")
+MeanAggregation = _aggregation("MeanAggregation", "mean", "Mean of the messages per node (0 where none).")
+MaxAggregation = _aggregation("MaxAggregation", "max", "Feature-wise max per node (0 where none).")
+MinAggregation = _aggregation("MinAggregation", "min", "Feature-wise min per node (0 where none).")
+
+__all__ = [
+    "Aggregation", "FUSED", "MaxAggregation", "MeanAggregation", "MinAggregation", "PATCHES",
+    "SumAggregation", "is_patched", "patch", "patched", "unpatch",
+]
