@@ -55,7 +55,12 @@ CONFIGS = [
 ]
 
 
-@utils.autotune(CONFIGS, key=["F", "B"])
+def _spills(cfg, args) -> bool:
+    # AOT report: B=64 x BLOCK_F=128 with 3xTF32 needs >255 registers on sm_80 (spills).
+    return args.get("B") == 64 and args.get("PREC") == "tf32x3" and cfg.kwargs["BLOCK_F"] == 128
+
+
+@utils.autotune(CONFIGS, key=["F", "B", "PREC"], exclude=_spills)
 @triton.jit
 def _bsr_spmm_kernel(
     brow_ptr,  # int64 [R + 1]

@@ -105,10 +105,12 @@ def all_last_configs() -> dict[str, dict[str, Any]]:
     return {k: dict(v) for k, v in _LAST_CONFIG.items()}
 
 
-def _prune_for(f_arg: str | None) -> Callable:
+def _prune_for(f_arg: str | None, exclude: Callable | None = None) -> Callable:
     def prune(configs, named_args, **kwargs):
         if interpreting():
             return [configs[0]]
+        if exclude is not None:
+            configs = [c for c in configs if not exclude(c, {**named_args, **kwargs})] or configs
         if f_arg is None:
             return list(configs)
         f = named_args.get(f_arg, kwargs.get(f_arg))
@@ -121,17 +123,20 @@ def _prune_for(f_arg: str | None) -> Callable:
     return prune
 
 
-def autotune(configs: Sequence[triton.Config], key: Sequence[str], f_arg: str | None = "F"):
+def autotune(configs: Sequence[triton.Config], key: Sequence[str], f_arg: str | None = "F",
+             exclude: Callable | None = None):
     """``triton.autotune`` over ``configs`` keyed on ``key``.
 
     Configs whose ``BLOCK_F`` exceeds the next power of two of the feature width are pruned
-    before benchmarking; under the interpreter only the first config is kept (no benchmark).
+    before benchmarking, and so are those for which ``exclude(config, args)`` is true (e.g. a
+    config that spills for one specialization, see the AOT report); under the interpreter only
+    the first config is kept (no benchmark).
     The config list stays reachable as ``kernel.configs`` for the AOT compiler.
     """
     return triton.autotune(
         configs=list(configs),
         key=list(key),
-        prune_configs_by={"early_config_prune": _prune_for(f_arg)},
+        prune_configs_by={"early_config_prune": _prune_for(f_arg, exclude)},
     )
 
 
