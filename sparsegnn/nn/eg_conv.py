@@ -91,8 +91,9 @@ class EGConv(torch.nn.Module):
         self._cached_graphs: tuple[Graph, Graph | None] | None = None
         self.bases_lin = Linear(in_channels, (out_channels // num_heads) * num_bases, bias=False)
         self.comb_lin = Linear(in_channels, num_heads * num_bases * len(aggregators))
-        self.bias = Parameter(torch.empty(out_channels)) if bias else None
-        if not bias:
+        if bias:
+            self.bias = Parameter(torch.empty(out_channels))
+        else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 

@@ -44,7 +44,9 @@ class GCNConv(torch.nn.Module):
     Args:
         in_channels (int): size of each input sample.
         out_channels (int): size of each output sample.
-        improved (bool): use :math:`\mathbf{A} + 2\mathbf{I}` (default: ``False``).
+        improved (bool): use :math:`\mathbf{A} + 2\mathbf{I}` (default: ``False``). Applied
+            with or without ``edge_weight``; torch_geometric 2.8 silently ignores it for an
+            unweighted ``edge_index`` (its ``add_remaining_self_loops`` drops the fill value).
         cached (bool): cache the normalised adjacency on first call, for transductive use; the
             cache is cleared by :meth:`reset_parameters` (default: ``False``).
         add_self_loops (bool, optional): add self loops; defaults to ``normalize``.
@@ -84,8 +86,9 @@ class GCNConv(torch.nn.Module):
         self.normalize = normalize
         self._cached_graph: Graph | None = None
         self.lin = Linear(in_channels, out_channels, bias=False)
-        self.bias = Parameter(torch.empty(out_channels)) if bias else None
-        if not bias:
+        if bias:
+            self.bias = Parameter(torch.empty(out_channels))
+        else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 

@@ -1,0 +1,256 @@
+"""sparsegnn.nn layers against torch_geometric's (outputs, gradients, state_dict), models, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from sparsegnn import Graph
+from sparsegnn.data import sbm
+from sparsegnn.nn import EGC, GCN, MLP, EGConv, GCNConv, SGConv, as_graph, gcn_norm
+from sparsegnn.ops.multi import AGGREGATORS, multi_aggregate
+
+pyg_nn = pytest.importorskip("torch_geometric.nn", reason="torch_geometric not installed")
+warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+
+N, E, F_IN = 40, 240, 12
+
+
+def _graph(seed: int = 0, self_loops: bool = True):
+    gen = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, N, (2, E), generator=gen)
+    if not self_loops:
+        ei = ei[:, ei[0] != ei[1]]
+    ei[:, -1] = torch.tensor([N - 1, N - 1])  # one explicit self loop at least
+    x = torch.randn(N, F_IN, generator=gen, dtype=torch.float64)
+    w = torch.rand(ei.shape[1], generator=gen, dtype=torch.float64) + 0.1
+    return ei, x, w
+
+
+def _adjacencies(ei: torch.Tensor) -> dict[str, object]:
+    """The same (unweighted) adjacency in every accepted form."""
+    ones = torch.ones(ei.shape[1], dtype=torch.float64)
+    coo = torch.sparse_coo_tensor(ei.flip(0), ones, (N, N)).coalesce()
+    unique = coo.indices().flip(0)
+    return {"edge_index": unique, "graph": Graph.from_edge_index(unique, N), "coo": coo, "csr": coo.to_sparse_csr()}
+
+
+def _pyg_adj(name: str, adj: object, unique: torch.Tensor) -> object:
+    return unique if name == "graph" else adj
+
+
+def _copy_weights(src: torch.nn.Module, dst: torch.nn.Module) -> None:
+    dst.load_state_dict(src.state_dict())
+
+
+def _check_grads(ref_params, our_params, atol=1e-5):
+    for (name, a), (_, b) in zip(ref_params, our_params):
+        assert a.grad is not None and b.grad is not None, name
+        torch.testing.assert_close(a.grad, b.grad, atol=atol, rtol=1e-5, msg=name)
+
+
+# ---------------------------------------------------------------------------------- GCNConv
+@pytest.mark.parametrize("form", ["edge_index", "graph", "coo", "csr"])
+@pytest.mark.parametrize("kwargs", [{}, {"improved": True}, {"bias": False}, {"normalize": False},
+                                    {"add_self_loops": False}])
+def test_gcn_conv_matches_pyg(form, kwargs):
+    ei, x, _ = _graph()
+    adjs = _adjacencies(ei)
+    ref = pyg_nn.GCNConv(F_IN, 7, **kwargs).double()
+    ours = GCNConv(F_IN, 7, **kwargs).double()
+    assert sorted(ref.state_dict()) == sorted(ours.state_dict())
+    _copy_weights(ref, ours)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    pyg_adj = _pyg_adj(form, adjs[form], adjs["edge_index"])
+    if kwargs.get("improved") and form in ("edge_index", "graph"):
+        # PyG 2.8 drops the fill value 2 of ``improved`` when no edge_weight is given (its
+        # add_remaining_self_loops ignores fill_value without edge_attr); we follow the documented
+        # A + 2I, which PyG computes when handed explicit unit weights.
+        out_ref = ref(x1, pyg_adj, torch.ones(pyg_adj.shape[1], dtype=torch.float64))
+    else:
+        out_ref = ref(x1, pyg_adj)
+    out = ours(x2, adjs[form])
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(out)
+    out_ref.backward(g)
+    out.backward(g)
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
+    _check_grads(ref.named_parameters(), ours.named_parameters())
+
+
+def test_gcn_conv_edge_weight_and_its_gradient():
+    ei, x, w = _graph(1)
+    ref, ours = pyg_nn.GCNConv(F_IN, 5).double(), GCNConv(F_IN, 5).double()
+    _copy_weights(ref, ours)
+    w1, w2 = w.clone().requires_grad_(), w.clone().requires_grad_()
+    out_ref, out = ref(x, ei, w1), ours(x, ei, w2)
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+    out_ref.square().sum().backward()
+    out.square().sum().backward()
+    torch.testing.assert_close(w2.grad, w1.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_gcn_conv_float32_within_1e5():
+    ei, x, w = _graph(2)
+    ref, ours = pyg_nn.GCNConv(F_IN, 16), GCNConv(F_IN, 16)
+    _copy_weights(ref, ours)
+    torch.testing.assert_close(ours(x.float(), ei, w.float()), ref(x.float(), ei, w.float()), atol=1e-5, rtol=1e-5)
+
+
+def test_state_dict_round_trip_both_ways():
+    ref, ours = pyg_nn.GCNConv(F_IN, 6), GCNConv(F_IN, 6)
+    ours.load_state_dict(ref.state_dict())
+    back = pyg_nn.GCNConv(F_IN, 6)
+    back.load_state_dict(ours.state_dict())
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[key], value)
+    e_ref, e_ours = pyg_nn.EGConv(F_IN, 16), EGConv(F_IN, 16)
+    e_ours.load_state_dict(e_ref.state_dict())
+    pyg_nn.EGConv(F_IN, 16).load_state_dict(e_ours.state_dict())
+    s_ref, s_ours = pyg_nn.SGConv(F_IN, 3, K=2), SGConv(F_IN, 3, K=2)
+    s_ours.load_state_dict(s_ref.state_dict())
+    pyg_nn.SGConv(F_IN, 3, K=2).load_state_dict(s_ours.state_dict())
+
+
+def test_gcn_conv_cache_and_reset():
+    ei, x, _ = _graph(3)
+    other, _, _ = _graph(4)
+    conv = GCNConv(F_IN, 4, cached=True).double()
+    first = conv(x, ei)
+    torch.testing.assert_close(conv(x, other), first)  # the cached graph is used
+    conv.reset_parameters()
+    assert conv._cached_graph is None
+    uncached = GCNConv(F_IN, 4).double()
+    uncached.load_state_dict(conv.state_dict())
+    torch.testing.assert_close(conv(x, other), uncached(x, other))
+
+
+def test_edge_index_structure_cache_sees_in_place_changes():
+    ei, x, _ = _graph(5)
+    conv = GCNConv(F_IN, 4).double()
+    before = conv(x, ei)
+    ei[0, :10] = (ei[0, :10] + 1) % N  # in place: the version counter changes
+    ref = pyg_nn.GCNConv(F_IN, 4).double()
+    ref.load_state_dict(conv.state_dict())
+    torch.testing.assert_close(conv(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(before, conv(x, ei))
+
+
+def test_gcn_conv_errors():
+    with pytest.raises(ValueError, match="add_self_loops"):
+        GCNConv(4, 4, add_self_loops=True, normalize=False)
+    with pytest.raises(ValueError, match="in_channels"):
+        GCNConv(0, 4)
+    conv = GCNConv(4, 4)
+    with pytest.raises(TypeError, match="edge_index"):
+        conv(torch.randn(3, 4), [[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match="edge_index"):
+        conv(torch.randn(3, 4), torch.zeros(3, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="bipartite"):
+        conv((torch.randn(3, 4), torch.randn(3, 4)), torch.zeros(2, 1, dtype=torch.long))
+
+
+def test_gcn_norm_helper_matches_pyg():
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm as pyg_gcn_norm
+
+    ei, _, w = _graph(6)
+    for weight in (None, w):
+        ref_ei, ref_w = pyg_gcn_norm(ei, weight, N, add_self_loops=True, dtype=torch.float64)
+        ref = Graph.from_edge_index(ref_ei, N, ref_w, duplicates="sum").to_dense(torch.float64)
+        ours = gcn_norm(ei, weight, N).to_dense(torch.float64)
+        torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-6)
+    assert as_graph(ei, N).nnz == ei.shape[1]
+
+
+# ---------------------------------------------------------------------------------- EGConv
+@pytest.mark.parametrize("aggregators", [None, ["sum"], ["mean"], ["max"], ["min"], ["std"], ["var"],
+                                         ["symnorm", "max", "mean"], list(AGGREGATORS)])
+def test_eg_conv_matches_pyg(aggregators):
+    ei, x, _ = _graph(7)
+    ref = pyg_nn.EGConv(F_IN, 16, aggregators, num_heads=4, num_bases=3).double()
+    ours = EGConv(F_IN, 16, aggregators, num_heads=4, num_bases=3).double()
+    assert sorted(ref.state_dict()) == sorted(ours.state_dict())
+    _copy_weights(ref, ours)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ref, out = ref(x1, ei), ours(x2, ei)
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(out)
+    out_ref.backward(g)
+    out.backward(g)
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
+    _check_grads(ref.named_parameters(), ours.named_parameters())
+
+
+def test_eg_conv_no_self_loops_cached_and_errors():
+    ei, x, _ = _graph(8)
+    ref = pyg_nn.EGConv(F_IN, 8, ["sum", "max"], num_heads=2, add_self_loops=False).double()
+    ours = EGConv(F_IN, 8, ["sum", "max"], num_heads=2, add_self_loops=False, cached=True).double()
+    _copy_weights(ref, ours)
+    torch.testing.assert_close(ours(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+    assert ours._cached_graphs is not None
+    ours.reset_parameters()
+    assert ours._cached_graphs is None
+    with pytest.raises(ValueError, match="divisible"):
+        EGConv(4, 10, num_heads=8)
+    with pytest.raises(ValueError, match="aggregators"):
+        EGConv(4, 8, ["median"])
+
+
+def test_multi_aggregate_matches_separate_spmm():
+    from sparsegnn import ops
+
+    ei, x, _ = _graph(9)
+    graph = Graph.from_edge_index(ei, N)
+    out = multi_aggregate(graph, x, ["sum", "mean", "max", "min"])
+    for i, reduce in enumerate(["sum", "mean", "max", "min"]):
+        torch.testing.assert_close(out[:, i], ops.spmm(graph, x, reduce))
+    with pytest.raises(ValueError, match="symnorm_graph"):
+        multi_aggregate(graph, x, ["symnorm"])
+
+
+# ---------------------------------------------------------------------------------- SGConv
+@pytest.mark.parametrize("K", [0, 1, 3])
+def test_sg_conv_matches_pyg(K):
+    ei, x, w = _graph(10)
+    ref, ours = pyg_nn.SGConv(F_IN, 5, K=K).double(), SGConv(F_IN, 5, K=K).double()
+    _copy_weights(ref, ours)
+    torch.testing.assert_close(ours(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours(x, ei, w), ref(x, ei, w), atol=1e-5, rtol=1e-5)
+
+
+def test_sg_conv_cache():
+    ei, x, _ = _graph(11)
+    conv = SGConv(F_IN, 3, K=2, cached=True).double()
+    first = conv(x, ei)
+    torch.testing.assert_close(conv(x * 2, ei), first)
+    conv.reset_parameters()
+    assert conv._cached_x is None
+
+
+# ---------------------------------------------------------------------------------- models
+@pytest.mark.parametrize("model_cls", [GCN, EGC, MLP])
+def test_models_forward_and_short_training(model_cls):
+    data = sbm(300, 3, 6.0, homophily=0.9, num_features=16, seed=0)
+    torch.manual_seed(0)
+    model = model_cls(16, 32, 3, num_layers=2, dropout=0.2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(15):
+        model.train()
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(data.x, data.edge_index)[data.train_mask], data.y[data.train_mask])
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0]
+    model.eval()
+    assert model(data.x, data.graph).shape == (300, 3)
+
+
+def test_model_errors():
+    with pytest.raises(ValueError, match="num_layers"):
+        GCN(4, 8, 2, num_layers=0)
+    with pytest.raises(ValueError, match="dropout"):
+        MLP(4, 8, 2, dropout=1.5)
