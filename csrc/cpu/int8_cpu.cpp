@@ -18,15 +18,16 @@ namespace cpu {
 // AVX-512 VNNI path. Four gathered rows (edges) are interleaved byte-wise so that each int32 lane
 // holds one feature of four edges; vpdpbusd multiplies them (as u8 = x + 128) with the four edge
 // weights (s8, broadcast) and adds into int32. The interleave permutes features within a 64-byte
-// chunk (lane L, register k, dword j holds feature 16L + 4k + j); the permutation is undone when the
-// accumulators are written out. Features beyond F are masked to zero and never stored.
+// chunk (lane L, register k, dword j holds feature 16L + 4k + j); a 4x4 transpose of 128-bit blocks
+// undoes it when the accumulators are written out (finalized straight into out for whole rows). Features beyond F are masked to zero and never stored.
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
 
+// The tile's int32 sums, un-permuted: into acc (raw) when row < 0, else finalized into out[row].
 template <int NC, typename idx_t>
 static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int64_t f0,
-                             int32_t* acc, bool& bad) {
+                             int32_t* acc, int64_t row, bool& bad) {
   const int64_t F = a.F, m = a.m;
   __m512i q[NC][4];
   __mmask64 mk[NC];
@@ -81,41 +82,58 @@ static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, in
       q[k][3] = _mm512_dpbusd_epi32(q[k][3], _mm512_unpackhi_epi16(t1, t3), wv);
     }
   }
-  const uint32_t corr = 128u * wsum;
-  alignas(64) int32_t tmp[4][16];
+  // Undo the row's +128 shift, then a 4x4 transpose of 128-bit blocks restores feature order:
+  // out block L = [q0.L, q1.L, q2.L, q3.L] holds features 16L .. 16L + 15 of the chunk.
+  const __m512i corr = _mm512_set1_epi32(static_cast<int>(128u * wsum));
+  const __m512 rs = _mm512_set1_ps(row >= 0 ? a.row_scale[row] : 0.f);
   for (int k = 0; k < NC; ++k) {
-    for (int r = 0; r < 4; ++r) _mm512_store_si512(reinterpret_cast<void*>(tmp[r]), q[k][r]);
-    const int64_t base = f0 + 64 * k;
-    for (int L = 0; L < 4; ++L)
-      for (int r = 0; r < 4; ++r)
-        for (int j = 0; j < 4; ++j) {
-          const int64_t f = base + 16 * L + 4 * r + j;
-          if (f < F) acc[f] = static_cast<int32_t>(static_cast<uint32_t>(tmp[r][4 * L + j]) - corr);
-        }
+    const __m512i t0 = _mm512_shuffle_i32x4(q[k][0], q[k][1], 0x44);
+    const __m512i t1 = _mm512_shuffle_i32x4(q[k][2], q[k][3], 0x44);
+    const __m512i t2 = _mm512_shuffle_i32x4(q[k][0], q[k][1], 0xEE);
+    const __m512i t3 = _mm512_shuffle_i32x4(q[k][2], q[k][3], 0xEE);
+    const __m512i o[4] = {_mm512_shuffle_i32x4(t0, t1, 0x88), _mm512_shuffle_i32x4(t0, t1, 0xDD),
+                          _mm512_shuffle_i32x4(t2, t3, 0x88), _mm512_shuffle_i32x4(t2, t3, 0xDD)};
+    for (int L = 0; L < 4; ++L) {
+      const int64_t base = f0 + 64 * k + 16 * L;
+      const int64_t rem = F - base;
+      if (rem <= 0) break;
+      const __mmask16 mk16 = rem >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1);
+      const __m512i v = _mm512_sub_epi32(o[L], corr);
+      if (row >= 0) {
+        // float(acc) * row_scale * col_scale, the portable path's expression (IEEE products).
+        const __m512 fv = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), rs),
+                                        _mm512_maskz_loadu_ps(mk16, a.col_scale + base));
+        _mm512_mask_storeu_ps(a.out + row * F + base, mk16, fv);
+      } else {
+        _mm512_mask_storeu_epi32(acc + base, mk16, v);
+      }
+    }
   }
 }
 
 template <typename idx_t>
-void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, bool& bad) {
+void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, int64_t row,
+                          bool& bad) {
   const int64_t F = a.F;
   if (e1 > e0 && a.m == 0) {
     bad = true;
-    for (int64_t f = 0; f < F; ++f) acc[f] = 0;
-    return;
+    e1 = e0;  // nothing to gather: the tiles then write zeros
   }
   for (int64_t f0 = 0; f0 < F;) {
     if (F - f0 > 64) {
-      vnni_tile<2>(a, col, e0, e1, f0, acc, bad);
+      vnni_tile<2>(a, col, e0, e1, f0, acc, row, bad);
       f0 += 128;
     } else {
-      vnni_tile<1>(a, col, e0, e1, f0, acc, bad);
+      vnni_tile<1>(a, col, e0, e1, f0, acc, row, bad);
       f0 += 64;
     }
   }
 }
 
-template void int8_accumulate_vnni<int32_t>(const Int8Args&, const int32_t*, int64_t, int64_t, int32_t*, bool&);
-template void int8_accumulate_vnni<int64_t>(const Int8Args&, const int64_t*, int64_t, int64_t, int32_t*, bool&);
+template void int8_accumulate_vnni<int32_t>(const Int8Args&, const int32_t*, int64_t, int64_t, int32_t*, int64_t,
+                                            bool&);
+template void int8_accumulate_vnni<int64_t>(const Int8Args&, const int64_t*, int64_t, int64_t, int32_t*, int64_t,
+                                            bool&);
 
 #pragma GCC pop_options
 #endif

@@ -29,7 +29,8 @@ template <typename idx_t>
 inline void int8_accumulate_generic(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc,
                                     bool& bad) {
   const int64_t F = a.F;
-  std::vector<uint32_t> u(F, 0u);
+  uint32_t* u = reinterpret_cast<uint32_t*>(acc);  // wrapping arithmetic in place
+  for (int64_t f = 0; f < F; ++f) u[f] = 0u;
   for (int64_t e = e0; e < e1; ++e) {
     const int64_t c = static_cast<int64_t>(col[e]);
     if (c < 0 || c >= a.m) { bad = true; continue; }
@@ -37,19 +38,20 @@ inline void int8_accumulate_generic(const Int8Args& a, const idx_t* col, int64_t
     const int8_t* xr = a.xq + c * F;
     for (int64_t f = 0; f < F; ++f) u[f] += static_cast<uint32_t>(w * static_cast<int32_t>(xr[f]));
   }
-  for (int64_t f = 0; f < F; ++f) acc[f] = static_cast<int32_t>(u[f]);
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
+// acc gets the raw sums when row < 0; otherwise out[row] gets the finalized floats (acc unused).
 template <typename idx_t>
-void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, bool& bad);
+void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, int64_t row,
+                          bool& bad);
 #endif
 
 template <typename idx_t>
 inline void int8_accumulate(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, bool vnni,
                             bool& bad) {
 #if defined(__x86_64__) || defined(_M_X64)
-  if (vnni) return int8_accumulate_vnni(a, col, e0, e1, acc, bad);
+  if (vnni) return int8_accumulate_vnni(a, col, e0, e1, acc, -1, bad);
 #endif
   (void)vnni;
   int8_accumulate_generic(a, col, e0, e1, acc, bad);
@@ -57,6 +59,12 @@ inline void int8_accumulate(const Int8Args& a, const idx_t* col, int64_t e0, int
 
 template <typename idx_t>
 inline void int8_rows(const Int8Args& a, const idx_t* col, int64_t r0, int64_t r1, bool vnni, bool& bad) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (vnni) {
+    for (int64_t i = r0; i < r1; ++i) int8_accumulate_vnni(a, col, a.rp[i], a.rp[i + 1], nullptr, i, bad);
+    return;
+  }
+#endif
   std::vector<int32_t> acc(a.F);
   for (int64_t i = r0; i < r1; ++i) {
     int8_accumulate(a, col, a.rp[i], a.rp[i + 1], acc.data(), vnni, bad);

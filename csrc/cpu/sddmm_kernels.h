@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "spmm_kernels.h"
+
 namespace sparsegnn {
 namespace cpu {
 
@@ -23,9 +25,46 @@ inline void sddmm_row_generic(const scalar_t* arow, const scalar_t* b, const idx
   }
 }
 
+#if defined(__x86_64__) || defined(_M_X64)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+namespace avx512 {
+// Lane-wise FMA over feature chunks, then one horizontal sum (a fixed order).
+template <typename scalar_t, typename idx_t>
+void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1, int64_t m,
+               int64_t F, scalar_t* out, bool& bad) {
+  using P = VP<scalar_t>;
+  using reg = typename P::reg;
+  constexpr int L = P::L;
+  for (int64_t e = e0; e < e1; ++e) {
+    if (e + 4 < e1) {
+      const int64_t cp = static_cast<int64_t>(col[e + 4]);
+      if (cp >= 0 && cp < m) {
+        const char* p = reinterpret_cast<const char*>(b + cp * F);
+        for (int64_t l = 0; l < static_cast<int64_t>(F * sizeof(scalar_t)); l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
+      }
+    }
+    const int64_t c = static_cast<int64_t>(col[e]);
+    if (c < 0 || c >= m) { bad = true; out[e] = scalar_t(0); continue; }
+    const scalar_t* br = b + c * F;
+    reg acc = P::set1(0);
+    for (int64_t f = 0; f < F; f += L) {
+      const auto mk = P::tail(F - f);
+      acc = P::fmadd(P::load(mk, arow + f), P::load(mk, br + f), acc);
+    }
+    out[e] = static_cast<scalar_t>(P::hsum(acc));
+  }
+}
+}  // namespace avx512
+#pragma GCC pop_options
+#endif
+
 template <typename scalar_t, typename idx_t>
 inline void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1,
                       int64_t m, int64_t F, scalar_t* out, bool avx, bool& bad) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (avx) return avx512::sddmm_row(arow, b, col, e0, e1, m, F, out, bad);
+#endif
   (void)avx;
   sddmm_row_generic(arow, b, col, e0, e1, m, F, out, bad);
 }

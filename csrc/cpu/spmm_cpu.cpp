@@ -22,6 +22,9 @@ void spmm_impl(const int64_t* rp, const idx_t* col, const scalar_t* val, const s
   Plan plan = make_plan(rp, n, at::get_num_threads());
   const bool avx = use_avx512();
   Args<scalar_t, idx_t> a{rp, col, val, x, m, F, nnz};
+  // Tuning knobs (benchmarking only): SPARSEGNN_PREFETCH=<edges ahead>, SPARSEGNN_PREFETCH_L2=1.
+  if (const char* pf = std::getenv("SPARSEGNN_PREFETCH")) a.prefetch = std::max<int64_t>(0, std::atoll(pf));
+  a.prefetch_l2 = env_flag("SPARSEGNN_PREFETCH_L2");
   std::vector<acc_t> scratch(static_cast<size_t>(plan.num_pieces * F));
   std::vector<int64_t> scratch_arg(has_arg<R>() ? static_cast<size_t>(plan.num_pieces * F) : 0);
   std::atomic<bool> bad{false};

@@ -2,6 +2,12 @@
 #pragma once
 
 #include <ATen/OpMathType.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -21,6 +27,8 @@ struct Args {
   const scalar_t* val;   // nullptr when unweighted
   const scalar_t* x;     // [m, F]
   int64_t m, F, nnz;
+  int64_t prefetch = 8;    // edges ahead whose x rows are prefetched (0: none)
+  bool prefetch_l2 = false;  // prefetch into L2 (T1) instead of L1 (T0)
 };
 
 // Portable reference loop over one edge range into acc/arg ([F] each), starting from the identity.
@@ -56,6 +64,259 @@ inline void generic_accumulate(const Args<scalar_t, idx_t>& a, int64_t e0, int64
   (void)dummy;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 path. A row is processed in feature tiles of NR vector registers (NR in {1, 2, 4, 8};
+// the tile's last register is masked, so any F works); the tile's accumulators (and, for max/min,
+// the edge offsets reaching the extreme, as int32 lanes) stay in registers while the row's edges
+// stream by, in edge order (so the summation order is the portable loop's). The x rows of upcoming
+// edges are prefetched. Mean divides, max/min pick with strict compares (NaN never replaces).
+#if defined(__x86_64__) || defined(_M_X64)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+
+namespace avx512 {
+
+template <typename scalar_t>
+struct VP;
+
+template <>
+struct VP<float> {
+  using acc_t = float;
+  using reg = __m512;
+  using ireg = __m512i;
+  using mask = __mmask16;
+  static constexpr int L = 16;
+  static inline mask tail(int64_t n) { return n >= L ? mask(0xFFFF) : mask((1u << n) - 1); }
+  static inline reg load(mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static inline void store(mask m, float* p, reg v) { _mm512_mask_storeu_ps(p, m, v); }
+  static inline reg set1(float v) { return _mm512_set1_ps(v); }
+  static inline reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static inline reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static inline reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
+  static inline float hsum(reg a) { return _mm512_reduce_add_ps(a); }
+  static inline mask gt(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static inline mask lt(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static inline reg blend(reg a, mask m, reg b) { return _mm512_mask_mov_ps(a, m, b); }
+  static inline ireg iset1(int32_t v) { return _mm512_set1_epi32(v); }
+  static inline ireg iblend(ireg a, mask m, ireg b) { return _mm512_mask_mov_epi32(a, m, b); }
+  static inline mask ineg(ireg a) { return _mm512_cmplt_epi32_mask(a, _mm512_setzero_si512()); }
+  // Stores lanes of `m` of (base + a) as int64 (lanes with a < 0 get `none`).
+  static inline void store_arg(mask m, int64_t* p, ireg a, int64_t base, int64_t none) {
+    const mask neg = ineg(a);
+    const __m512i b = _mm512_set1_epi64(base), nn = _mm512_set1_epi64(none);
+    __m512i lo = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(a)), b);
+    __m512i hi = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(a, 1)), b);
+    lo = _mm512_mask_mov_epi64(lo, __mmask8(neg & 0xFF), nn);
+    hi = _mm512_mask_mov_epi64(hi, __mmask8(neg >> 8), nn);
+    _mm512_mask_storeu_epi64(p, __mmask8(m & 0xFF), lo);
+    _mm512_mask_storeu_epi64(p + 8, __mmask8(m >> 8), hi);
+  }
+};
+
+template <>
+struct VP<double> {
+  using acc_t = double;
+  using reg = __m512d;
+  using ireg = __m256i;
+  using mask = __mmask8;
+  static constexpr int L = 8;
+  static inline mask tail(int64_t n) { return n >= L ? mask(0xFF) : mask((1u << n) - 1); }
+  static inline reg load(mask m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
+  static inline void store(mask m, double* p, reg v) { _mm512_mask_storeu_pd(p, m, v); }
+  static inline reg set1(double v) { return _mm512_set1_pd(v); }
+  static inline reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
+  static inline reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+  static inline reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static inline reg div(reg a, reg b) { return _mm512_div_pd(a, b); }
+  static inline double hsum(reg a) { return _mm512_reduce_add_pd(a); }
+  static inline mask gt(reg a, reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ); }
+  static inline mask lt(reg a, reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
+  static inline reg blend(reg a, mask m, reg b) { return _mm512_mask_mov_pd(a, m, b); }
+  static inline ireg iset1(int32_t v) { return _mm256_set1_epi32(v); }
+  static inline ireg iblend(ireg a, mask m, ireg b) { return _mm256_mask_mov_epi32(a, m, b); }
+  static inline void store_arg(mask m, int64_t* p, ireg a, int64_t base, int64_t none) {
+    const mask neg = _mm256_cmplt_epi32_mask(a, _mm256_setzero_si256());
+    __m512i v = _mm512_add_epi64(_mm512_cvtepi32_epi64(a), _mm512_set1_epi64(base));
+    v = _mm512_mask_mov_epi64(v, neg, _mm512_set1_epi64(none));
+    _mm512_mask_storeu_epi64(p, m, v);
+  }
+};
+
+// 16-bit types: float32 registers, converted on load and store.
+struct VP16Base : VP<float> {
+  using acc_t = float;
+};
+
+template <>
+struct VP<c10::Half> : VP16Base {
+  static inline reg load(mask m, const c10::Half* p) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const void*>(p)));
+  }
+  static inline void store(mask m, c10::Half* p, reg v) {
+    _mm256_mask_storeu_epi16(reinterpret_cast<void*>(p), m,
+                             _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  using VP<float>::store;
+};
+
+template <>
+struct VP<c10::BFloat16> : VP16Base {
+  static inline reg load(mask m, const c10::BFloat16* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const void*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+  static inline void store(mask m, c10::BFloat16* p, reg v) {
+    // Round to nearest even, NaN -> quiet NaN (c10::BFloat16's rounding).
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+    r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7FC0));
+    _mm256_mask_storeu_epi16(reinterpret_cast<void*>(p), m, _mm512_cvtepi32_epi16(r));
+  }
+  using VP<float>::store;
+};
+
+template <typename P>
+inline typename P::mask neg_mask(typename P::ireg a);
+template <>
+inline __mmask16 neg_mask<VP<float>>(__m512i a) { return _mm512_cmplt_epi32_mask(a, _mm512_setzero_si512()); }
+template <>
+inline __mmask16 neg_mask<VP<c10::Half>>(__m512i a) { return _mm512_cmplt_epi32_mask(a, _mm512_setzero_si512()); }
+template <>
+inline __mmask16 neg_mask<VP<c10::BFloat16>>(__m512i a) { return _mm512_cmplt_epi32_mask(a, _mm512_setzero_si512()); }
+template <>
+inline __mmask8 neg_mask<VP<double>>(__m256i a) { return _mm256_cmplt_epi32_mask(a, _mm256_setzero_si256()); }
+
+
+// One feature tile [f0, f0 + nvalid) of edges [e0, e1). Raw: unfinalized accumulators (acc_t) and
+// absolute arg (-1 = none) into scratch; else the finalized row tile into out/arg.
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, int NR>
+void tile(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, int64_t f0, int64_t nvalid, scalar_t* out,
+          int64_t* arg, at::opmath_type<scalar_t>* sacc, int64_t* sarg, bool& bad) {
+  const bool Raw = sacc != nullptr;
+  using P = VP<scalar_t>;
+  using acc_t = typename P::acc_t;
+  using reg = typename P::reg;
+  using ireg = typename P::ireg;
+  using mask = typename P::mask;
+  constexpr int L = P::L;
+  constexpr bool kArg = has_arg<R>();
+  const int64_t F = a.F, m = a.m;
+  const mask full = P::tail(L), last = P::tail(nvalid - (NR - 1) * L);
+  reg acc[NR];
+  ireg ag[NR];
+  for (int r = 0; r < NR; ++r) {
+    acc[r] = P::set1(Reducer<R, acc_t>::init());
+    if (kArg) ag[r] = P::iset1(-1);
+  }
+  const scalar_t* xb = a.x + f0;
+  constexpr int kLines = (NR * L * static_cast<int>(sizeof(scalar_t)) + 63) / 64;
+  const int64_t pf = a.prefetch;
+  const bool l2 = a.prefetch_l2;
+  for (int64_t e = e0; e < e1; ++e) {
+    if (pf > 0 && e + pf < e1) {
+      const int64_t cp = Identity ? e + pf : static_cast<int64_t>(a.col[e + pf]);
+      if (cp >= 0 && cp < m) {
+        const char* p = reinterpret_cast<const char*>(xb + cp * F);
+        if (l2) {
+          for (int l = 0; l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
+        } else {
+          for (int l = 0; l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+        }
+      }
+    }
+    const int64_t c = Identity ? e : static_cast<int64_t>(a.col[e]);
+    if (c < 0 || c >= m) { bad = true; continue; }
+    const scalar_t* xr = xb + c * F;
+    reg w;
+    if (HasValue) w = P::set1(static_cast<acc_t>(a.val[e]));
+    const ireg off = P::iset1(kArg ? static_cast<int32_t>(e - e0) : 0);
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) {
+      const reg v = P::load(r == NR - 1 ? last : full, xr + r * L);
+      if constexpr (R == Reduce::Sum || R == Reduce::Mean) {
+        acc[r] = HasValue ? P::fmadd(v, w, acc[r]) : P::add(acc[r], v);
+      } else {
+        const reg u = HasValue ? P::mul(v, w) : v;
+        const mask k = (R == Reduce::Max) ? P::gt(u, acc[r]) : P::lt(u, acc[r]);
+        acc[r] = P::blend(acc[r], k, u);
+        ag[r] = P::iblend(ag[r], k, off);
+      }
+    }
+  }
+  const int64_t count = e1 - e0;
+  for (int r = 0; r < NR; ++r) {
+    const mask mk = r == NR - 1 ? last : full;
+    if (Raw) {
+      P::store(mk, sacc + f0 + r * L, acc[r]);
+      if (kArg) P::store_arg(mk, sarg + f0 + r * L, ag[r], e0, -1);
+    } else {
+      reg v = acc[r];
+      if constexpr (R == Reduce::Mean) v = count > 0 ? P::div(v, P::set1(acc_t(count))) : P::set1(acc_t(0));
+      if constexpr (kArg) {
+        if (count == 0) {
+          v = P::set1(acc_t(0));
+          ag[r] = P::iset1(-1);
+        } else {
+          // Lanes never updated (all NaN) give 0 with arg = nnz.
+          v = P::blend(v, neg_mask<P>(ag[r]), P::set1(acc_t(0)));
+        }
+        P::store_arg(mk, arg + f0 + r * L, ag[r], e0, a.nnz);
+      }
+      P::store(mk, out + f0 + r * L, v);
+    }
+  }
+}
+
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+void tiles(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, scalar_t* out, int64_t* arg,
+           at::opmath_type<scalar_t>* sacc, int64_t* sarg, bool& bad) {
+  constexpr int L = VP<scalar_t>::L;
+  const int64_t F = a.F;
+  for (int64_t f0 = 0; f0 < F;) {
+    const int64_t rem = F - f0;
+    const int64_t nreg = (rem + L - 1) / L;
+    if (nreg >= 8) {
+      tile<scalar_t, idx_t, HasValue, Identity, R, 8>(a, e0, e1, f0, std::min<int64_t>(rem, 8 * L), out, arg,
+                                                          sacc, sarg, bad);
+      f0 += 8 * L;
+    } else if (nreg >= 4) {
+      tile<scalar_t, idx_t, HasValue, Identity, R, 4>(a, e0, e1, f0, std::min<int64_t>(rem, 4 * L), out, arg,
+                                                          sacc, sarg, bad);
+      f0 += 4 * L;
+    } else if (nreg >= 2) {
+      tile<scalar_t, idx_t, HasValue, Identity, R, 2>(a, e0, e1, f0, std::min<int64_t>(rem, 2 * L), out, arg,
+                                                          sacc, sarg, bad);
+      f0 += 2 * L;
+    } else {
+      tile<scalar_t, idx_t, HasValue, Identity, R, 1>(a, e0, e1, f0, rem, out, arg, sacc, sarg, bad);
+      f0 += L;
+    }
+  }
+}
+
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+void rows(const Args<scalar_t, idx_t>& a, int64_t r0, int64_t r1, scalar_t* out, int64_t* arg, bool& bad) {
+  const int64_t F = a.F;
+  for (int64_t i = r0; i < r1; ++i) {
+    tiles<scalar_t, idx_t, HasValue, Identity, R>(a, a.rp[i], a.rp[i + 1], out + i * F,
+                                                         arg ? arg + i * F : nullptr, nullptr, nullptr, bad);
+  }
+}
+
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+void piece(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, at::opmath_type<scalar_t>* acc, int64_t* ag,
+           bool& bad) {
+  tiles<scalar_t, idx_t, HasValue, Identity, R>(a, e0, e1, nullptr, nullptr, acc, ag, bad);
+}
+
+}  // namespace avx512
+
+#pragma GCC pop_options
+#endif
+
 template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
 struct RowKernel {
   using acc_t = at::opmath_type<scalar_t>;
@@ -68,6 +329,9 @@ struct RowKernel {
   // One hub piece: the unfinalized accumulator (and arg, -1 = none) into acc/ag.
   static void piece(const Args<scalar_t, idx_t>& a, bool avx, int64_t e0, int64_t e1, acc_t* acc,
                     int64_t* ag, bool& bad) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (avx) return avx512::piece<scalar_t, idx_t, HasValue, Identity, R>(a, e0, e1, acc, ag, bad);
+#endif
     (void)avx;
     generic_accumulate<scalar_t, idx_t, HasValue, Identity, R>(a, e0, e1, acc, ag, bad);
   }
@@ -94,6 +358,9 @@ template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduc
 void RowKernel<scalar_t, idx_t, HasValue, Identity, R>::rows(const Args<scalar_t, idx_t>& a, bool avx,
                                                              int64_t r0, int64_t r1, scalar_t* out,
                                                              int64_t* arg, bool& bad) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (avx) return avx512::rows<scalar_t, idx_t, HasValue, Identity, R>(a, r0, r1, out, arg, bad);
+#endif
   (void)avx;
   generic_rows(a, r0, r1, out, arg, bad);
 }
