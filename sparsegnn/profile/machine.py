@@ -101,12 +101,15 @@ def cpu_model() -> str:
     return name
 
 
-def _version(module: str) -> str | None:
+def _version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` from its metadata (no import: importing
+    triton or torch_geometric takes seconds), or None when it is not installed."""
+    from importlib import metadata
+
     try:
-        imported = __import__(module)
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
         return None
-    return str(getattr(imported, "__version__", "unknown"))
 
 
 def environment() -> dict:
@@ -120,6 +123,6 @@ def environment() -> dict:
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": {name: _version(name) for name in ("torch", "numpy", "scipy", "numba", "triton", "torch_geometric",
-                                                       "torch_scatter", "torch_sparse")},
+        "versions": {"torch": torch.__version__, **{name: _version(name) for name in (
+            "numpy", "scipy", "numba", "triton", "torch_geometric", "torch_scatter", "torch_sparse", "matplotlib")}},
     }

@@ -12,6 +12,7 @@ speed-ups are measured against (the one a user is most likely to use today).
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable
 
 import torch
@@ -28,6 +29,9 @@ PeerBuilder = Callable[[Inputs], Callable[[], object]]
 
 
 def _require(module: str):
+    top = module.split(".")[0]
+    if importlib.util.find_spec(top) is None:  # cheap: no import of a missing package
+        raise PeerAbsent(f"{top} is not installed")
     try:
         return __import__(module, fromlist=["_"])
     except ImportError as error:
@@ -114,9 +118,11 @@ def pyg_scatter(inputs: Inputs) -> Callable[[], object]:
 
 def pyg_sparse_tensor(inputs: Inputs) -> Callable[[], object]:
     """PyG with a ``SparseTensor`` adjacency (``torch_geometric.utils.spmm``), which needs torch_sparse."""
+    if importlib.util.find_spec("torch_sparse") is None:
+        raise PeerAbsent("PyG's SparseTensor needs torch_sparse, which is not installed")
     typing = _require("torch_geometric.typing")
     if not getattr(typing, "WITH_TORCH_SPARSE", False):
-        raise PeerAbsent("PyG's SparseTensor needs torch_sparse, which is not installed")
+        raise PeerAbsent("PyG's SparseTensor needs a working torch_sparse (torch_geometric.typing.WITH_TORCH_SPARSE is False)")
     utils = _require("torch_geometric.utils")
     value = inputs.value
     adj = typing.SparseTensor(rowptr=inputs.graph.rowptr, col=inputs.col, value=value, sparse_sizes=inputs.graph.shape)

@@ -1,7 +1,7 @@
 """``sparsegnn tune``: a short sweep on this machine that writes the policy file ``auto`` reads.
 
 For each device it measures, per op (spmm sum, spmm max, sddmm, segment_reduce), every
-available backend on synthetic power-law graphs of a few average degrees and at a few feature
+available backend (but the slow plain-torch reference unless ``include_reference``) on synthetic power-law graphs of a few average degrees and at a few feature
 widths, and keeps the fastest per (F bucket, degree bucket) cell. Bucket edges sit at the
 geometric midpoints between the measured values, so a measured point is the centre of its
 bucket and the outer buckets are open. It then finds the density from which the dense-masked
@@ -26,7 +26,7 @@ from ..graph import Graph
 from ..ops import tuned
 from ..ops.policy import DENSE_MAX_CELLS, DENSE_MIN_DENSITY
 from .cases import Inputs
-from .kernels import KERNELS
+from .kernels import KERNELS, REFERENCE_BACKEND
 from .machine import environment
 from .timing import benchmark
 
@@ -48,7 +48,7 @@ class TuneConfig:
     device: str = "cpu"
     feats: list[int] = field(default_factory=lambda: [16, 64, 256])
     degrees: list[int] = field(default_factory=lambda: [4, 16, 64])
-    nnz: int = 400_000
+    nnz: int = 200_000
     ops: list[str] = field(default_factory=lambda: list(TUNED_OPS))
     densities: list[float] = field(default_factory=lambda: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
     dense_nodes: int = 1024
@@ -57,6 +57,7 @@ class TuneConfig:
     warmup: int = 1
     max_time: float = 2.0
     seed: int = 0
+    include_reference: bool = False  # also time the slow plain-torch reference backend
 
     @classmethod
     def quick(cls, device: str = "cpu") -> TuneConfig:
@@ -102,6 +103,10 @@ def _time_backends(kernel_name: str, graph: Graph, feat: int, reduce: str, confi
     return times
 
 
+def _excluded(config: TuneConfig, *names: str) -> tuple[str, ...]:
+    return names if config.include_reference else (*names, REFERENCE_BACKEND)
+
+
 def tune(config: TuneConfig | None = None, progress=None) -> dict:
     """Run the sweep and return the policy (not written; see :func:`write_policy`)."""
     config = config or TuneConfig()
@@ -115,7 +120,7 @@ def tune(config: TuneConfig | None = None, progress=None) -> dict:
         for feat, feat_bucket in zip(sorted(config.feats), feat_buckets):
             for op in config.ops:
                 kernel, reduce, reduces = TUNED_OPS[op]
-                times = _time_backends(kernel, graph, feat, reduce, config, exclude=("dense",))
+                times = _time_backends(kernel, graph, feat, reduce, config, exclude=_excluded(config, "dense"))
                 if progress is not None:
                     progress(f"{op} degree={degree} F={feat}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(times.items(), key=lambda kv: kv[1])))
                 if not times:
@@ -146,7 +151,7 @@ def _dense_threshold(config: TuneConfig, progress=None) -> dict:
         mask = (torch.rand(n, n, generator=gen) < density).float()
         pattern = Graph.from_dense(mask)
         graph = Graph(pattern.rowptr, pattern.col, None, n).to(config.device)  # unweighted, as the sweep
-        times = _time_backends("spmm", graph, config.dense_feat, "sum", config)
+        times = _time_backends("spmm", graph, config.dense_feat, "sum", config, exclude=_excluded(config))
         dense_ms = times.pop("dense", None)
         sparse_ms = min(times.values()) if times else None
         measured.append([round(graph.nnz / (n * n), 5), dense_ms, sparse_ms])
