@@ -2,7 +2,7 @@
 
 ``sparsegnn bench [spmm|segment|sddmm|int8|layer|train ...]`` times every sparsegnn backend
 against the peers a user would otherwise pick (table, JSON, CSV, roofline/speed-up plots, Chrome
-traces); ``sparsegnn tune`` measures this machine and writes the policy file that
+traces); ``sparsegnn plot RESULTS.json`` redraws the plots from a JSON file; ``sparsegnn tune`` measures this machine and writes the policy file that
 ``backend="auto"`` reads; ``sparsegnn tune --show`` prints it.
 """
 
@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--trace", metavar="DIR", help="write a torch.profiler Chrome trace per case into DIR")
     bench.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar (default: when stderr is a terminal)")
+
+    plot = sub.add_parser("plot", help="draw the roofline and speed-up PNGs from a `bench --json` file")
+    plot.add_argument("json", metavar="JSON", help="a file written by `sparsegnn bench --json`")
+    plot.add_argument("--out", metavar="DIR", default=".", help="where the PNGs go (default: here)")
 
     tune = sub.add_parser("tune", help="measure this machine and write the policy file backend='auto' reads")
     tune.add_argument("--show", action="store_true", help="print the policy file and exit")
@@ -210,6 +214,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .profile.plots import write_plots
+    from .profile.report import read_json
+
+    try:
+        records, roofs = read_json(args.json)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"sparsegnn plot: error: {error}", file=sys.stderr)
+        return 2
+    for path in write_plots(records, roofs, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from .profile import tune as tuning
 
@@ -243,7 +261,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"bench": cmd_bench, "tune": cmd_tune}[args.command](args)
+        return {"bench": cmd_bench, "plot": cmd_plot, "tune": cmd_tune}[args.command](args)
     except KeyboardInterrupt:  # before the sweep started (graph building, roofs) or in tune
         print(f"\nsparsegnn {args.command}: interrupted before anything finished", file=sys.stderr)
         return 130

@@ -118,6 +118,11 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
     pngs = sorted((tmp_path / "plots").glob("*.png"))
     assert {p.name for p in pngs} >= {"roofline_cpu.png"} and any(p.name.startswith("speedup_spmm") for p in pngs)
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in pngs)
+    # `sparsegnn plot` redraws the same plots from the JSON
+    assert cli.main(["plot", str(out_json), "--out", str(tmp_path / "replot")]) == 0
+    replot = sorted(p.name for p in (tmp_path / "replot").glob("*.png"))
+    assert replot == sorted(p.name for p in pngs)
+    assert cli.main(["plot", str(tmp_path / "missing.json")]) == 2
     traces = list((tmp_path / "traces").glob("*.json"))
     assert len(traces) == 2  # one per case (F = 8, 16)
     assert "traceEvents" in json.loads(traces[0].read_text())

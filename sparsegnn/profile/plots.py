@@ -97,12 +97,15 @@ def speedup_bars(records: list[Record], kernel: str, graph: str, path: str | os.
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"F={f}\n{d} {r}" + (f"\n{t} thr" if len({g[3] for g in groups}) > 1 else "")
                         for f, d, r, t in groups], fontsize=8)
-    ax.set_yscale("log")
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
+    values = [r.speedup for r in rows] or [1.0]
+    log = max(values) / min(values) > 20  # a log axis only where the bars span decades
+    if log:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel(f"speed-up over {rows[0].baseline if rows else 'baseline'} (x, log)")
+    ax.set_ylabel(f"speed-up over {rows[0].baseline if rows else 'baseline'}" + (" (log)" if log else ""))
     ax.set_title(f"{kernel} on {graph}")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, axis="y", which="both", alpha=0.3)

@@ -59,6 +59,19 @@ def write_json(path: str | os.PathLike, document: dict) -> None:
         json.dump(document, out, indent=2)
 
 
+def read_json(path: str | os.PathLike) -> tuple[list[Record], dict]:
+    """``(records, roofs)`` back from a JSON document written by :func:`write_json`."""
+    from .machine import Roofs
+
+    with open(path) as handle:
+        document = json.load(handle)
+    if document.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: expected schema {SCHEMA!r}, got {document.get('schema')!r}")
+    records = [Record(**r) for r in document["results"]]
+    roofs = {key: Roofs(**value) for key, value in document.get("roofs", {}).items()}
+    return records, roofs
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}g}"
 
