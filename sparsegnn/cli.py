@@ -24,18 +24,24 @@ def _list(kind: str, choices: tuple[str, ...] | None = None):
     def parse(text: str) -> list:
         items = [item.strip() for item in text.split(",") if item.strip()]
         if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {kind}, got {text!r}"
+            )
         if kind == "positive integers":
             try:
                 values = [int(item) for item in items]
             except ValueError:
-                raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+                raise argparse.ArgumentTypeError(
+                    f"expected comma-separated integers, got {text!r}"
+                ) from None
             if min(values) < 1:
                 raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
             return values
         bad = [item for item in items if choices is not None and item not in choices]
         if bad:
-            raise argparse.ArgumentTypeError(f"unknown {kind} {bad}; choose from {', '.join(choices)}")
+            raise argparse.ArgumentTypeError(
+                f"unknown {kind} {bad}; choose from {', '.join(choices)}"
+            )
         return list(dict.fromkeys(items))
 
     return parse
@@ -52,55 +58,127 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sparsegnn", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sparsegnn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="profile kernels: every backend against every peer")
-    bench.add_argument("kernels", nargs="*", metavar="KERNEL", default=[],
-                       help=f"kernels to profile: {', '.join(KERNEL_NAMES)} (default spmm)")
-    bench.add_argument("--graph", action="append", metavar="SPEC",
-                       help="synthetic:power_law,N,E | synthetic:rmat,S,EF | power_law:N,E | rmat:S,EF | "
-                            f"sbm:N,C,DEG | planetoid:cora | file:PATH (repeatable; default {DEFAULT_GRAPH})")
-    bench.add_argument("--feat", type=_list("positive integers"), default=[64], help="feature widths, e.g. 16,64,256")
-    bench.add_argument("--dtype", type=_list("dtypes", DTYPE_NAMES), default=["fp32"], help="e.g. fp32,bf16")
-    bench.add_argument("--reduce", type=_list("reduces", REDUCE_NAMES), default=["sum"], help="e.g. sum,max")
-    bench.add_argument("--backend", default="all",
-                       help="'all' (every available backend but the slow 'torch' reference), or names, "
-                            "e.g. cpu,numba or all,torch")
+    bench.add_argument(
+        "kernels",
+        nargs="*",
+        metavar="KERNEL",
+        default=[],
+        help=f"kernels to profile: {', '.join(KERNEL_NAMES)} (default spmm)",
+    )
+    bench.add_argument(
+        "--graph",
+        action="append",
+        metavar="SPEC",
+        help="synthetic:power_law,N,E | synthetic:rmat,S,EF | power_law:N,E | rmat:S,EF | "
+        f"sbm:N,C,DEG | planetoid:cora | file:PATH (repeatable; default {DEFAULT_GRAPH})",
+    )
+    bench.add_argument(
+        "--feat",
+        type=_list("positive integers"),
+        default=[64],
+        help="feature widths, e.g. 16,64,256",
+    )
+    bench.add_argument(
+        "--dtype", type=_list("dtypes", DTYPE_NAMES), default=["fp32"], help="e.g. fp32,bf16"
+    )
+    bench.add_argument(
+        "--reduce", type=_list("reduces", REDUCE_NAMES), default=["sum"], help="e.g. sum,max"
+    )
+    bench.add_argument(
+        "--backend",
+        default="all",
+        help="'all' (every available backend but the slow 'torch' reference), or names, "
+        "e.g. cpu,numba or all,torch",
+    )
     bench.add_argument("--peers", default="all", help="'all', 'none' or comma-separated peer names")
     bench.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    bench.add_argument("--threads", type=_list("positive integers"), default=None,
-                       help="torch (and numba) threads, a list sweeps them (default: torch's)")
-    bench.add_argument("--repeat", type=_positive_int, default=10, help="timed repeats (default 10)")
+    bench.add_argument(
+        "--threads",
+        type=_list("positive integers"),
+        default=None,
+        help="torch (and numba) threads, a list sweeps them (default: torch's)",
+    )
+    bench.add_argument(
+        "--repeat", type=_positive_int, default=10, help="timed repeats (default 10)"
+    )
     bench.add_argument("--warmup", type=int, default=2, help="untimed warm-up calls (default 2)")
-    bench.add_argument("--max-time", type=float, default=5.0,
-                       help="seconds after which a slow implementation stops repeating (at least 3 runs; default 5)")
+    bench.add_argument(
+        "--max-time",
+        type=float,
+        default=5.0,
+        help="seconds after which a slow implementation stops repeating (at least 3 runs; default 5)",
+    )
     bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--bandwidth", type=float, default=None, metavar="GBPS",
-                       help="use this bandwidth roof instead of measuring it at start")
-    bench.add_argument("--json", metavar="PATH", help="write every run, raw times and the environment as JSON")
-    bench.add_argument("--csv", metavar="PATH", help="upsert one row per run into a long-format CSV")
-    bench.add_argument("--plot", metavar="DIR", help="write the roofline and speed-up PNGs into DIR")
-    bench.add_argument("--trace", metavar="DIR", help="write a torch.profiler Chrome trace per case into DIR")
-    bench.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="progress bar (default: when stderr is a terminal)")
+    bench.add_argument(
+        "--bandwidth",
+        type=float,
+        default=None,
+        metavar="GBPS",
+        help="use this bandwidth roof instead of measuring it at start",
+    )
+    bench.add_argument(
+        "--json", metavar="PATH", help="write every run, raw times and the environment as JSON"
+    )
+    bench.add_argument(
+        "--csv", metavar="PATH", help="upsert one row per run into a long-format CSV"
+    )
+    bench.add_argument(
+        "--plot", metavar="DIR", help="write the roofline and speed-up PNGs into DIR"
+    )
+    bench.add_argument(
+        "--trace", metavar="DIR", help="write a torch.profiler Chrome trace per case into DIR"
+    )
+    bench.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
 
-    plot = sub.add_parser("plot", help="draw the roofline and speed-up PNGs from a `bench --json` file")
+    plot = sub.add_parser(
+        "plot", help="draw the roofline and speed-up PNGs from a `bench --json` file"
+    )
     plot.add_argument("json", metavar="JSON", help="a file written by `sparsegnn bench --json`")
     plot.add_argument("--out", metavar="DIR", default=".", help="where the PNGs go (default: here)")
 
-    tune = sub.add_parser("tune", help="measure this machine and write the policy file backend='auto' reads")
+    tune = sub.add_parser(
+        "tune", help="measure this machine and write the policy file backend='auto' reads"
+    )
     tune.add_argument("--show", action="store_true", help="print the policy file and exit")
-    tune.add_argument("--out", metavar="PATH", help="policy file (default $SPARSEGNN_POLICY or ~/.cache/sparsegnn/policy.json)")
+    tune.add_argument(
+        "--out",
+        metavar="PATH",
+        help="policy file (default $SPARSEGNN_POLICY or ~/.cache/sparsegnn/policy.json)",
+    )
     tune.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    tune.add_argument("--feat", type=_list("positive integers"), default=None, help="F values (default 16,64,256)")
-    tune.add_argument("--degrees", type=_list("positive integers"), default=None, help="average degrees (default 4,16,64)")
-    tune.add_argument("--nnz", type=_positive_int, default=None, help="nonzeros per tuning graph (default 400000)")
-    tune.add_argument("--repeat", type=_positive_int, default=None, help="timed repeats (default 5)")
+    tune.add_argument(
+        "--feat", type=_list("positive integers"), default=None, help="F values (default 16,64,256)"
+    )
+    tune.add_argument(
+        "--degrees",
+        type=_list("positive integers"),
+        default=None,
+        help="average degrees (default 4,16,64)",
+    )
+    tune.add_argument(
+        "--nnz", type=_positive_int, default=None, help="nonzeros per tuning graph (default 400000)"
+    )
+    tune.add_argument(
+        "--repeat", type=_positive_int, default=None, help="timed repeats (default 5)"
+    )
     tune.add_argument("--threads", type=_positive_int, default=None)
-    tune.add_argument("--quick", action="store_true", help="a tiny sweep (seconds), for smoke tests")
-    tune.add_argument("--include-reference", action="store_true", help="also time the slow plain-torch reference")
+    tune.add_argument(
+        "--quick", action="store_true", help="a tiny sweep (seconds), for smoke tests"
+    )
+    tune.add_argument(
+        "--include-reference", action="store_true", help="also time the slow plain-torch reference"
+    )
     tune.add_argument("--quiet", action="store_true")
     return parser
 
@@ -152,17 +230,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     kernels = list(dict.fromkeys(args.kernels)) or ["spmm"]
     unknown = [k for k in kernels if k not in KERNEL_NAMES]
     if unknown:
-        print(f"sparsegnn bench: error: unknown kernel {unknown}; choose from {', '.join(KERNEL_NAMES)}", file=sys.stderr)
+        print(
+            f"sparsegnn bench: error: unknown kernel {unknown}; choose from {', '.join(KERNEL_NAMES)}",
+            file=sys.stderr,
+        )
         return 2
     peers = _peers(args.peers)
     if peers:
         known = {p for k in kernels for p in PEERS[k]}
         bad = [p for p in peers if p not in known]
         if bad:
-            print(f"sparsegnn bench: error: unknown peer {bad}; known for {kernels}: {sorted(known)}", file=sys.stderr)
+            print(
+                f"sparsegnn bench: error: unknown peer {bad}; known for {kernels}: {sorted(known)}",
+                file=sys.stderr,
+            )
             return 2
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("sparsegnn bench: error: --device cuda but torch sees no CUDA device", file=sys.stderr)
+        print(
+            "sparsegnn bench: error: --device cuda but torch sees no CUDA device", file=sys.stderr
+        )
         return 2
     threads = args.threads or [torch.get_num_threads()]
     specs = list(dict.fromkeys(args.graph or [DEFAULT_GRAPH]))
@@ -176,28 +262,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
             return 2
         g = graphs[spec]
         stats = g.degree_stats()
-        print(f"graph {spec}: {g.num_nodes} nodes, {g.nnz} nonzeros, degree mean {stats['mean']:.1f} "
-              f"max {stats['max']:.0f} (built in {time.perf_counter() - start:.1f} s)")
+        print(
+            f"graph {spec}: {g.num_nodes} nodes, {g.nnz} nonzeros, degree mean {stats['mean']:.1f} "
+            f"max {stats['max']:.0f} (built in {time.perf_counter() - start:.1f} s)"
+        )
     roofs = {}
     for t in threads:
         torch.set_num_threads(t)
         if args.bandwidth:
-            roofs[f"{args.device}/{t}"] = Roofs(args.device, args.bandwidth, measure_peak_gflops(args.device), "given", t)
+            roofs[f"{args.device}/{t}"] = Roofs(
+                args.device, args.bandwidth, measure_peak_gflops(args.device), "given", t
+            )
         else:
             roofs[f"{args.device}/{t}"] = measure_roofs(args.device)
         r = roofs[f"{args.device}/{t}"]
-        print(f"roofs on {args.device} with {t} threads: {r.bandwidth_gbps:.1f} GB/s ({r.bandwidth_method}), "
-              f"{r.peak_gflops:.0f} GFLOP/s (fp32 GEMM)")
+        print(
+            f"roofs on {args.device} with {t} threads: {r.bandwidth_gbps:.1f} GB/s ({r.bandwidth_method}), "
+            f"{r.peak_gflops:.0f} GFLOP/s (fp32 GEMM)"
+        )
     env = environment()
     print(f"{env['cpu']}, {env['cores']} cores; torch {env['versions']['torch']}")
     _prewarm(args.device)
     cases = plan(kernels, specs, args.feat, args.dtype, args.reduce, args.device, threads)
-    result = sweep(cases, graphs, _backends(args.backend), peers, args.repeat, args.warmup, args.max_time, roofs,
-                   args.seed, args.trace, args.progress)
+    result = sweep(
+        cases,
+        graphs,
+        _backends(args.backend),
+        peers,
+        args.repeat,
+        args.warmup,
+        args.max_time,
+        roofs,
+        args.seed,
+        args.trace,
+        args.progress,
+    )
     print()
     print(format_table(result.records))
     if result.interrupted:
-        print(f"\ninterrupted: {len({r.case_key() for r in result.records})} of {len(cases)} cases shown")
+        print(
+            f"\ninterrupted: {len({r.case_key() for r in result.records})} of {len(cases)} cases shown"
+        )
     if args.json:
         write_json(args.json, payload(result.records, env, roofs, graphs, result.interrupted))
         print(f"wrote {args.json}")
@@ -243,7 +348,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = tuning.TuneConfig.quick(args.device) if args.quick else tuning.TuneConfig(device=args.device)
+    config = (
+        tuning.TuneConfig.quick(args.device)
+        if args.quick
+        else tuning.TuneConfig(device=args.device)
+    )
     config.include_reference = args.include_reference
     for name in ("feat", "degrees", "nnz", "repeat"):
         value = getattr(args, name)

@@ -32,10 +32,31 @@ def test_bench_defaults():
 
 
 def test_bench_lists_and_kernels():
-    args = parse("bench", "spmm", "sddmm", "--feat", "16,64,256", "--dtype", "fp32,bf16", "--reduce", "sum,max",
-                 "--graph", "rmat:8,4", "--graph", "planetoid:cora", "--threads", "1,2", "--backend", "cpu,numba")
+    args = parse(
+        "bench",
+        "spmm",
+        "sddmm",
+        "--feat",
+        "16,64,256",
+        "--dtype",
+        "fp32,bf16",
+        "--reduce",
+        "sum,max",
+        "--graph",
+        "rmat:8,4",
+        "--graph",
+        "planetoid:cora",
+        "--threads",
+        "1,2",
+        "--backend",
+        "cpu,numba",
+    )
     assert args.kernels == ["spmm", "sddmm"]
-    assert args.feat == [16, 64, 256] and args.dtype == ["fp32", "bf16"] and args.reduce == ["sum", "max"]
+    assert (
+        args.feat == [16, 64, 256]
+        and args.dtype == ["fp32", "bf16"]
+        and args.reduce == ["sum", "max"]
+    )
     assert args.graph == ["rmat:8,4", "planetoid:cora"] and args.threads == [1, 2]
     assert cli._backends(args.backend) == ["cpu", "numba"]
     assert cli._backends("all") is None
@@ -82,9 +103,25 @@ def test_cuda_without_gpu(capsys):
 # ------------------------------------------------------------------------- end to end
 def test_tiny_sweep_end_to_end(tmp_path, capsys):
     out_json, out_csv = tmp_path / "bench.json", tmp_path / "bench.csv"
-    argv = ["bench", "spmm", "--graph", TINY, "--feat", "8,16", "--backend", "cpu,numba",
-            "--json", str(out_json), "--csv", str(out_csv), "--plot", str(tmp_path / "plots"),
-            "--trace", str(tmp_path / "traces"), *FAST]
+    argv = [
+        "bench",
+        "spmm",
+        "--graph",
+        TINY,
+        "--feat",
+        "8,16",
+        "--backend",
+        "cpu,numba",
+        "--json",
+        str(out_json),
+        "--csv",
+        str(out_csv),
+        "--plot",
+        str(tmp_path / "plots"),
+        "--trace",
+        str(tmp_path / "traces"),
+        *FAST,
+    ]
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
     assert "== spmm" in text and "torch.sparse" in text and "absent:" in text
@@ -96,14 +133,37 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
     assert {"cpu", "threads", "versions", "date"} <= set(document["environment"])
     assert document["roofs"]["cpu/1"]["bandwidth_gbps"] == 10
     assert document["graphs"][TINY]["nnz"] > 0
-    required = {"kernel", "impl", "kind", "graph", "feat", "dtype", "reduce", "device", "threads", "status",
-                "median_ms", "p25_ms", "p75_ms", "times_ms", "gflops", "gbps", "roofline", "speedup", "baseline"}
+    required = {
+        "kernel",
+        "impl",
+        "kind",
+        "graph",
+        "feat",
+        "dtype",
+        "reduce",
+        "device",
+        "threads",
+        "status",
+        "median_ms",
+        "p25_ms",
+        "p75_ms",
+        "times_ms",
+        "gflops",
+        "gbps",
+        "roofline",
+        "speedup",
+        "baseline",
+    }
     results = document["results"]
     assert results and all(required <= set(r) for r in results)
     ok = [r for r in results if r["status"] == "ok"]
     assert {r["impl"] for r in ok} >= {"cpu", "numba", "torch.sparse", "scipy", "pyg-scatter"}
     assert all(r["median_ms"] > 0 and r["times_ms"] and r["gflops"] > 0 for r in ok)
-    assert all(r["status"].startswith(("absent: ", "skipped: ", "failed: ")) for r in results if r["status"] != "ok")
+    assert all(
+        r["status"].startswith(("absent: ", "skipped: ", "failed: "))
+        for r in results
+        if r["status"] != "ok"
+    )
 
     with open(out_csv, newline="") as handle:
         reader = csv.DictReader(handle)
@@ -116,7 +176,9 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
         assert len(list(csv.DictReader(handle))) == len(results)
 
     pngs = sorted((tmp_path / "plots").glob("*.png"))
-    assert {p.name for p in pngs} >= {"roofline_cpu.png"} and any(p.name.startswith("speedup_spmm") for p in pngs)
+    assert {p.name for p in pngs} >= {"roofline_cpu.png"} and any(
+        p.name.startswith("speedup_spmm") for p in pngs
+    )
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in pngs)
     # `sparsegnn plot` redraws the same plots from the JSON
     assert cli.main(["plot", str(out_json), "--out", str(tmp_path / "replot")]) == 0
@@ -129,8 +191,24 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
 
 
 def test_other_kernels_run(tmp_path, capsys):
-    argv = ["bench", "segment", "sddmm", "int8", "layer", "--graph", "rmat:7,4", "--feat", "8", "--reduce", "sum,max",
-            "--backend", "cpu", "--json", str(tmp_path / "b.json"), *FAST]
+    argv = [
+        "bench",
+        "segment",
+        "sddmm",
+        "int8",
+        "layer",
+        "--graph",
+        "rmat:7,4",
+        "--feat",
+        "8",
+        "--reduce",
+        "sum,max",
+        "--backend",
+        "cpu",
+        "--json",
+        str(tmp_path / "b.json"),
+        *FAST,
+    ]
     assert cli.main(argv) == 0
     results = json.loads((tmp_path / "b.json").read_text())["results"]
     kernels = {r["kernel"] for r in results if r["status"] == "ok"}
@@ -142,7 +220,23 @@ def test_other_kernels_run(tmp_path, capsys):
 def test_file_graph(tmp_path, capsys):
     path = tmp_path / "edges.csv"
     path.write_text("src,dst\n0,1\n1,2\n2,0\n3,1\n")
-    assert cli.main(["bench", "--graph", f"file:{path}", "--feat", "4", "--backend", "cpu", "--peers", "none", *FAST]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                "--graph",
+                f"file:{path}",
+                "--feat",
+                "4",
+                "--backend",
+                "cpu",
+                "--peers",
+                "none",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     assert "4 nodes, 4 nonzeros" in capsys.readouterr().out
 
 
@@ -150,10 +244,31 @@ def test_dense_skipped_with_reason(monkeypatch, tmp_path, capsys):
     from sparsegnn.ops.backends import dense
 
     monkeypatch.setattr(dense, "MAX_CELLS", 100)
-    assert cli.main(["bench", "--graph", TINY, "--feat", "4", "--backend", "dense", "--peers", "none",
-                     "--json", str(tmp_path / "d.json"), *FAST]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                "--graph",
+                TINY,
+                "--feat",
+                "4",
+                "--backend",
+                "dense",
+                "--peers",
+                "none",
+                "--json",
+                str(tmp_path / "d.json"),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     (record,) = json.loads((tmp_path / "d.json").read_text())["results"]
-    assert record["impl"] == "dense" and record["status"].startswith("skipped:") and "cells" in record["status"]
+    assert (
+        record["impl"] == "dense"
+        and record["status"].startswith("skipped:")
+        and "cells" in record["status"]
+    )
 
 
 # ------------------------------------------------------------------------------- tune
@@ -170,7 +285,16 @@ def test_tune_writes_policy_that_auto_honours(tmp_path, monkeypatch, capsys):
         feat = rule["measured_at"]["feat"]
         degree = rule["measured_at"]["avg_degree"]
         rows = 100_000
-        got = policy.choose("spmm", torch.device("cpu"), torch.float32, rows, rows, int(rows * degree), "sum", feat=feat)
+        got = policy.choose(
+            "spmm",
+            torch.device("cpu"),
+            torch.float32,
+            rows,
+            rows,
+            int(rows * degree),
+            "sum",
+            feat=feat,
+        )
         assert got == rule["backend"]
     assert cli.main(["tune", "--show"]) == 0
     shown = capsys.readouterr().out

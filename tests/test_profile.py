@@ -42,7 +42,9 @@ def no_policy_file(monkeypatch):
 def test_benchmark_statistics():
     calls = []
     stats = benchmark(lambda v: calls.append(v), 7, warmup=2, repeat=5)
-    assert isinstance(stats, Stats) and len(stats.times) == 5 and len(calls) == 7 and set(calls) == {7}
+    assert (
+        isinstance(stats, Stats) and len(stats.times) == 5 and len(calls) == 7 and set(calls) == {7}
+    )
     assert stats.p25 <= stats.median <= stats.p75 and stats.iqr >= 0
     single = benchmark(lambda: None, repeat=1, warmup=0)
     assert single.median == single.p25 == single.p75
@@ -80,7 +82,9 @@ def test_planetoid_spec():
 
     root = find_data_root()
     if root is None or not any(root.rglob("ind.cora.graph")):
-        pytest.skip("the Planetoid Cora raw files are not under $SPARSEGNN_DATA or ../shared/datasets")
+        pytest.skip(
+            "the Planetoid Cora raw files are not under $SPARSEGNN_DATA or ../shared/datasets"
+        )
     assert load_graph("planetoid:cora").num_nodes == 2708
 
 
@@ -94,7 +98,7 @@ def test_edge_list_files(tmp_path):
         graph = load_graph(f"file:{tmp_path / name}")
         assert (graph.num_nodes, graph.nnz) == (4, 4) and graph.value is None
         # PyG convention: the edge 0 -> 1 is stored in row 1
-        assert graph.col[graph.rowptr[1]:graph.rowptr[2]].tolist() == [0, 3]
+        assert graph.col[graph.rowptr[1] : graph.rowptr[2]].tolist() == [0, 3]
     weighted = load_graph(f"file:{tmp_path / 'w.csv'}")
     assert weighted.value is not None and sorted(weighted.value.tolist()) == [0.5, 2.0]
     (tmp_path / "bad.txt").write_text("a b\nc d\n")
@@ -147,13 +151,17 @@ def test_peers_agree_with_sparsegnn(tiny):
     for name in ("torch.sparse", "torch.sparse-coo", "scipy", "pyg-scatter"):
         got = PEERS["spmm"][name](inputs)()
         got = torch.as_tensor(got) if not isinstance(got, torch.Tensor) else got
-        torch.testing.assert_close(got.to_dense() if got.is_sparse else got, expected, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            got.to_dense() if got.is_sparse else got, expected, rtol=1e-4, atol=1e-4
+        )
 
 
 def test_run_case_lists_every_peer(tiny):
     from sparsegnn.profile.cases import Case
 
-    records, trace = run_case(Case("spmm", TINY, 8, "fp32", "sum", "cpu", 1), tiny, backends=["cpu"], repeat=1, warmup=0)
+    records, trace = run_case(
+        Case("spmm", TINY, 8, "fp32", "sum", "cpu", 1), tiny, backends=["cpu"], repeat=1, warmup=0
+    )
     assert trace is None
     peers = {r.impl: r for r in records if r.kind == "peer"}
     assert set(peers) == set(PEERS["spmm"])
@@ -166,7 +174,9 @@ def test_run_case_lists_every_peer(tiny):
 
 # ------------------------------------------------------------------------------- sweep
 def test_plan_collapses_what_a_kernel_does_not_have():
-    cases = plan(["spmm", "sddmm", "int8"], [TINY], [8, 16], ["fp32", "bf16"], ["sum", "max"], "cpu", [1])
+    cases = plan(
+        ["spmm", "sddmm", "int8"], [TINY], [8, 16], ["fp32", "bf16"], ["sum", "max"], "cpu", [1]
+    )
     by_kernel = {k: [c for c in cases if c.kernel == k] for k in ("spmm", "sddmm", "int8")}
     assert len(by_kernel["spmm"]) == 2 * 2 * 2
     assert len(by_kernel["sddmm"]) == 2 * 2 and {c.reduce for c in by_kernel["sddmm"]} == {"sum"}
@@ -179,17 +189,29 @@ def test_ctrl_c_keeps_what_finished(tiny, monkeypatch):
 
     monkeypatch.setitem(PEERS["spmm"], "zz-interrupt", interrupt)
     cases = plan(["spmm"], [TINY], [4, 8], ["fp32"], ["sum"], "cpu", [1])
-    result = sweep(cases, {TINY: tiny}, backends=["cpu"], peers=["torch.sparse", "zz-interrupt"], repeat=1, warmup=0,
-                   progress=False)
+    result = sweep(
+        cases,
+        {TINY: tiny},
+        backends=["cpu"],
+        peers=["torch.sparse", "zz-interrupt"],
+        repeat=1,
+        warmup=0,
+        progress=False,
+    )
     assert result.interrupted
-    assert [r.impl for r in result.records] == ["cpu", "torch.sparse"]  # the first case, up to the interrupt
+    assert [r.impl for r in result.records] == [
+        "cpu",
+        "torch.sparse",
+    ]  # the first case, up to the interrupt
     assert all(r.feat == 4 and r.ok for r in result.records)
     assert "== spmm" in format_table(result.records)
 
 
 def test_csv_upsert(tmp_path):
     def record(impl, ms):
-        return Record("spmm", impl, "peer", TINY, 200, 1000, 8, "fp32", "sum", "cpu", 1, median_ms=ms)
+        return Record(
+            "spmm", impl, "peer", TINY, 200, 1000, 8, "fp32", "sum", "cpu", 1, median_ms=ms
+        )
 
     path = tmp_path / "r.csv"
     assert write_csv(path, [record("a", 1.0), record("b", 2.0)], "m1") == 2
@@ -201,7 +223,10 @@ def test_csv_upsert(tmp_path):
 
 # ------------------------------------------------------------------------ tuned policy
 def _write_policy(path, rules, dense=None):
-    doc = {"schema": tuned.SCHEMA, "devices": {"cpu": {"rules": rules, **({"dense": dense} if dense else {})}}}
+    doc = {
+        "schema": tuned.SCHEMA,
+        "devices": {"cpu": {"rules": rules, **({"dense": dense} if dense else {})}},
+    }
     path.write_text(json.dumps(doc))
 
 
@@ -210,15 +235,41 @@ def test_policy_file_overrides_and_falls_back(tmp_path, monkeypatch):
     default = policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum")
     path = tmp_path / "policy.json"
     monkeypatch.setenv("SPARSEGNN_POLICY", str(path))
-    assert policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum") == default  # no file yet
-    _write_policy(path, [
-        {"op": "spmm", "reduce": ["sum", "mean"], "feat": [None, 32], "avg_degree": [None, None], "backend": "torch"},
-        {"op": "spmm", "reduce": ["sum", "mean"], "feat": [32, None], "avg_degree": [None, None], "backend": "numba"},
-        {"op": "spmm", "reduce": ["max"], "backend": "no-such-backend"},
-    ], dense={"min_density": None, "max_cells": 1 << 22})
-    assert policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum", feat=16) == "torch"
-    assert policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum", feat=64) == "numba"
-    assert policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum") == "numba"  # DEFAULT_FEAT 64
+    assert (
+        policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum") == default
+    )  # no file yet
+    _write_policy(
+        path,
+        [
+            {
+                "op": "spmm",
+                "reduce": ["sum", "mean"],
+                "feat": [None, 32],
+                "avg_degree": [None, None],
+                "backend": "torch",
+            },
+            {
+                "op": "spmm",
+                "reduce": ["sum", "mean"],
+                "feat": [32, None],
+                "avg_degree": [None, None],
+                "backend": "numba",
+            },
+            {"op": "spmm", "reduce": ["max"], "backend": "no-such-backend"},
+        ],
+        dense={"min_density": None, "max_cells": 1 << 22},
+    )
+    assert (
+        policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum", feat=16)
+        == "torch"
+    )
+    assert (
+        policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum", feat=64)
+        == "numba"
+    )
+    assert (
+        policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum") == "numba"
+    )  # DEFAULT_FEAT 64
     # a tuned backend that does not exist falls back to the built-in preference
     assert policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "max") == default
     # min_density null: dense never wins, even on a small full graph the built-in rule gives to dense
@@ -233,7 +284,9 @@ def test_invalid_policy_file_is_ignored_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSEGNN_POLICY", str(path))
     with pytest.warns(UserWarning, match="ignoring the policy file"):
         assert tuned.load() is None
-    assert policy.choose("spmm", torch.device("cpu"), torch.float32, 100, 100, 5000, "sum") == "dense"
+    assert (
+        policy.choose("spmm", torch.device("cpu"), torch.float32, 100, 100, 5000, "sum") == "dense"
+    )
     with pytest.raises(ValueError, match="schema"):
         tuned.validate({"schema": "other", "devices": {}})
 
@@ -243,8 +296,16 @@ def test_tune_buckets():
 
     assert buckets([16, 64, 256]) == [[None, 32.0], [32.0, 128.0], [128.0, None]]
     assert buckets([5]) == [[None, None]]
-    assert math.isinf(tuned.dense_limits("cpu", (1, 0.5), {"schema": tuned.SCHEMA, "devices": {
-        "cpu": {"dense": {"min_density": None, "max_cells": 9}}}})[1])
+    assert math.isinf(
+        tuned.dense_limits(
+            "cpu",
+            (1, 0.5),
+            {
+                "schema": tuned.SCHEMA,
+                "devices": {"cpu": {"dense": {"min_density": None, "max_cells": 9}}},
+            },
+        )[1]
+    )
 
 
 # ---------------------------------------------------------------------------- profile_ops
@@ -259,11 +320,17 @@ def test_profile_ops_records_and_summarises(tiny, capsys):
     printed = capsys.readouterr().out
     ops_seen = [(r.op, r.backend, r.phase) for r in prof.records]
     assert ("spmm", "cpu", "forward") in ops_seen and ("spmm", "cpu", "backward") in ops_seen
-    expected_max = policy.choose("spmm", torch.device("cpu"), torch.float32, tiny.num_nodes, tiny.num_cols, tiny.nnz, "max")
+    expected_max = policy.choose(
+        "spmm", torch.device("cpu"), torch.float32, tiny.num_nodes, tiny.num_cols, tiny.nnz, "max"
+    )
     assert ("spmm", expected_max, "forward") in ops_seen
-    assert ("sddmm", "torch", "forward") in ops_seen and ("segment_reduce", "forward") in [(o, p) for o, _, p in ops_seen]
+    assert ("sddmm", "torch", "forward") in ops_seen and ("segment_reduce", "forward") in [
+        (o, p) for o, _, p in ops_seen
+    ]
     assert all(r.ms >= 0 and r.shapes for r in prof.records)
-    assert printed.startswith("sparsegnn ops: 5 calls") and "spmm" in printed and "backward" in printed
+    assert (
+        printed.startswith("sparsegnn ops: 5 calls") and "spmm" in printed and "backward" in printed
+    )
     totals = prof.totals()
     assert sum(t["calls"] for t in totals) == 5
 

@@ -72,8 +72,14 @@ def validate(policy: Any) -> dict:
         if not isinstance(entry, dict):
             raise ValueError(f"policy: devices[{device!r}] must be an object")
         for i, rule in enumerate(entry.get("rules", [])):
-            if not isinstance(rule, dict) or not isinstance(rule.get("op"), str) or not isinstance(rule.get("backend"), str):
-                raise ValueError(f"policy: devices[{device!r}].rules[{i}] needs string 'op' and 'backend'")
+            if (
+                not isinstance(rule, dict)
+                or not isinstance(rule.get("op"), str)
+                or not isinstance(rule.get("backend"), str)
+            ):
+                raise ValueError(
+                    f"policy: devices[{device!r}].rules[{i}] needs string 'op' and 'backend'"
+                )
         dense = entry.get("dense")
         if dense is not None and not isinstance(dense, dict):
             raise ValueError(f"policy: devices[{device!r}].dense must be an object")
@@ -136,7 +142,9 @@ def pick(
     return None
 
 
-def dense_limits(device_type: str, default: tuple[int, float], policy: dict | None = None) -> tuple[int, float]:
+def dense_limits(
+    device_type: str, default: tuple[int, float], policy: dict | None = None
+) -> tuple[int, float]:
     """``(max_cells, min_density)`` for the dense-masked backend: tuned, else ``default``.
     A tuned ``min_density`` of null (dense never won here) comes back as ``inf``."""
     policy = load() if policy is None else policy

@@ -21,10 +21,10 @@ from .timing import Stats, benchmark
 __all__ = [
     "BASELINES",
     "CSV_COLUMNS",
-    "Cost",
     "KERNELS",
-    "OpCall",
     "PEERS",
+    "Cost",
+    "OpCall",
     "PeerAbsent",
     "Record",
     "Roofs",

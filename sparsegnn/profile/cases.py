@@ -26,7 +26,15 @@ class Case:
     threads: int
 
     def key(self) -> tuple:
-        return (self.kernel, self.graph, self.feat, self.dtype, self.reduce, self.device, self.threads)
+        return (
+            self.kernel,
+            self.graph,
+            self.feat,
+            self.dtype,
+            self.reduce,
+            self.device,
+            self.threads,
+        )
 
 
 @dataclass
@@ -103,7 +111,9 @@ class Inputs:
     @property
     def labels(self) -> Tensor:
         gen = torch.Generator().manual_seed(self.seed + 11)
-        make = lambda: torch.randint(0, self.num_classes, (self.graph.num_nodes,), generator=gen).to(self.device)  # noqa: E731
+        make = lambda: torch.randint(
+            0, self.num_classes, (self.graph.num_nodes,), generator=gen
+        ).to(self.device)
         return self._memoized("labels", make)
 
     @functools.cached_property

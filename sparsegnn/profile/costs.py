@@ -57,7 +57,9 @@ def _elem(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
-def spmm_cost(graph: Graph, feat: int, dtype: torch.dtype, reduce: str = "sum", weighted: bool | None = None) -> Cost:
+def spmm_cost(
+    graph: Graph, feat: int, dtype: torch.dtype, reduce: str = "sum", weighted: bool | None = None
+) -> Cost:
     n, nnz, s = graph.num_nodes, graph.nnz, _elem(dtype)
     weighted = graph.value is not None if weighted is None else weighted
     read = 8 * (n + 1) + _index_size(graph) * nnz + (s * nnz if weighted else 0) + s * nnz * feat
@@ -78,9 +80,17 @@ def sddmm_cost(graph: Graph, feat: int, dtype: torch.dtype, reduce: str = "sum")
     return Cost(2.0 * nnz * feat, float(read + s * nnz))
 
 
-def int8_cost(graph: Graph, feat: int, dtype: torch.dtype = torch.int8, reduce: str = "sum") -> Cost:
+def int8_cost(
+    graph: Graph, feat: int, dtype: torch.dtype = torch.int8, reduce: str = "sum"
+) -> Cost:
     n, nnz = graph.num_nodes, graph.nnz
-    read = 8 * (n + 1) + _index_size(graph) * nnz + (nnz if graph.value is not None else 0) + nnz * feat + 4 * (n + feat)
+    read = (
+        8 * (n + 1)
+        + _index_size(graph) * nnz
+        + (nnz if graph.value is not None else 0)
+        + nnz * feat
+        + 4 * (n + feat)
+    )
     return Cost(2.0 * nnz * feat, float(read + 4 * n * feat))
 
 

@@ -33,7 +33,9 @@ def load_graph(spec: str, seed: int = 0) -> Graph:
     spec = spec.strip()
     kind, sep, rest = spec.partition(":")
     if not sep or not rest:
-        raise ValueError(f"graph: expected KIND:ARGS (synthetic:power_law,N,E | rmat:S,EF | planetoid:cora | file:PATH), got {spec!r}")
+        raise ValueError(
+            f"graph: expected KIND:ARGS (synthetic:power_law,N,E | rmat:S,EF | planetoid:cora | file:PATH), got {spec!r}"
+        )
     if kind == "synthetic":
         name, _, args = rest.partition(",")
         return _synthetic(f"{name}:{args}", seed)
@@ -45,7 +47,9 @@ def load_graph(spec: str, seed: int = 0) -> Graph:
         return Planetoid(None, rest, features="none").graph
     if kind == "file":
         return load_file(rest)
-    raise ValueError(f"graph: unknown kind {kind!r} in {spec!r}; expected synthetic, {', '.join(GENERATORS)}, planetoid or file")
+    raise ValueError(
+        f"graph: unknown kind {kind!r} in {spec!r}; expected synthetic, {', '.join(GENERATORS)}, planetoid or file"
+    )
 
 
 def _synthetic(spec: str, seed: int) -> Graph:
@@ -76,11 +80,17 @@ def _load_npz(path: Path) -> Graph:
         elif {"row", "col"} <= keys:
             edge_index = np.stack([np.asarray(data["row"]), np.asarray(data["col"])])
         else:
-            raise ValueError(f"graph: {path} holds {sorted(keys)}; expected a scipy sparse matrix, 'edge_index' or 'row' + 'col'")
-        weight = next((np.asarray(data[k]) for k in ("edge_weight", "value", "weight") if k in keys), None)
+            raise ValueError(
+                f"graph: {path} holds {sorted(keys)}; expected a scipy sparse matrix, 'edge_index' or 'row' + 'col'"
+            )
+        weight = next(
+            (np.asarray(data[k]) for k in ("edge_weight", "value", "weight") if k in keys), None
+        )
         num_nodes = int(data["num_nodes"]) if "num_nodes" in keys else None
     if edge_index.ndim != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"graph: {path}: edge_index must have shape [2, E], got {edge_index.shape}")
+        raise ValueError(
+            f"graph: {path}: edge_index must have shape [2, E], got {edge_index.shape}"
+        )
     return Graph.from_edge_index(
         torch.from_numpy(edge_index.astype(np.int64)),
         num_nodes,
@@ -91,7 +101,9 @@ def _load_npz(path: Path) -> Graph:
 def _load_edge_list(path: Path) -> Graph:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as handle:
-        lines = [line for line in handle if line.strip() and not line.lstrip().startswith(("#", "%"))]
+        lines = [
+            line for line in handle if line.strip() and not line.lstrip().startswith(("#", "%"))
+        ]
     if lines and not lines[0].replace(",", " ").split()[0].lstrip("-").isdigit():
         lines = lines[1:]  # one header line
     if not lines:
@@ -100,7 +112,9 @@ def _load_edge_list(path: Path) -> Graph:
     try:
         table = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
     except ValueError as error:
-        raise ValueError(f"graph: {path}: expected 'source target [weight]' per line ({error})") from None
+        raise ValueError(
+            f"graph: {path}: expected 'source target [weight]' per line ({error})"
+        ) from None
     if table.shape[1] < 2:
         raise ValueError(f"graph: {path}: expected at least two columns, got {table.shape[1]}")
     edge_index = torch.from_numpy(table[:, :2].T.astype(np.int64))
@@ -114,4 +128,6 @@ def graph_label(spec: str) -> str:
     if kind == "file":
         rest = Path(rest).name
     label = f"{kind}-{rest}" if kind != "synthetic" else rest
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in label.replace(",", "_").replace(":", "-"))
+    return "".join(
+        c if c.isalnum() or c in "-_." else "-" for c in label.replace(",", "_").replace(":", "-")
+    )

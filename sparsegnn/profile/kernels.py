@@ -14,6 +14,7 @@ train       one step of a 2-layer GCN (fwd + bwd + Adam)            PyG GCN
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -86,7 +87,7 @@ class _OpsGCN(torch.nn.Module):
 
     def __init__(self, dims: list[int], backend: str) -> None:
         super().__init__()
-        self.lins = torch.nn.ModuleList(torch.nn.Linear(i, o) for i, o in zip(dims[:-1], dims[1:]))
+        self.lins = torch.nn.ModuleList(torch.nn.Linear(i, o) for i, o in itertools.pairwise(dims))
         self.backend = backend
 
     def forward(self, graph, x):
@@ -98,7 +99,9 @@ class _OpsGCN(torch.nn.Module):
 
 
 def _layer(inputs: Inputs, backend: str):
-    model = _OpsGCN([inputs.feat, inputs.feat], backend).to(device=inputs.device, dtype=inputs.dtype)
+    model = _OpsGCN([inputs.feat, inputs.feat], backend).to(
+        device=inputs.device, dtype=inputs.dtype
+    )
     norm, x = inputs.norm, inputs.x
 
     @torch.no_grad()
@@ -109,7 +112,9 @@ def _layer(inputs: Inputs, backend: str):
 
 
 def _train(inputs: Inputs, backend: str):
-    model = _OpsGCN([inputs.feat, inputs.feat, inputs.num_classes], backend).to(device=inputs.device, dtype=inputs.dtype)
+    model = _OpsGCN([inputs.feat, inputs.feat, inputs.num_classes], backend).to(
+        device=inputs.device, dtype=inputs.dtype
+    )
     norm = inputs.norm
     return train_step(model, lambda x: model(norm, x), inputs)
 
@@ -118,7 +123,9 @@ KERNELS: dict[str, Kernel] = {
     k.name: k
     for k in (
         Kernel("spmm", "spmm", _spmm, costs.spmm_cost, ("sum", "mean", "max", "min")),
-        Kernel("segment", "segment_reduce", _segment, costs.segment_cost, ("sum", "mean", "max", "min")),
+        Kernel(
+            "segment", "segment_reduce", _segment, costs.segment_cost, ("sum", "mean", "max", "min")
+        ),
         Kernel("sddmm", "sddmm", _sddmm, costs.sddmm_cost),
         Kernel("int8", "spmm_int8", _int8, costs.int8_cost, dtype="int8"),
         Kernel("layer", "spmm", _layer, costs.layer_cost),
@@ -127,7 +134,9 @@ KERNELS: dict[str, Kernel] = {
 }
 
 
-def backend_rows(kernel: Kernel, device: torch.device, requested: list[str] | None) -> list[tuple[str, str | None]]:
+def backend_rows(
+    kernel: Kernel, device: torch.device, requested: list[str] | None
+) -> list[tuple[str, str | None]]:
     """``(backend, why_not)`` for the table: every registered backend, ``why_not`` None when it
     runs in this sweep, else why not (absent here, the slow reference left out, not requested)."""
     rows = []
@@ -143,10 +152,18 @@ def backend_rows(kernel: Kernel, device: torch.device, requested: list[str] | No
             reason = backend.unavailable() or f"runs on {', '.join(sorted(backend.devices))} only"
             rows.append((name, f"absent: {reason}"))
         elif requested is None and name == REFERENCE_BACKEND:
-            rows.append((name, "skipped: the plain-torch reference (slow); include it with --backend all,torch"))
+            rows.append(
+                (
+                    name,
+                    "skipped: the plain-torch reference (slow); include it with --backend all,torch",
+                )
+            )
         else:
             rows.append((name, None))
     if requested is not None:
-        rows += [(name, f"absent: unknown backend; registered: {ops.registered_backends()}") for name in requested
-                 if name not in ops.registered_backends()]
+        rows += [
+            (name, f"absent: unknown backend; registered: {ops.registered_backends()}")
+            for name in requested
+            if name not in ops.registered_backends()
+        ]
     return rows

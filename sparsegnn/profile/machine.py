@@ -40,7 +40,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_bandwidth(device: str | torch.device = "cpu", megabytes: int = 512, repeat: int = 3) -> tuple[float, str]:
+def measure_bandwidth(
+    device: str | torch.device = "cpu", megabytes: int = 512, repeat: int = 3
+) -> tuple[float, str]:
     """``(GB/s, method)``: the best of ``repeat`` streaming passes over a ``megabytes`` buffer
     (CPU: a read-only ``sum``; CUDA: a device-to-device copy, read + write counted)."""
     device = torch.device(device)
@@ -68,7 +70,9 @@ def measure_bandwidth(device: str | torch.device = "cpu", megabytes: int = 512, 
     return numel * 4 / best / 1e9, f"streaming read (sum) of a {megabytes} MB float32 buffer"
 
 
-def measure_peak_gflops(device: str | torch.device = "cpu", n: int = 1024, repeat: int = 3) -> float:
+def measure_peak_gflops(
+    device: str | torch.device = "cpu", n: int = 1024, repeat: int = 3
+) -> float:
     """GFLOP/s of the best of ``repeat`` float32 ``n x n`` GEMMs (``2 n^3`` flops each)."""
     device = torch.device(device)
     a = torch.randn(n, n, device=device)
@@ -88,14 +92,19 @@ def measure_roofs(device: str | torch.device = "cpu", megabytes: int = 512) -> R
     """Both roofs of ``device`` with the current torch thread count."""
     device = torch.device(device)
     bandwidth, method = measure_bandwidth(device, megabytes)
-    return Roofs(device.type, bandwidth, measure_peak_gflops(device), method, torch.get_num_threads())
+    return Roofs(
+        device.type, bandwidth, measure_peak_gflops(device), method, torch.get_num_threads()
+    )
 
 
 def cpu_model() -> str:
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
-            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+            name = next(
+                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+                name,
+            )
     except OSError:
         pass
     return name
@@ -123,6 +132,20 @@ def environment() -> dict:
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": {"torch": torch.__version__, **{name: _version(name) for name in (
-            "numpy", "scipy", "numba", "triton", "torch_geometric", "torch_scatter", "torch_sparse", "matplotlib")}},
+        "versions": {
+            "torch": torch.__version__,
+            **{
+                name: _version(name)
+                for name in (
+                    "numpy",
+                    "scipy",
+                    "numba",
+                    "triton",
+                    "torch_geometric",
+                    "torch_scatter",
+                    "torch_sparse",
+                    "matplotlib",
+                )
+            },
+        },
     }

@@ -44,13 +44,17 @@ class OpCall:
 def _arg(schema_args: list[str], args: tuple, kwargs: dict, name: str, default: Any = None) -> Any:
     if name in kwargs:
         return kwargs[name]
-    return args[schema_args.index(name)] if name in schema_args and schema_args.index(name) < len(args) else default
+    return (
+        args[schema_args.index(name)]
+        if name in schema_args and schema_args.index(name) < len(args)
+        else default
+    )
 
 
 def _resolve_backend(func, args: tuple, kwargs: dict) -> str:
     """The backend the op call runs on (its ``backend`` argument resolved as the op resolves it)."""
     names = [a.name for a in func._schema.arguments]
-    get = lambda name: _arg(names, args, kwargs, name)  # noqa: E731
+    get = lambda name: _arg(names, args, kwargs, name)
     op = func._schema.name.split("::")[-1]
     if func.namespace == "sparsegnn_C":
         tensor = next((a for a in args if isinstance(a, torch.Tensor)), None)
@@ -63,21 +67,48 @@ def _resolve_backend(func, args: tuple, kwargs: dict) -> str:
 
         if op == "spmm":
             rowptr, col, x = get("rowptr"), get("col"), get("x")
-            return resolve(op, backend, x.device, x.dtype, rowptr.numel() - 1, x.shape[0], col.numel(), get("reduce")).name
+            return resolve(
+                op,
+                backend,
+                x.device,
+                x.dtype,
+                rowptr.numel() - 1,
+                x.shape[0],
+                col.numel(),
+                get("reduce"),
+            ).name
         if op == "sddmm":
             col, a, b = get("col"), get("a"), get("b")
             return resolve(op, backend, a.device, a.dtype, a.shape[0], b.shape[0], col.numel()).name
         if op == "segment_reduce":
             src, rowptr = get("src"), get("rowptr")
-            return resolve(op, backend, src.device, src.dtype, rowptr.numel() - 1, src.shape[0], src.shape[0],
-                           get("reduce")).name
+            return resolve(
+                op,
+                backend,
+                src.device,
+                src.dtype,
+                rowptr.numel() - 1,
+                src.shape[0],
+                src.shape[0],
+                get("reduce"),
+            ).name
         if op == "spmm_arg_backward":
             col, grad = get("col"), get("grad_out")
-            return resolve(op, backend, grad.device, grad.dtype, grad.shape[0], get("num_cols"), col.numel(),
-                           strict=False).name
+            return resolve(
+                op,
+                backend,
+                grad.device,
+                grad.dtype,
+                grad.shape[0],
+                get("num_cols"),
+                col.numel(),
+                strict=False,
+            ).name
         if op == "spmm_int8":
             rowptr, col, xq = get("rowptr"), get("col"), get("xq")
-            return resolve(op, backend, xq.device, None, rowptr.numel() - 1, xq.shape[0], col.numel()).name
+            return resolve(
+                op, backend, xq.device, None, rowptr.numel() - 1, xq.shape[0], col.numel()
+            ).name
     except Exception:  # noqa: BLE001 - the op itself will raise the real error
         return backend
     return backend
@@ -87,7 +118,7 @@ def _shapes(args: tuple) -> tuple:
     return tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))
 
 
-class profile_ops(TorchDispatchMode):  # noqa: N801 - used as a function-like context manager
+class profile_ops(TorchDispatchMode):  # a context manager named like a function
     """Context manager recording every sparsegnn op call; prints :meth:`summary` at exit.
 
     Args:
@@ -121,7 +152,17 @@ class profile_ops(TorchDispatchMode):  # noqa: N801 - used as a function-like co
         floats = [t for t in tensors if t.is_floating_point()]
         dtype = str((floats or tensors or [torch.empty(0)])[-1].dtype).replace("torch.", "")
         phase = "backward" if torch._C._current_graph_task_id() != -1 else "forward"
-        self.records.append(OpCall(func._schema.name.split("::")[-1], backend, _shapes(args), dtype, device.type, ms, phase))
+        self.records.append(
+            OpCall(
+                func._schema.name.split("::")[-1],
+                backend,
+                _shapes(args),
+                dtype,
+                device.type,
+                ms,
+                phase,
+            )
+        )
         return out
 
     def __exit__(self, exc_type, exc, tb):
@@ -135,8 +176,20 @@ class profile_ops(TorchDispatchMode):  # noqa: N801 - used as a function-like co
         groups: dict[tuple, dict] = {}
         for r in self.records:
             key = (r.op, r.backend, r.phase, r.dtype, r.device)
-            g = groups.setdefault(key, {"op": r.op, "backend": r.backend, "phase": r.phase, "dtype": r.dtype,
-                                        "device": r.device, "calls": 0, "total_ms": 0.0, "max_ms": 0.0, "shapes": []})
+            g = groups.setdefault(
+                key,
+                {
+                    "op": r.op,
+                    "backend": r.backend,
+                    "phase": r.phase,
+                    "dtype": r.dtype,
+                    "device": r.device,
+                    "calls": 0,
+                    "total_ms": 0.0,
+                    "max_ms": 0.0,
+                    "shapes": [],
+                },
+            )
             g["calls"] += 1
             g["total_ms"] += r.ms
             g["max_ms"] = max(g["max_ms"], r.ms)
@@ -150,16 +203,43 @@ class profile_ops(TorchDispatchMode):  # noqa: N801 - used as a function-like co
     def summary(self) -> str:
         """An aligned table of :meth:`totals`, largest total first."""
         total = sum(r.ms for r in self.records)
-        header = ("op", "backend", "phase", "dtype", "calls", "total ms", "mean ms", "max ms", "% time", "shapes (first)")
+        header = (
+            "op",
+            "backend",
+            "phase",
+            "dtype",
+            "calls",
+            "total ms",
+            "mean ms",
+            "max ms",
+            "% time",
+            "shapes (first)",
+        )
         rows = [header]
         for g in self.totals():
             first = " ".join("x".join(map(str, s)) for s in g["shapes"][0][:4])
             more = f" (+{len(g['shapes']) - 1})" if len(g["shapes"]) > 1 else ""
-            rows.append((g["op"], g["backend"], g["phase"], g["dtype"], str(g["calls"]), f"{g['total_ms']:.3f}",
-                         f"{g['mean_ms']:.3f}", f"{g['max_ms']:.3f}", f"{100 * g['total_ms'] / total:.1f}" if total else "-",
-                         first + more))
+            rows.append(
+                (
+                    g["op"],
+                    g["backend"],
+                    g["phase"],
+                    g["dtype"],
+                    str(g["calls"]),
+                    f"{g['total_ms']:.3f}",
+                    f"{g['mean_ms']:.3f}",
+                    f"{g['max_ms']:.3f}",
+                    f"{100 * g['total_ms'] / total:.1f}" if total else "-",
+                    first + more,
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines = [f"sparsegnn ops: {len(self.records)} calls, {total:.3f} ms"]
         for row in rows:
-            lines.append("  ".join(c.ljust(w) if i < 4 or i == 9 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+            lines.append(
+                "  ".join(
+                    c.ljust(w) if i < 4 or i == 9 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(row, widths))
+                )
+            )
         return "\n".join(lines)

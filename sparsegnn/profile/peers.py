@@ -37,7 +37,9 @@ def _require(module: str):
     except ImportError as error:
         raise PeerAbsent(f"{module.split('.')[0]} is not installed ({error})") from None
     except Exception as error:  # noqa: BLE001 - a broken install is absent too, with the reason
-        raise PeerAbsent(f"{module} failed to import: {type(error).__name__}: {error}".splitlines()[0]) from None
+        raise PeerAbsent(
+            f"{module} failed to import: {type(error).__name__}: {error}".splitlines()[0]
+        ) from None
 
 
 def _cpu_only(inputs: Inputs, what: str) -> None:
@@ -111,7 +113,9 @@ def pyg_scatter(inputs: Inputs) -> Callable[[], object]:
             return x.new_zeros(num_rows, x.shape[1]).index_add_(0, row, msg)
         mode = {"mean": "mean", "max": "amax", "min": "amin"}[reduce]
         index = row.unsqueeze(1).expand_as(msg)
-        return x.new_zeros(num_rows, x.shape[1]).scatter_reduce_(0, index, msg, mode, include_self=False)
+        return x.new_zeros(num_rows, x.shape[1]).scatter_reduce_(
+            0, index, msg, mode, include_self=False
+        )
 
     return run
 
@@ -122,10 +126,14 @@ def pyg_sparse_tensor(inputs: Inputs) -> Callable[[], object]:
         raise PeerAbsent("PyG's SparseTensor needs torch_sparse, which is not installed")
     typing = _require("torch_geometric.typing")
     if not getattr(typing, "WITH_TORCH_SPARSE", False):
-        raise PeerAbsent("PyG's SparseTensor needs a working torch_sparse (torch_geometric.typing.WITH_TORCH_SPARSE is False)")
+        raise PeerAbsent(
+            "PyG's SparseTensor needs a working torch_sparse (torch_geometric.typing.WITH_TORCH_SPARSE is False)"
+        )
     utils = _require("torch_geometric.utils")
     value = inputs.value
-    adj = typing.SparseTensor(rowptr=inputs.graph.rowptr, col=inputs.col, value=value, sparse_sizes=inputs.graph.shape)
+    adj = typing.SparseTensor(
+        rowptr=inputs.graph.rowptr, col=inputs.col, value=value, sparse_sizes=inputs.graph.shape
+    )
     reduce = inputs.reduce
     return lambda: utils.spmm(adj, inputs.x, reduce=reduce)
 
@@ -134,14 +142,20 @@ def torch_scatter_csr(inputs: Inputs) -> Callable[[], object]:
     """torch_scatter's gather + ``segment_csr``, when installed."""
     torch_scatter = _require("torch_scatter")
     rowptr, col, reduce = inputs.graph.rowptr, inputs.col, inputs.reduce
-    return lambda: torch_scatter.segment_csr(_weighted_msg(inputs, inputs.x, col), rowptr, reduce=reduce)
+    return lambda: torch_scatter.segment_csr(
+        _weighted_msg(inputs, inputs.x, col), rowptr, reduce=reduce
+    )
 
 
 def torch_sparse_spmm(inputs: Inputs) -> Callable[[], object]:
     """torch_sparse's ``SparseTensor.matmul``, when installed."""
     torch_sparse = _require("torch_sparse")
-    adj = torch_sparse.SparseTensor(rowptr=inputs.graph.rowptr, col=inputs.col, value=inputs.value,
-                                    sparse_sizes=inputs.graph.shape)
+    adj = torch_sparse.SparseTensor(
+        rowptr=inputs.graph.rowptr,
+        col=inputs.col,
+        value=inputs.value,
+        sparse_sizes=inputs.graph.shape,
+    )
     reduce = inputs.reduce
     return lambda: adj.matmul(inputs.x, reduce=reduce)
 
@@ -160,7 +174,9 @@ def pyg_scatter_segment(inputs: Inputs) -> Callable[[], object]:
         return lambda: src.new_zeros(num_rows, src.shape[1]).index_add_(0, row, src)
     mode = {"mean": "mean", "max": "amax", "min": "amin"}[reduce]
     index = row.unsqueeze(1).expand_as(src)
-    return lambda: src.new_zeros(num_rows, src.shape[1]).scatter_reduce_(0, index, src, mode, include_self=False)
+    return lambda: src.new_zeros(num_rows, src.shape[1]).scatter_reduce_(
+        0, index, src, mode, include_self=False
+    )
 
 
 def torch_scatter_segment(inputs: Inputs) -> Callable[[], object]:
@@ -173,8 +189,12 @@ def torch_scatter_segment(inputs: Inputs) -> Callable[[], object]:
 # ----------------------------------------------------------------------------------- sddmm
 def torch_sampled_addmm(inputs: Inputs) -> Callable[[], object]:
     """``torch.sparse.sampled_addmm(A, a, b^T, beta=0)``: the dense product sampled at A's pattern."""
-    pattern = torch.sparse_csr_tensor(inputs.graph.rowptr, inputs.col, torch.zeros(inputs.graph.nnz, dtype=inputs.dtype,
-                                      device=inputs.device), size=inputs.graph.shape)
+    pattern = torch.sparse_csr_tensor(
+        inputs.graph.rowptr,
+        inputs.col,
+        torch.zeros(inputs.graph.nnz, dtype=inputs.dtype, device=inputs.device),
+        size=inputs.graph.shape,
+    )
     a, bt = inputs.a, inputs.b.t()
     return lambda: torch.sparse.sampled_addmm(pattern, a, bt, beta=0.0)
 
@@ -188,7 +208,9 @@ def pyg_gather_dot(inputs: Inputs) -> Callable[[], object]:
 def dgl_sddmm(inputs: Inputs) -> Callable[[], object]:
     """DGL's ``u_dot_v`` (when installed)."""
     dgl = _require("dgl")
-    graph = dgl.graph((inputs.col, inputs.row), num_nodes=max(inputs.graph.num_nodes, inputs.graph.num_cols))
+    graph = dgl.graph(
+        (inputs.col, inputs.row), num_nodes=max(inputs.graph.num_nodes, inputs.graph.num_cols)
+    )
     a, b = inputs.a, inputs.b
     return lambda: dgl.ops.u_dot_v(graph, b, a)
 
@@ -279,7 +301,9 @@ def _pyg_train(inputs: Inputs, adjacency: str) -> Callable[[], object]:
     return train_step(model, forward, inputs)
 
 
-def train_step(model: torch.nn.Module, forward: Callable[[Tensor], Tensor], inputs: Inputs) -> Callable[[], object]:
+def train_step(
+    model: torch.nn.Module, forward: Callable[[Tensor], Tensor], inputs: Inputs
+) -> Callable[[], object]:
     """One full-batch step: forward, cross-entropy, backward, Adam."""
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     x, labels = inputs.x, inputs.labels

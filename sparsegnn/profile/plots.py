@@ -38,7 +38,9 @@ def _colors(names: list[str]) -> dict[str, object]:
 _MARKERS = {"spmm": "o", "segment": "s", "sddmm": "^", "int8": "D", "layer": "P", "train": "X"}
 
 
-def roofline(records: list[Record], roofs: Roofs | None, path: str | os.PathLike, title: str = "") -> str:
+def roofline(
+    records: list[Record], roofs: Roofs | None, path: str | os.PathLike, title: str = ""
+) -> str:
     """The roofline plot of ``records`` (those that ran) under ``roofs``; returns the path."""
     plt = _pyplot()
     ran = [r for r in records if r.ok and r.gflops and r.bytes]
@@ -51,16 +53,31 @@ def roofline(records: list[Record], roofs: Roofs | None, path: str | os.PathLike
         ridge = roofs.peak_gflops / roofs.bandwidth_gbps
         xs = [lo, min(max(ridge, lo), hi * 10), hi * 10]
         ys = [min(x * roofs.bandwidth_gbps, roofs.peak_gflops) for x in xs]
-        ax.plot(xs, ys, color="black", linewidth=1.5,
-                label=f"roof: {roofs.bandwidth_gbps:.1f} GB/s, {roofs.peak_gflops:.0f} GFLOP/s")
+        ax.plot(
+            xs,
+            ys,
+            color="black",
+            linewidth=1.5,
+            label=f"roof: {roofs.bandwidth_gbps:.1f} GB/s, {roofs.peak_gflops:.0f} GFLOP/s",
+        )
     seen: set[str] = set()
     for r in ran:
         label = r.impl if r.impl not in seen else None
         seen.add(r.impl)
-        ax.scatter(r.flops / r.bytes, r.gflops, color=colors[r.impl], marker=_MARKERS.get(r.kernel, "o"),
-                   edgecolors="black" if r.kind == "sparsegnn" else "none", s=40, label=label, zorder=3)
+        ax.scatter(
+            r.flops / r.bytes,
+            r.gflops,
+            color=colors[r.impl],
+            marker=_MARKERS.get(r.kernel, "o"),
+            edgecolors="black" if r.kind == "sparsegnn" else "none",
+            s=40,
+            label=label,
+            zorder=3,
+        )
     for kernel in sorted({r.kernel for r in ran}):
-        ax.scatter([], [], marker=_MARKERS.get(kernel, "o"), color="grey", label=f"kernel: {kernel}")
+        ax.scatter(
+            [], [], marker=_MARKERS.get(kernel, "o"), color="grey", label=f"kernel: {kernel}"
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (flop / byte, compulsory traffic)")
@@ -80,14 +97,22 @@ def speedup_bars(records: list[Record], kernel: str, graph: str, path: str | os.
     plt = _pyplot()
     rows = [r for r in records if r.kernel == kernel and r.graph == graph and r.ok and r.speedup]
     groups = sorted({(r.feat, r.dtype, r.reduce, r.threads) for r in rows})
-    impls = sorted({r.impl for r in rows}, key=lambda n: (n != rows[0].baseline if rows else True, n))
+    impls = sorted(
+        {r.impl for r in rows}, key=lambda n: (n != rows[0].baseline if rows else True, n)
+    )
     colors = _colors(impls)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(impls)) / 3), 4.5), dpi=90)
+    fig, ax = plt.subplots(
+        figsize=(max(6.0, 1.2 * len(groups) * max(1, len(impls)) / 3), 4.5), dpi=90
+    )
     width = 0.8 / max(1, len(impls))
     for j, impl in enumerate(impls):
         xs, ys = [], []
         for i, group in enumerate(groups):
-            match = [r for r in rows if (r.feat, r.dtype, r.reduce, r.threads) == group and r.impl == impl]
+            match = [
+                r
+                for r in rows
+                if (r.feat, r.dtype, r.reduce, r.threads) == group and r.impl == impl
+            ]
             if match:
                 xs.append(i - 0.4 + width * (j + 0.5))
                 ys.append(match[0].speedup)
@@ -95,8 +120,13 @@ def speedup_bars(records: list[Record], kernel: str, graph: str, path: str | os.
         ax.bar_label(bars, labels=[f"{y:.2f}" for y in ys], fontsize=6, padding=1)
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1)
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([f"F={f}\n{d} {r}" + (f"\n{t} thr" if len({g[3] for g in groups}) > 1 else "")
-                        for f, d, r, t in groups], fontsize=8)
+    ax.set_xticklabels(
+        [
+            f"F={f}\n{d} {r}" + (f"\n{t} thr" if len({g[3] for g in groups}) > 1 else "")
+            for f, d, r, t in groups
+        ],
+        fontsize=8,
+    )
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     values = [r.speedup for r in rows] or [1.0]
@@ -105,7 +135,9 @@ def speedup_bars(records: list[Record], kernel: str, graph: str, path: str | os.
         ax.set_yscale("log")
         ax.yaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-    ax.set_ylabel(f"speed-up over {rows[0].baseline if rows else 'baseline'}" + (" (log)" if log else ""))
+    ax.set_ylabel(
+        f"speed-up over {rows[0].baseline if rows else 'baseline'}" + (" (log)" if log else "")
+    )
     ax.set_title(f"{kernel} on {graph}")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, axis="y", which="both", alpha=0.3)
@@ -116,7 +148,9 @@ def speedup_bars(records: list[Record], kernel: str, graph: str, path: str | os.
     return str(path)
 
 
-def write_plots(records: list[Record], roofs: dict[str, Roofs], directory: str | os.PathLike) -> list[str]:
+def write_plots(
+    records: list[Record], roofs: dict[str, Roofs], directory: str | os.PathLike
+) -> list[str]:
     """Every plot of a sweep into ``directory``: one roofline per device, speed-up bars per
     kernel and graph. Returns the paths written."""
     directory = Path(directory)
@@ -124,9 +158,19 @@ def write_plots(records: list[Record], roofs: dict[str, Roofs], directory: str |
     for device in sorted({r.device for r in records}):
         device_records = [r for r in records if r.device == device]
         device_roofs = next((v for k, v in roofs.items() if k.split("/")[0] == device), None)
-        written.append(roofline(device_records, device_roofs, directory / f"roofline_{device}.png",
-                                f"roofline on {device} (outlined: sparsegnn backends)"))
+        written.append(
+            roofline(
+                device_records,
+                device_roofs,
+                directory / f"roofline_{device}.png",
+                f"roofline on {device} (outlined: sparsegnn backends)",
+            )
+        )
     for kernel, graph in sorted({(r.kernel, r.graph) for r in records}):
         if any(r.ok and r.speedup for r in records if r.kernel == kernel and r.graph == graph):
-            written.append(speedup_bars(records, kernel, graph, directory / f"speedup_{kernel}_{graph_label(graph)}.png"))
+            written.append(
+                speedup_bars(
+                    records, kernel, graph, directory / f"speedup_{kernel}_{graph_label(graph)}.png"
+                )
+            )
     return written

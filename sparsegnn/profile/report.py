@@ -27,21 +27,52 @@ from .runner import Record
 SCHEMA = "sparsegnn-bench/1"
 
 CSV_COLUMNS = (
-    "kernel", "impl", "kind", "graph", "num_nodes", "nnz", "F", "dtype", "reduce", "status",
-    "median_ms", "p25_ms", "p75_ms", "repeats", "gflops", "gbps", "roofline", "speedup", "baseline",
-    "device", "threads", "machine", "timestamp",
+    "kernel",
+    "impl",
+    "kind",
+    "graph",
+    "num_nodes",
+    "nnz",
+    "F",
+    "dtype",
+    "reduce",
+    "status",
+    "median_ms",
+    "p25_ms",
+    "p75_ms",
+    "repeats",
+    "gflops",
+    "gbps",
+    "roofline",
+    "speedup",
+    "baseline",
+    "device",
+    "threads",
+    "machine",
+    "timestamp",
 )
 CSV_KEY = ("kernel", "impl", "graph", "F", "dtype", "reduce", "device", "threads", "machine")
 
 
 def graph_info(graph: Graph) -> dict:
     stats = graph.degree_stats()
-    return {"num_nodes": graph.num_nodes, "num_cols": graph.num_cols, "nnz": graph.nnz,
-            "avg_degree": stats["mean"], "max_degree": stats["max"], "degree_cv": stats["cv"]}
+    return {
+        "num_nodes": graph.num_nodes,
+        "num_cols": graph.num_cols,
+        "nnz": graph.nnz,
+        "avg_degree": stats["mean"],
+        "max_degree": stats["max"],
+        "degree_cv": stats["cv"],
+    }
 
 
-def payload(records: list[Record], environment: dict, roofs: dict, graphs: dict[str, Graph],
-            interrupted: bool = False) -> dict:
+def payload(
+    records: list[Record],
+    environment: dict,
+    roofs: dict,
+    graphs: dict[str, Graph],
+    interrupted: bool = False,
+) -> dict:
     """The JSON document of a sweep."""
     return {
         "schema": SCHEMA,
@@ -79,14 +110,33 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def csv_rows(records: Iterable[Record], machine: str) -> list[dict]:
     rows = []
     for r in records:
-        rows.append({
-            "kernel": r.kernel, "impl": r.impl, "kind": r.kind, "graph": r.graph, "num_nodes": r.num_nodes,
-            "nnz": r.nnz, "F": r.feat, "dtype": r.dtype, "reduce": r.reduce, "status": r.status,
-            "median_ms": _fmt(r.median_ms, 6), "p25_ms": _fmt(r.p25_ms, 6), "p75_ms": _fmt(r.p75_ms, 6),
-            "repeats": r.repeats, "gflops": _fmt(r.gflops), "gbps": _fmt(r.gbps), "roofline": _fmt(r.roofline, 4),
-            "speedup": _fmt(r.speedup), "baseline": r.baseline, "device": r.device, "threads": r.threads,
-            "machine": machine, "timestamp": r.timestamp,
-        })
+        rows.append(
+            {
+                "kernel": r.kernel,
+                "impl": r.impl,
+                "kind": r.kind,
+                "graph": r.graph,
+                "num_nodes": r.num_nodes,
+                "nnz": r.nnz,
+                "F": r.feat,
+                "dtype": r.dtype,
+                "reduce": r.reduce,
+                "status": r.status,
+                "median_ms": _fmt(r.median_ms, 6),
+                "p25_ms": _fmt(r.p25_ms, 6),
+                "p75_ms": _fmt(r.p75_ms, 6),
+                "repeats": r.repeats,
+                "gflops": _fmt(r.gflops),
+                "gbps": _fmt(r.gbps),
+                "roofline": _fmt(r.roofline, 4),
+                "speedup": _fmt(r.speedup),
+                "baseline": r.baseline,
+                "device": r.device,
+                "threads": r.threads,
+                "machine": machine,
+                "timestamp": r.timestamp,
+            }
+        )
     return rows
 
 
@@ -130,11 +180,23 @@ def format_table(records: list[Record]) -> str:
     for key, group in blocks.items():
         kernel, graph, feat, dtype, reduce, device, threads = key
         base = group[0].baseline
-        lines.append(f"== {kernel}  {graph}  F={feat}  {dtype}  reduce={reduce}  {device}  threads={threads}"
-                     f"  (speed-up vs {base})")
-        lines.append("  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(TABLE_HEADER, widths))))
+        lines.append(
+            f"== {kernel}  {graph}  F={feat}  {dtype}  reduce={reduce}  {device}  threads={threads}"
+            f"  (speed-up vs {base})"
+        )
+        lines.append(
+            "  ".join(
+                h.ljust(w) if i < 2 else h.rjust(w)
+                for i, (h, w) in enumerate(zip(TABLE_HEADER, widths))
+            )
+        )
         for r in sorted((r for r in group if r.ok), key=lambda r: r.median_ms):
-            lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(_cells(r), widths))))
+            lines.append(
+                "  ".join(
+                    c.ljust(w) if i < 2 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(_cells(r), widths))
+                )
+            )
         for r in group:
             if not r.ok:
                 lines.append(f"{r.impl.ljust(widths[0])}  {r.kind.ljust(widths[1])}  {r.status}")

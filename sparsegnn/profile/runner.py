@@ -21,7 +21,12 @@ from .machine import Roofs
 from .peers import PeerAbsent
 from .timing import benchmark
 
-DTYPES = {"fp32": torch.float32, "fp64": torch.float64, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {
+    "fp32": torch.float32,
+    "fp64": torch.float64,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
 
 
 @dataclass
@@ -60,7 +65,15 @@ class Record:
         return self.status == "ok"
 
     def case_key(self) -> tuple:
-        return (self.kernel, self.graph, self.feat, self.dtype, self.reduce, self.device, self.threads)
+        return (
+            self.kernel,
+            self.graph,
+            self.feat,
+            self.dtype,
+            self.reduce,
+            self.device,
+            self.threads,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,12 +125,12 @@ def _status(error: BaseException) -> str:
 
 def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
-    try:
+    with contextlib.suppress(
+        Exception
+    ):  # numba absent or its pool fixed: torch threads still apply
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    except Exception:  # noqa: BLE001 - numba absent or its pool fixed: torch threads still apply
-        pass
 
 
 def _finish_case(records: list[Record], baseline: str, roofs: Roofs | None) -> None:
@@ -153,7 +166,9 @@ def run_case(
     records and the trace file written (or None)."""
     kernel: Kernel = KERNELS[case.kernel]
     dtype = torch.int8 if case.dtype == "int8" else DTYPES[case.dtype]
-    inputs = Inputs(graph, case.feat, DTYPES["fp32"] if case.dtype == "int8" else dtype, case.reduce, seed)
+    inputs = Inputs(
+        graph, case.feat, DTYPES["fp32"] if case.dtype == "int8" else dtype, case.reduce, seed
+    )
     cost = kernel.cost(graph, case.feat, dtype, case.reduce)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     device = torch.device(case.device)
@@ -165,14 +180,30 @@ def run_case(
     records: list[Record] = []
     timed: list[tuple[str, object]] = []
     for name, kind, why in candidates:
-        record = Record(case.kernel, name, kind, case.graph, graph.num_nodes, graph.nnz, case.feat, case.dtype,
-                        case.reduce, case.device, case.threads, flops=cost.flops, bytes=cost.bytes, timestamp=stamp)
+        record = Record(
+            case.kernel,
+            name,
+            kind,
+            case.graph,
+            graph.num_nodes,
+            graph.nnz,
+            case.feat,
+            case.dtype,
+            case.reduce,
+            case.device,
+            case.threads,
+            flops=cost.flops,
+            bytes=cost.bytes,
+            timestamp=stamp,
+        )
         if why is not None:
             record.status = why
         else:
             try:
                 fn = kernel.run(inputs, name) if kind == "sparsegnn" else kernel.peers[name](inputs)
-                stats = benchmark(fn, warmup=warmup, repeat=repeat, device=device, max_time=max_time)
+                stats = benchmark(
+                    fn, warmup=warmup, repeat=repeat, device=device, max_time=max_time
+                )
             except KeyboardInterrupt:
                 raise
             except Exception as error:  # noqa: BLE001 - any failure of one impl is reported, not fatal
@@ -190,11 +221,15 @@ def run_case(
 
 
 def trace_name(case: Case) -> str:
-    return (f"{case.kernel}_{graph_label(case.graph)}_F{case.feat}_{case.dtype}_{case.reduce}_"
-            f"{case.device}_t{case.threads}.json")
+    return (
+        f"{case.kernel}_{graph_label(case.graph)}_F{case.feat}_{case.dtype}_{case.reduce}_"
+        f"{case.device}_t{case.threads}.json"
+    )
 
 
-def _trace(case: Case, timed: list[tuple[str, object]], device: torch.device, trace_dir: str | Path) -> str:
+def _trace(
+    case: Case, timed: list[tuple[str, object]], device: torch.device, trace_dir: str | Path
+) -> str:
     """A torch.profiler Chrome trace of one case: each implementation twice, under its name."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -240,11 +275,26 @@ def sweep(
             if case.threads != current_threads:
                 _set_threads(case.threads)
                 current_threads = case.threads
-            bar.set_postfix_str(f"{case.kernel} F={case.feat} {case.dtype} {case.reduce}", refresh=False)
-            case_roofs = (roofs or {}).get(f"{case.device}/{case.threads}") or (roofs or {}).get(case.device)
-            partial: list[Record] = []
-            records, trace = run_case(case, graphs[case.graph], backends, peers, repeat, warmup, max_time,
-                                      case_roofs, seed, trace_dir, on_impl=partial.append)
+            bar.set_postfix_str(
+                f"{case.kernel} F={case.feat} {case.dtype} {case.reduce}", refresh=False
+            )
+            case_roofs = (roofs or {}).get(f"{case.device}/{case.threads}") or (roofs or {}).get(
+                case.device
+            )
+            partial = []
+            records, trace = run_case(
+                case,
+                graphs[case.graph],
+                backends,
+                peers,
+                repeat,
+                warmup,
+                max_time,
+                case_roofs,
+                seed,
+                trace_dir,
+                on_impl=partial.append,
+            )
             partial = []
             result.records.extend(records)
             if trace:

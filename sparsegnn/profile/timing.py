@@ -56,7 +56,11 @@ def benchmark(
     start_all = time.perf_counter()
     floor = min(3, repeat)
     while len(times) < repeat or time.perf_counter() - start_all < min_time:
-        if max_time is not None and len(times) >= floor and time.perf_counter() - start_all > max_time:
+        if (
+            max_time is not None
+            and len(times) >= floor
+            and time.perf_counter() - start_all > max_time
+        ):
             break
         start = time.perf_counter()
         fn(*args)

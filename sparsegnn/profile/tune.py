@@ -12,6 +12,7 @@ The file format and where it goes are documented in ``sparsegnn/ops/tuned.py``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -62,8 +63,18 @@ class TuneConfig:
     @classmethod
     def quick(cls, device: str = "cpu") -> TuneConfig:
         """A tiny sweep (seconds): for tests and smoke runs."""
-        return cls(device=device, feats=[8, 32], degrees=[2, 8], nnz=4000, densities=[0.05, 0.3], dense_nodes=64,
-                   dense_feat=8, repeat=1, warmup=1, max_time=0.5)
+        return cls(
+            device=device,
+            feats=[8, 32],
+            degrees=[2, 8],
+            nnz=4000,
+            densities=[0.05, 0.3],
+            dense_nodes=64,
+            dense_feat=8,
+            repeat=1,
+            warmup=1,
+            max_time=0.5,
+        )
 
 
 def _edges(low: float | None, high: float | None) -> list:
@@ -73,7 +84,7 @@ def _edges(low: float | None, high: float | None) -> list:
 def buckets(values: list[float]) -> list[list[float | None]]:
     """``[low, high)`` intervals around sorted ``values``, split at geometric midpoints, outer ones open."""
     values = sorted(values)
-    cuts = [math.sqrt(a * b) for a, b in zip(values[:-1], values[1:])]
+    cuts = [math.sqrt(a * b) for a, b in itertools.pairwise(values)]
     lows = [None] + cuts
     highs = cuts + [None]
     return [_edges(lo, hi) for lo, hi in zip(lows, highs)]
@@ -85,8 +96,14 @@ def _graph(num_nodes: int, num_edges: int, seed: int, device: str) -> Graph:
     return make_synthetic(f"power_law:{num_nodes},{num_edges}", seed=seed).graph.to(device)
 
 
-def _time_backends(kernel_name: str, graph: Graph, feat: int, reduce: str, config: TuneConfig,
-                   exclude: tuple[str, ...] = ()) -> dict[str, float]:
+def _time_backends(
+    kernel_name: str,
+    graph: Graph,
+    feat: int,
+    reduce: str,
+    config: TuneConfig,
+    exclude: tuple[str, ...] = (),
+) -> dict[str, float]:
     kernel = KERNELS[kernel_name]
     inputs = Inputs(graph, feat, torch.float32, reduce, config.seed)
     times = {}
@@ -95,8 +112,13 @@ def _time_backends(kernel_name: str, graph: Graph, feat: int, reduce: str, confi
             continue
         try:
             fn = kernel.run(inputs, name)
-            stats = benchmark(fn, warmup=config.warmup, repeat=config.repeat, device=config.device,
-                              max_time=config.max_time)
+            stats = benchmark(
+                fn,
+                warmup=config.warmup,
+                repeat=config.repeat,
+                device=config.device,
+                max_time=config.max_time,
+            )
         except (ValueError, TypeError, NotImplementedError, RuntimeError):
             continue
         times[name] = stats.median
@@ -120,18 +142,37 @@ def tune(config: TuneConfig | None = None, progress=None) -> dict:
         for feat, feat_bucket in zip(sorted(config.feats), feat_buckets):
             for op in config.ops:
                 kernel, reduce, reduces = TUNED_OPS[op]
-                times = _time_backends(kernel, graph, feat, reduce, config, exclude=_excluded(config, "dense"))
+                times = _time_backends(
+                    kernel, graph, feat, reduce, config, exclude=_excluded(config, "dense")
+                )
                 if progress is not None:
-                    progress(f"{op} degree={degree} F={feat}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(times.items(), key=lambda kv: kv[1])))
+                    progress(
+                        f"{op} degree={degree} F={feat}: "
+                        + ", ".join(
+                            f"{k} {v:.2f} ms"
+                            for k, v in sorted(times.items(), key=lambda kv: kv[1])
+                        )
+                    )
                 if not times:
                     continue
                 best = min(times, key=times.get)
-                rules.append({
-                    "op": KERNELS[kernel].op, "reduce": reduces, "feat": feat_bucket, "avg_degree": degree_bucket,
-                    "backend": best, "ms": {k: round(v, 4) for k, v in times.items()},
-                    "measured_at": {"feat": feat, "avg_degree": round(stats["mean"], 2),
-                                    "degree_cv": round(stats["cv"], 3), "max_degree": stats["max"], "nnz": graph.nnz},
-                })
+                rules.append(
+                    {
+                        "op": KERNELS[kernel].op,
+                        "reduce": reduces,
+                        "feat": feat_bucket,
+                        "avg_degree": degree_bucket,
+                        "backend": best,
+                        "ms": {k: round(v, 4) for k, v in times.items()},
+                        "measured_at": {
+                            "feat": feat,
+                            "avg_degree": round(stats["mean"], 2),
+                            "degree_cv": round(stats["cv"], 3),
+                            "max_degree": stats["max"],
+                            "nnz": graph.nnz,
+                        },
+                    }
+                )
     dense = _dense_threshold(config, progress)
     return {
         "schema": tuned.SCHEMA,
@@ -150,8 +191,12 @@ def _dense_threshold(config: TuneConfig, progress=None) -> dict:
         gen = torch.Generator().manual_seed(config.seed)
         mask = (torch.rand(n, n, generator=gen) < density).float()
         pattern = Graph.from_dense(mask)
-        graph = Graph(pattern.rowptr, pattern.col, None, n).to(config.device)  # unweighted, as the sweep
-        times = _time_backends("spmm", graph, config.dense_feat, "sum", config, exclude=_excluded(config))
+        graph = Graph(pattern.rowptr, pattern.col, None, n).to(
+            config.device
+        )  # unweighted, as the sweep
+        times = _time_backends(
+            "spmm", graph, config.dense_feat, "sum", config, exclude=_excluded(config)
+        )
         dense_ms = times.pop("dense", None)
         sparse_ms = min(times.values()) if times else None
         measured.append([round(graph.nnz / (n * n), 5), dense_ms, sparse_ms])
@@ -163,8 +208,14 @@ def _dense_threshold(config: TuneConfig, progress=None) -> dict:
             break
         threshold = density
     max_cells = DENSE_MAX_CELLS
-    return {"min_density": threshold, "max_cells": max_cells, "feat": config.dense_feat, "nodes": n,
-            "measured": measured, "builtin": {"min_density": DENSE_MIN_DENSITY, "max_cells": DENSE_MAX_CELLS}}
+    return {
+        "min_density": threshold,
+        "max_cells": max_cells,
+        "feat": config.dense_feat,
+        "nodes": n,
+        "measured": measured,
+        "builtin": {"min_density": DENSE_MIN_DENSITY, "max_cells": DENSE_MAX_CELLS},
+    }
 
 
 def write_policy(policy: dict, path: str | os.PathLike | None = None, merge: bool = True) -> Path:
@@ -197,20 +248,35 @@ def show(path: str | os.PathLike | None = None) -> str:
         return f"no policy file at {target}: built-in defaults apply (run `sparsegnn tune`)"
     policy = tuned.validate(json.loads(target.read_text()))
     env = policy.get("environment", {})
-    lines = [f"policy file {target}", f"created {policy.get('created')} on {env.get('cpu')} ({env.get('threads')} threads)"]
+    lines = [
+        f"policy file {target}",
+        f"created {policy.get('created')} on {env.get('cpu')} ({env.get('threads')} threads)",
+    ]
     for device, entry in policy["devices"].items():
         lines.append(f"[{device}]")
         dense = entry.get("dense") or {}
         if dense:
             threshold = dense.get("min_density")
-            lines.append(f"  dense wins from density {threshold if threshold is not None else 'never (not measured to win)'}"
-                         f" up to {dense.get('max_cells')} cells (F={dense.get('feat')}, {dense.get('nodes')} nodes)")
+            lines.append(
+                f"  dense wins from density {threshold if threshold is not None else 'never (not measured to win)'}"
+                f" up to {dense.get('max_cells')} cells (F={dense.get('feat')}, {dense.get('nodes')} nodes)"
+            )
         header = ("op", "reduce", "F", "avg degree", "backend", "measured ms")
         rows = [header]
         for rule in entry.get("rules", []):
-            rows.append((rule["op"], ",".join(rule.get("reduce") or ["*"]), _interval(rule.get("feat")),
-                         _interval(rule.get("avg_degree")), rule["backend"],
-                         " ".join(f"{k}={v:.2f}" for k, v in sorted(rule.get("ms", {}).items(), key=lambda kv: kv[1]))))
+            rows.append(
+                (
+                    rule["op"],
+                    ",".join(rule.get("reduce") or ["*"]),
+                    _interval(rule.get("feat")),
+                    _interval(rule.get("avg_degree")),
+                    rule["backend"],
+                    " ".join(
+                        f"{k}={v:.2f}"
+                        for k, v in sorted(rule.get("ms", {}).items(), key=lambda kv: kv[1])
+                    ),
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(lines)
@@ -220,5 +286,5 @@ def _interval(bounds) -> str:
     if not bounds:
         return "*"
     lo, hi = bounds
-    fmt = lambda v: f"{v:.3g}"  # noqa: E731
+    fmt = lambda v: f"{v:.3g}"
     return f"[{fmt(lo) if lo is not None else '0'}, {fmt(hi) if hi is not None else 'inf'})"
