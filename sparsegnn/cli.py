@@ -347,7 +347,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("sparsegnn tune: error: --device cuda but torch sees no CUDA device", file=sys.stderr)
         return 2
     if args.threads:
-        torch.set_num_threads(args.threads)
+        from .profile.runner import set_threads
+
+        set_threads(args.threads)
     config = (
         tuning.TuneConfig.quick(args.device)
         if args.quick

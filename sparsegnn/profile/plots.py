@@ -44,7 +44,7 @@ def roofline(
     """The roofline plot of ``records`` (those that ran) under ``roofs``; returns the path."""
     plt = _pyplot()
     ran = [r for r in records if r.ok and r.gflops and r.bytes]
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=90)
+    fig, ax = plt.subplots(figsize=(9.5, 5), dpi=90)
     impls = sorted({r.impl for r in ran})
     colors = _colors(impls)
     intensities = [r.flops / r.bytes for r in ran] or [0.1, 1.0]
@@ -84,7 +84,7 @@ def roofline(
     ax.set_ylabel("achieved GFLOP/s")
     ax.set_title(title or "roofline (outlined: sparsegnn backends)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -123,7 +123,8 @@ def _status(error: BaseException) -> str:
     return f"failed: {line}"
 
 
-def _set_threads(threads: int) -> None:
+def set_threads(threads: int) -> None:
+    """Use ``threads`` threads in torch (and OpenMP) and in numba's pool."""
     torch.set_num_threads(threads)
     with contextlib.suppress(
         Exception
@@ -273,7 +274,7 @@ def sweep(
     try:
         for case in cases:
             if case.threads != current_threads:
-                _set_threads(case.threads)
+                set_threads(case.threads)
                 current_threads = case.threads
             bar.set_postfix_str(
                 f"{case.kernel} F={case.feat} {case.dtype} {case.reduce}", refresh=False
