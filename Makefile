@@ -4,7 +4,7 @@ VENV      := .venv
 VPY       := $(VENV)/bin/python
 TORCH_VER := 2.13.0
 STAMP     := $(VENV)/.sparsegnn-built
-SOURCES   := setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/sparsegnn/*.h)
+SOURCES   := setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cpu/*.h csrc/cuda/*.cu csrc/cuda/*.cuh csrc/sparsegnn/*.h)
 
 .PHONY: run test venv build bench cuda-check triton-check asan clean
 

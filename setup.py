@@ -25,7 +25,7 @@ def _want_cuda() -> bool:
 
 
 def _extension():
-    cxx = ["-O3", "-std=c++17", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
+    cxx = ["-O3", "-std=c++20", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
     link = ["-fopenmp"]
     if os.environ.get("SPARSEGNN_NATIVE") == "1":
         cxx.append("-march=native")
@@ -36,7 +36,7 @@ def _extension():
     include_dirs = [os.path.abspath("csrc")]
     if _want_cuda():
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
-        nvcc = ["-O3", "-std=c++17", "--expt-relaxed-constexpr", "-lineinfo"]
+        nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
         return CUDAExtension(
             "sparsegnn._C",
             sources,

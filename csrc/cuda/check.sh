@@ -51,7 +51,7 @@ if [ -z "$TORCH_FLAGS" ]; then
 fi
 
 # The same options setup.py gives nvcc, plus compile-only, both archs in one invocation and -v.
-FLAGS="-c -O3 -std=c++17 --expt-relaxed-constexpr -lineinfo -Xcompiler -fPIC -DSPARSEGNN_WITH_CUDA=1 \
+FLAGS="-c -O3 -std=c++20 --expt-relaxed-constexpr -lineinfo -Xcompiler -fPIC -DSPARSEGNN_WITH_CUDA=1 \
   -I$ROOT/csrc $TORCH_FLAGS \
   -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -Xptxas -v"
 

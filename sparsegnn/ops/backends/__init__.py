@@ -1,3 +1,3 @@
 """Every backend module; importing one registers it with ``ops.dispatch``."""
 
-from . import dense, native, numba_cpu, reference  # noqa: F401
+from . import dense, native, numba_cpu, reference, triton  # noqa: F401
