@@ -85,13 +85,16 @@ def resolve(
     nnz: int,
     reduce: str | None = None,
     strict: bool = True,
+    *,
+    feat: int | None = None,
 ) -> Backend:
     """The backend that runs ``op``: ``backend`` itself, or the thread's override / the policy
     for ``"auto"``. With ``strict=False`` (internal steps such as a backward pass), a backend that
-    cannot run ``op`` is replaced by the policy's choice instead of raising."""
+    cannot run ``op`` is replaced by the policy's choice instead of raising. ``feat`` (the feature
+    width, when known) selects the tuned policy's F bucket."""
     name = current_backend() if backend == "auto" else backend
     if name == "auto":
-        name = choose(op, device, dtype, num_rows, num_cols, nnz, reduce)
+        name = choose(op, device, dtype, num_rows, num_cols, nnz, reduce, feat=feat)
     if not strict and not get_backend(name).supports(op, device, dtype):
-        name = choose(op, device, dtype, num_rows, num_cols, nnz, reduce)
+        name = choose(op, device, dtype, num_rows, num_cols, nnz, reduce, feat=feat)
     return require(name, op, device, dtype)
