@@ -189,6 +189,8 @@ def torch_scatter_segment(inputs: Inputs) -> Callable[[], object]:
 # ----------------------------------------------------------------------------------- sddmm
 def torch_sampled_addmm(inputs: Inputs) -> Callable[[], object]:
     """``torch.sparse.sampled_addmm(A, a, b^T, beta=0)``: the dense product sampled at A's pattern."""
+    if inputs.device.type == "cpu" and inputs.dtype in (torch.bfloat16, torch.float16):
+        raise PeerAbsent(f"torch.sparse.sampled_addmm has no {str(inputs.dtype)[6:]} on the CPU")
     pattern = torch.sparse_csr_tensor(
         inputs.graph.rowptr,
         inputs.col,
