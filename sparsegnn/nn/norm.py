@@ -105,7 +105,20 @@ def as_graph(
         return graph
     if edge_weight.shape != (edge_index.shape[1],):
         raise ValueError(f"edge_weight: expected shape ({edge_index.shape[1]},), got {tuple(edge_weight.shape)}")
-    return graph.with_value(edge_weight[perm])
+    return with_shared_structure(graph, edge_weight[perm])
+
+
+def with_shared_structure(structure: Graph, value: Tensor) -> Graph:
+    """``structure.with_value(value)`` that reuses the structure's cached transpose (the CSC
+    needed by every backward SpMM) instead of sorting the edges again for each new weighting:
+    the transposed structure and its permutation do not depend on the values."""
+    graph = structure.with_value(value)
+    transposed, perm = structure.transpose(), structure.transpose_perm()
+    weighted_t = Graph(transposed.rowptr, transposed.col, None, transposed.num_cols, validate=False)
+    weighted_t.value = value[perm]
+    graph._cache.update(transpose=weighted_t, transpose_perm=perm)
+    weighted_t._cache.update(transpose=graph, transpose_perm=transposed.transpose_perm())
+    return graph
 
 
 def _with_diagonal(graph: Graph, fill: float, keep_existing: bool) -> Graph:
