@@ -301,7 +301,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(format_table(result.records))
     if result.interrupted:
         print(
-            f"\ninterrupted: {len({r.case_key() for r in result.records})} of {len(cases)} cases shown"
+            f"\ninterrupted: what finished is shown ({len({r.case_key() for r in result.records})} of "
+            f"{len(cases)} cases started; the last one may be partial)"
         )
     if args.json:
         write_json(args.json, payload(result.records, env, roofs, graphs, result.interrupted))
