@@ -254,3 +254,25 @@ def test_model_errors():
         GCN(4, 8, 2, num_layers=0)
     with pytest.raises(ValueError, match="dropout"):
         MLP(4, 8, 2, dropout=1.5)
+
+
+def test_models_accept_sparse_features():
+    data = sbm(200, 3, 5.0, num_features=16, seed=1)
+    x = data.x.relu()  # some zeros
+    for model in (GCN(16, 8, 3), EGC(16, 8, 3, num_heads=2), MLP(16, 8, 3)):
+        model.eval()
+        torch.testing.assert_close(model(x.to_sparse(), data.edge_index), model(x, data.edge_index),
+                                   atol=1e-5, rtol=1e-5)
+        model.train()
+        model(x.to_sparse(), data.edge_index).sum().backward()
+
+
+def test_weighted_gcn_conv_x_gradient_through_shared_transpose():
+    ei, x, w = _graph(12)
+    ref, ours = pyg_nn.GCNConv(F_IN, 5).double(), GCNConv(F_IN, 5).double()
+    _copy_weights(ref, ours)
+    for _ in range(2):  # the second call reuses the cached structure and its transpose
+        x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ref(x1, ei, w * 2).sum().backward()
+        ours(x2, ei, w * 2).sum().backward()
+        torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,120 @@
+"""Full-batch GCN training epoch (forward + backward + step) on an arxiv-size synthetic graph:
+sparsegnn's GCN vs PyG's GCNConv, and PyG patched by ``sparsegnn.pyg.patch()`` vs unpatched.
+
+    .venv/bin/python bench/layers.py [--nodes 169343] [--edges 1166243] [--features 128]
+                                     [--hidden 256] [--classes 40] [--epochs 3] [--json out.json]
+
+The graph is ``sparsegnn.data.power_law(nodes, edges)`` made undirected (both directions,
+about 2.3M nonzeros at arxiv size), features are random. Every model is a 2-layer GCN
+(in -> hidden -> classes, ReLU, dropout 0.5) with ``cached=True`` (transductive: the
+normalisation is computed once, as in every full-batch arxiv script); one warm-up epoch, then
+the median of ``--epochs`` timed epochs. All four variants run in the same process, one after
+the other, so the ratios are comparable even on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sparsegnn.data import power_law  # noqa: E402
+from sparsegnn.nn import GCN  # noqa: E402
+
+
+class PygGCN(torch.nn.Module):
+    """The same 2-layer GCN on torch_geometric's GCNConv."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int) -> None:
+        super().__init__()
+        from torch_geometric.nn import GCNConv
+
+        self.convs = torch.nn.ModuleList([GCNConv(in_channels, hidden, cached=True),
+                                          GCNConv(hidden, out_channels, cached=True)])
+
+    def forward(self, x, edge_index):
+        x = F.dropout(x, 0.5, self.training)
+        x = F.relu(self.convs[0](x, edge_index))
+        x = F.dropout(x, 0.5, self.training)
+        return self.convs[1](x, edge_index)
+
+
+def time_epochs(model, x, edge_index, y, epochs: int) -> list[float]:
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    times = []
+    for i in range(epochs + 1):
+        start = time.perf_counter()
+        opt.zero_grad()
+        F.cross_entropy(model(x, edge_index), y).backward()
+        opt.step()
+        if i > 0:  # the first epoch warms caches (normalisation, CSR, JIT)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=169343)
+    parser.add_argument("--edges", type=int, default=1166243)
+    parser.add_argument("--features", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--classes", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+
+    data = power_law(args.nodes, args.edges, seed=0)
+    ei = data.edge_index
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    keys = torch.unique(ei[1] * args.nodes + ei[0])
+    ei = torch.stack([keys % args.nodes, keys // args.nodes])  # undirected, no duplicates
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(args.nodes, args.features, generator=gen)
+    y = torch.randint(0, args.classes, (args.nodes,), generator=gen)
+    print(f"graph: {args.nodes} nodes, {ei.shape[1]} directed edges (undirected), F={args.features}, "
+          f"hidden={args.hidden}, threads={torch.get_num_threads()}", flush=True)
+
+    results: dict[str, object] = {"nodes": args.nodes, "nnz": int(ei.shape[1]), "features": args.features,
+                                  "hidden": args.hidden, "classes": args.classes}
+    torch.manual_seed(0)
+    ours = GCN(args.features, args.hidden, args.classes, num_layers=2, dropout=0.5, cached=True)
+    variants = {"sparsegnn GCN": (ours, False)}
+    try:
+        import sparsegnn.pyg as sp
+
+        torch.manual_seed(0)
+        pyg_model = PygGCN(args.features, args.hidden, args.classes)
+        variants["PyG GCNConv"] = (pyg_model, False)
+        variants["PyG GCNConv, patched"] = (pyg_model, True)
+    except ImportError:
+        print("torch_geometric not installed: only sparsegnn is timed")
+    for name, (model, patched) in variants.items():
+        if patched:
+            model.convs[0]._cached_edge_index = model.convs[1]._cached_edge_index = None
+            with sp.patched():
+                times = time_epochs(model, x, ei, y, args.epochs)
+        else:
+            times = time_epochs(model, x, ei, y, args.epochs)
+        results[name] = times
+        print(f"{name:24s} median epoch {statistics.median(times) * 1000:8.0f} ms  "
+              f"(runs: {', '.join(f'{t * 1000:.0f}' for t in times)})", flush=True)
+    if "PyG GCNConv" in results:
+        med = {k: statistics.median(results[k]) for k in variants}
+        print(f"speed-up sparsegnn GCN vs PyG GCNConv:  {med['PyG GCNConv'] / med['sparsegnn GCN']:.2f}x")
+        print(f"speed-up patched vs unpatched PyG:      {med['PyG GCNConv'] / med['PyG GCNConv, patched']:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
