@@ -68,9 +68,8 @@ def segment(src: Tensor, ptr: Tensor, reduce: str = "sum") -> Tensor:
     """``torch_geometric.utils.segment`` on sparsegnn kernels."""
     if not _runs_on_kernels(src, reduce):
         return _ORIGINALS["segment"](src, ptr, reduce)
-    return ts.segment_csr(src, ptr, None, _KERNEL_REDUCES[reduce]) if reduce not in ("max", "min") else (
-        ts.segment_csr(src, ptr, None, reduce)[0]
-    )
+    result = ts.segment_csr(src, ptr, None, _KERNEL_REDUCES[reduce])
+    return result[0] if isinstance(result, tuple) else result
 
 
 def spmm(src: Any, other: Tensor, reduce: str = "sum") -> Tensor:

@@ -192,4 +192,8 @@ def test_patched_utils_functions_match():
         for r, ref in refs.items():
             torch.testing.assert_close(pyg_utils.scatter(src, index, 0, 10, r), ref, atol=1e-6, rtol=1e-6)
         ints = pyg_utils.scatter(torch.arange(40), index, 0, 10, "sum")  # falls back: integers
+        ptr = torch.tensor([0, 10, 10, 40])
+        for r in ("sum", "mean", "max", "min"):
+            torch.testing.assert_close(pyg_utils.segment(src, ptr, r), sp._ORIGINALS["segment"](src, ptr, r),
+                                       atol=1e-6, rtol=1e-6)
     assert ints.dtype == torch.int64

@@ -58,6 +58,8 @@ def _edge_index_structure(edge_index: Tensor, num_nodes: int, num_rows: int) -> 
     rowptr = torch.zeros(num_rows + 1, dtype=torch.int64, device=edge_index.device)
     torch.cumsum(counts, 0, out=rowptr[1:])
     graph = Graph(rowptr, src[perm], None, num_nodes)
+    for dead in [k for k, entry in _STRUCTURE_CACHE.items() if entry[0]() is None]:
+        del _STRUCTURE_CACHE[dead]  # the edge_index is gone: free its CSR now
     if len(_STRUCTURE_CACHE) >= _CACHE_LIMIT:
         _STRUCTURE_CACHE.pop(next(iter(_STRUCTURE_CACHE)))
     _STRUCTURE_CACHE[key] = (weakref.ref(edge_index), edge_index._version, (num_nodes, num_rows), graph, perm)
