@@ -15,6 +15,7 @@ the median of ``--epochs`` timed epochs. The variants run in the same process, r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -48,11 +49,10 @@ class PygGCN(torch.nn.Module):
 
 
 def one_epoch(model, opt, x, edge_index, y, patched: bool) -> float:
-    import contextlib
-
+    """One timed training epoch, under ``sparsegnn.pyg.patched()`` when ``patched``."""
     context = contextlib.nullcontext()
     if patched:
-        import sparsegnn.pyg  # noqa: F401  (needs torch_geometric)
+        import sparsegnn.pyg as sp
 
         context = sp.patched()
     with context:

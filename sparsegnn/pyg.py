@@ -32,7 +32,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-import torch
 from torch import Tensor
 
 try:

@@ -26,7 +26,8 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     if not training or p == 0.0:
         return x
     x = x.coalesce()
-    return torch.sparse_coo_tensor(x.indices(), F.dropout(x.values(), p, True), x.shape, is_coalesced=True)
+    return torch.sparse_coo_tensor(x.indices(), F.dropout(x.values(), p, True), x.shape,
+                                   is_coalesced=True, check_invariants=False)
 
 
 def _check_sizes(num_layers: int, dropout: float) -> None:
