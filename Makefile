@@ -46,7 +46,7 @@ triton-check: $(VENV)/.test-deps $(STAMP)
 # AddressSanitizer build of the extension, running the kernel tests against it (not in CI: slow).
 asan: $(VENV)/.test-deps
 	SPARSEGNN_ASAN=1 $(VPY) -m pip install -q --no-build-isolation --no-deps -e .
-	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" ASAN_OPTIONS=detect_leaks=0 \
 		$(VPY) -m pytest -q -x tests/test_ops.py tests/test_cpu_kernels.py
 	rm -f $(STAMP)
 

@@ -20,6 +20,8 @@ _C = pytest.importorskip("sparsegnn._C", reason="the C++ extension sparsegnn._C 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from sparsegnn.ops.backends.reference import spmm_int8 as spmm_int8_reference  # noqa: E402
+
 OPS = torch.ops.sparsegnn_C
 REDUCES = ("sum", "mean", "max", "min")
 TOL = {
@@ -352,10 +354,6 @@ def test_arg_backward_gradient_of_max():
 
 
 # ----------------------------------------------------------------------------- int8
-def ref_int8(rowptr, col, vq, xq, rs, cs):
-    from sparsegnn.ops.int8 import spmm_int8_reference
-
-    return spmm_int8_reference(rowptr, col, vq, xq, rs, cs)
 
 
 @pytest.mark.parametrize("feat", [1, 3, 16, 17, 64, 65, 130, 200])
@@ -374,7 +372,7 @@ def test_spmm_int8_exact_and_paths_equal(feat, weighted):
         fallback = OPS.spmm_int8(rowptr, col, vq, xq, rs, cs)
     assert out.dtype == torch.float32 and out.shape == (n, feat)
     assert torch.equal(out, fallback)
-    assert torch.equal(out, ref_int8(rowptr, col, vq, xq, rs, cs))
+    assert torch.equal(out, spmm_int8_reference(rowptr, col, vq, xq, rs, cs))
 
 
 def test_int8_python_api():
@@ -394,7 +392,7 @@ def test_int8_python_api():
         out = q.spmm_int8(graph, xq, scale)
         vq, rs = q.quantize_edge_weights(rowptr, value)
         cs = scale.expand(24).contiguous() if scale.numel() == 1 else scale
-        assert torch.equal(out, q.spmm_int8_reference(rowptr, col, vq, xq, rs, cs))
+        assert torch.equal(out, spmm_int8_reference(rowptr, col, vq, xq, rs, cs))
         exact = torch.zeros(n, 24, dtype=torch.float64).index_add_(0, row, x.double()[col] * value.double()[:, None])
         snr = 10 * torch.log10(exact.pow(2).sum() / (out.double() - exact).pow(2).sum())
         assert snr > 25  # dB: int8 keeps the signal
@@ -404,7 +402,7 @@ def test_int8_python_api():
     xq, scale = q.quantize_per_tensor(x)
     ones = torch.ones(n)
     assert torch.equal(q.spmm_int8(unweighted, xq, scale),
-                       q.spmm_int8_reference(rowptr, col, None, xq, ones, scale.expand(24).contiguous()))
+                       spmm_int8_reference(rowptr, col, None, xq, ones, scale.expand(24).contiguous()))
     with pytest.raises(TypeError):
         q.spmm_int8(unweighted, x, scale)
     with pytest.raises(ValueError):
@@ -469,4 +467,4 @@ def test_hypothesis_random_graphs(n, m, feat, max_deg, seed, reduce, weighted, c
     xq = torch.randint(-128, 128, (m, feat), generator=g, dtype=torch.int8)
     vq = torch.randint(-128, 128, (col.numel(),), generator=g, dtype=torch.int8) if weighted else None
     rs, cs = torch.rand(n, generator=g), torch.rand(feat, generator=g)
-    assert torch.equal(OPS.spmm_int8(rowptr, col, vq, xq, rs, cs), ref_int8(rowptr, col, vq, xq, rs, cs))
+    assert torch.equal(OPS.spmm_int8(rowptr, col, vq, xq, rs, cs), spmm_int8_reference(rowptr, col, vq, xq, rs, cs))

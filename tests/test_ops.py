@@ -290,14 +290,20 @@ def test_backend_selection_controls():
         ops.set_backend("nope")
 
 
-def test_auto_prefers_dense_for_small_dense_graphs():
-    from sparsegnn.ops.policy import choose
+def test_auto_policy(monkeypatch):
+    from sparsegnn.ops import policy
 
-    dense = choose("spmm", torch.device("cpu"), torch.float32, 100, 100, 5000, "sum")
-    sparse = choose("spmm", torch.device("cpu"), torch.float32, 100_000, 100_000, 10**6, "sum")
-    assert dense == "dense"
+    monkeypatch.setenv("SPARSEGNN_POLICY", "off")
+    cpu = torch.device("cpu")
+    small_dense = ("spmm", cpu, torch.float32, 100, 100, 5000)
+    sparse = policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum")
     assert sparse == ("cpu" if "cpu" in CPU_BACKENDS else "numba")
-    assert choose("spmm", torch.device("cpu"), torch.float32, 100, 100, 5000, "max") != "dense"
+    # The C++ kernels beat dense-masked at every measured density; dense goes only before fallbacks.
+    assert policy.choose(*small_dense, "sum") == sparse
+    monkeypatch.setattr(policy, "_PREFERENCE", {"cpu": ("no-such-native", "numba", "torch")})
+    assert policy.choose(*small_dense, "sum") == "dense"
+    assert policy.choose(*small_dense, "max") != "dense"
+    assert policy.choose("spmm", cpu, torch.float32, 1000, 1000, 1000, "sum") != "dense"
 
 
 # --------------------------------------------------------------------------- compile / opcheck

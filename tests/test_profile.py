@@ -275,7 +275,8 @@ def test_policy_file_overrides_and_falls_back(tmp_path, monkeypatch):
     # min_density null: dense never wins, even on a small full graph the built-in rule gives to dense
     assert policy.choose("spmm", cpu, torch.float32, 100, 100, 5000, "sum", feat=64) == "numba"
     monkeypatch.setenv("SPARSEGNN_POLICY", "off")
-    assert policy.choose("spmm", cpu, torch.float32, 100, 100, 5000, "sum") == "dense"
+    # the built-in rule: the native kernels beat dense-masked wherever both can run
+    assert policy.choose("spmm", cpu, torch.float32, 100, 100, 5000, "sum") == default
 
 
 def test_invalid_policy_file_is_ignored_with_a_warning(tmp_path, monkeypatch):
@@ -284,8 +285,9 @@ def test_invalid_policy_file_is_ignored_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSEGNN_POLICY", str(path))
     with pytest.warns(UserWarning, match="ignoring the policy file"):
         assert tuned.load() is None
-    assert (
-        policy.choose("spmm", torch.device("cpu"), torch.float32, 100, 100, 5000, "sum") == "dense"
+    cpu = torch.device("cpu")
+    assert policy.choose("spmm", cpu, torch.float32, 100, 100, 5000, "sum") == policy.choose(
+        "spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum"
     )
     with pytest.raises(ValueError, match="schema"):
         tuned.validate({"schema": "other", "devices": {}})

@@ -15,6 +15,7 @@ from .dispatch import (
     set_backend,
     use_backend,
 )
+from .int8 import quantize_edge_weights, quantize_per_channel, quantize_per_tensor, requantize, spmm_int8
 from .sddmm import sddmm
 from .segment import segment_reduce
 from .spmm import spmm
@@ -24,11 +25,16 @@ __all__ = [
     "available_backends",
     "current_backend",
     "get_backend",
+    "quantize_edge_weights",
+    "quantize_per_channel",
+    "quantize_per_tensor",
     "register_backend",
     "registered_backends",
+    "requantize",
     "sddmm",
     "segment_reduce",
     "set_backend",
     "spmm",
+    "spmm_int8",
     "use_backend",
 ]

@@ -16,9 +16,11 @@ Functions:
     quantize_per_tensor(x, bits=8) -> (xq int8 [N, F], scale float32 [1])
     quantize_per_channel(x, bits=8) -> (xq int8 [N, F], scale float32 [F])
     quantize_edge_weights(rowptr, value) -> (vq int8 [nnz], row_scale float32 [N])
-    spmm_int8(graph, xq, x_scale, edge_scale_mode="row") -> float32 [N, F]
+    spmm_int8(graph, xq, x_scale, edge_scale_mode="row", backend="auto") -> float32 [N, F]
     requantize(out, scale, bits=8) -> int8
-    spmm_int8_reference(rowptr, col, vq, xq, row_scale, col_scale) -> float32 [N, F]
+
+The kernels run through the dispatched custom op ``sparsegnn::spmm_int8`` (``ops.library``); the
+``torch`` backend holds the plain-torch reference.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..graph import Graph
+from .backends.reference import row_index
+from .library import spmm_int8_op
+from .validate import check_backend, check_graph
+
 __all__ = [
     "quantize_edge_weights",
     "quantize_per_channel",
     "quantize_per_tensor",
     "requantize",
     "spmm_int8",
-    "spmm_int8_reference",
 ]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -96,11 +102,6 @@ def quantize_per_channel(x: Tensor, bits: int = 8) -> tuple[Tensor, Tensor]:
     return xq.contiguous(), scale
 
 
-def _row_index(rowptr: Tensor, nnz: int) -> Tensor:
-    n = rowptr.numel() - 1
-    return torch.repeat_interleave(torch.arange(n, device=rowptr.device), rowptr.diff(), output_size=nnz)
-
-
 @torch.no_grad()
 def quantize_edge_weights(rowptr: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
     """Edge weights to int8 with one scale per destination row.
@@ -113,7 +114,7 @@ def quantize_edge_weights(rowptr: Tensor, value: Tensor) -> tuple[Tensor, Tensor
     """
     _check_float(value, "value", 1)
     n = rowptr.numel() - 1
-    row = _row_index(rowptr, value.numel())
+    row = row_index(rowptr, value.numel())
     amax = torch.zeros(n, dtype=torch.float32, device=value.device)
     if value.numel():
         amax = amax.scatter_reduce(0, row, value.detach().abs().float(), "amax", include_self=True)
@@ -122,35 +123,10 @@ def quantize_edge_weights(rowptr: Tensor, value: Tensor) -> tuple[Tensor, Tensor
     return vq.contiguous(), row_scale
 
 
-def spmm_int8_reference(
-    rowptr: Tensor, col: Tensor, vq: Tensor | None, xq: Tensor, row_scale: Tensor, col_scale: Tensor
-) -> Tensor:
-    """Plain-torch reference of the native op (int64 index_add accumulation, then the scales).
-
-    Equal to the kernels bit for bit wherever the int32 accumulators do not overflow:
-    ``out = float32(acc) * row_scale[:, None] * col_scale[None, :]``.
-    """
-    n = rowptr.numel() - 1
-    msg = xq.index_select(0, col.long()).to(torch.int64)
-    if vq is not None:
-        msg = msg * vq.to(torch.int64).unsqueeze(1)
-    acc = torch.zeros(n, xq.shape[1], dtype=torch.int64, device=xq.device)
-    acc.index_add_(0, _row_index(rowptr, col.numel()), msg)
-    return acc.to(torch.float32) * row_scale.unsqueeze(1) * col_scale.unsqueeze(0)
-
-
-def _native_available(device: torch.device) -> bool:
-    try:
-        import sparsegnn._C  # noqa: F401  (registers torch.ops.sparsegnn_C)
-    except ImportError:
-        return False
-    if device.type == "cpu":
-        return True
-    return bool(getattr(sparsegnn._C, "has_cuda", lambda: False)()) and device.type == "cuda"
-
-
 @torch.no_grad()
-def spmm_int8(graph: Any, xq: Tensor, x_scale: Tensor | float, edge_scale_mode: str = "row") -> Tensor:
+def spmm_int8(
+    graph: Graph, xq: Tensor, x_scale: Tensor | float, edge_scale_mode: str = "row", backend: str = "auto"
+) -> Tensor:
     """INT8 SpMM ``out = A @ (xq * x_scale)`` with int32 accumulation; float32 ``[N, F]``.
 
     Args:
@@ -160,13 +136,13 @@ def spmm_int8(graph: Any, xq: Tensor, x_scale: Tensor | float, edge_scale_mode: 
         x_scale: their scale: a float, a float tensor with one element (per tensor) or ``[F]``
             (per channel).
         edge_scale_mode: ``"row"`` (one scale per destination row; the only mode).
+        backend: ``"auto"`` or a backend with INT8 SpMM (``cpu``, ``cuda``, ``triton``, ``torch``).
 
     Returns:
         float32 ``[num_nodes, F]``.
     """
-    for attr in ("rowptr", "col", "value", "num_nodes", "num_cols"):
-        if not hasattr(graph, attr):
-            raise TypeError(f"graph: expected a sparsegnn.Graph (missing attribute {attr!r}), got {type(graph).__name__}")
+    graph = check_graph(graph)
+    backend = check_backend(backend)
     if edge_scale_mode != "row":
         raise ValueError(f"edge_scale_mode: expected 'row', got {edge_scale_mode!r}")
     if not isinstance(xq, Tensor):
@@ -199,10 +175,7 @@ def spmm_int8(graph: Any, xq: Tensor, x_scale: Tensor | float, edge_scale_mode: 
         vq, row_scale = quantize_edge_weights(rowptr, graph.value)
     else:
         vq, row_scale = None, torch.ones(n, dtype=torch.float32, device=xq.device)
-    xq = xq.contiguous()
-    if _native_available(xq.device):
-        return torch.ops.sparsegnn_C.spmm_int8(rowptr, col, vq, xq, row_scale.contiguous(), col_scale)
-    return spmm_int8_reference(rowptr, col, vq, xq, row_scale, col_scale)
+    return spmm_int8_op(rowptr, col, vq, xq.contiguous(), row_scale.contiguous(), col_scale, backend)
 
 
 @torch.no_grad()

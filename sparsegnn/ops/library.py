@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .dispatch import Backend
 from .policy import resolve
 
 _EMPTY_ARG_SHAPE = (0,)
@@ -42,8 +43,13 @@ def spmm_op(
 ) -> tuple[Tensor, Tensor]:
     """``(out [N, F], arg)`` with ``out[i] = reduce_e value[e] * x[col[e]]``; ``t_*`` is the
     transpose (colptr, row, perm) needed by the backward pass w.r.t. ``x`` (None otherwise)."""
-    impl = resolve("spmm", backend, x.device, x.dtype, rowptr.numel() - 1, x.shape[0], col.numel(), reduce)
-    return impl.spmm(rowptr, col, value, x, reduce)
+    return _spmm_backend(rowptr, col, value, x, reduce, backend).spmm(rowptr, col, value, x, reduce)
+
+
+def _spmm_backend(rowptr, col, value, x, reduce, backend, *_transpose) -> Backend:
+    return resolve(
+        "spmm", backend, x.device, x.dtype, rowptr.numel() - 1, x.shape[0], col.numel(), reduce, feat=x.shape[1]
+    )
 
 
 @spmm_op.register_fake
@@ -103,11 +109,15 @@ def spmm_arg_backward_op(
     col: Tensor, value: Optional[Tensor], arg: Tensor, grad_out: Tensor, num_cols: int, backend: str
 ) -> Tensor:
     """``[num_cols, F]``: grad_out scattered to ``col[arg]`` (times ``value[arg]``)."""
-    impl = resolve(
-        "spmm_arg_backward", backend, grad_out.device, grad_out.dtype, grad_out.shape[0], num_cols, col.numel(),
-        strict=False,
-    )
+    impl = _spmm_arg_backward_backend(col, value, arg, grad_out, num_cols, backend)
     return impl.spmm_arg_backward(col, value, arg, grad_out, num_cols)
+
+
+def _spmm_arg_backward_backend(col, value, arg, grad_out, num_cols, backend) -> Backend:
+    return resolve(
+        "spmm_arg_backward", backend, grad_out.device, grad_out.dtype, grad_out.shape[0], num_cols, col.numel(),
+        strict=False, feat=grad_out.shape[1],
+    )
 
 
 @spmm_arg_backward_op.register_fake
@@ -128,8 +138,13 @@ def sddmm_op(
     t_perm: Optional[Tensor],
 ) -> Tensor:
     """``[nnz]``: ``out[e] = dot(a[row(e)], b[col[e]])``."""
-    impl = resolve("sddmm", backend, a.device, a.dtype, a.shape[0], b.shape[0], col.numel())
-    return impl.sddmm(rowptr, col, a, b)
+    return _sddmm_backend(rowptr, col, a, b, backend).sddmm(rowptr, col, a, b)
+
+
+def _sddmm_backend(rowptr, col, a, b, backend, *_transpose) -> Backend:
+    return resolve(
+        "sddmm", backend, a.device, a.dtype, a.shape[0], b.shape[0], col.numel(), feat=a.shape[1]
+    )
 
 
 @sddmm_op.register_fake
@@ -163,10 +178,14 @@ sddmm_op.register_autograd(_sddmm_backward, setup_context=_sddmm_setup)
 @torch.library.custom_op("sparsegnn::segment_reduce", mutates_args=())
 def segment_reduce_op(src: Tensor, rowptr: Tensor, reduce: str, backend: str) -> tuple[Tensor, Tensor]:
     """``(out [N, F], arg)``: ``out[i] = reduce(src[rowptr[i]:rowptr[i+1]])``."""
-    impl = resolve(
-        "segment_reduce", backend, src.device, src.dtype, rowptr.numel() - 1, src.shape[0], src.shape[0], reduce
+    return _segment_reduce_backend(src, rowptr, reduce, backend).segment_reduce(src, rowptr, reduce)
+
+
+def _segment_reduce_backend(src, rowptr, reduce, backend) -> Backend:
+    return resolve(
+        "segment_reduce", backend, src.device, src.dtype, rowptr.numel() - 1, src.shape[0], src.shape[0], reduce,
+        feat=src.shape[1],
     )
-    return impl.segment_reduce(src, rowptr, reduce)
 
 
 @segment_reduce_op.register_fake
@@ -214,10 +233,27 @@ def spmm_int8_op(
 ) -> Tensor:
     """float32 ``[N, F]``: int32-accumulated ``sum_e value[e] * xq[col[e]]`` times
     ``row_scale[i] * col_scale[f]`` (inference only: no autograd)."""
-    impl = resolve("spmm_int8", backend, xq.device, None, rowptr.numel() - 1, xq.shape[0], col.numel())
+    impl = _spmm_int8_backend(rowptr, col, value, xq, row_scale, col_scale, backend)
     return impl.spmm_int8(rowptr, col, value, xq, row_scale, col_scale)
+
+
+def _spmm_int8_backend(rowptr, col, value, xq, row_scale, col_scale, backend) -> Backend:
+    return resolve(
+        "spmm_int8", backend, xq.device, None, rowptr.numel() - 1, xq.shape[0], col.numel(), feat=xq.shape[1]
+    )
 
 
 @spmm_int8_op.register_fake
 def _(rowptr, col, value, xq, row_scale, col_scale, backend):
     return xq.new_empty((rowptr.shape[0] - 1, xq.shape[1]), dtype=torch.float32)
+
+
+# The backend each op resolves to, from the op's own arguments (for tools such as
+# ``profile.profile_ops`` that observe op calls).
+BACKEND_RESOLVERS = {
+    "spmm": _spmm_backend,
+    "spmm_arg_backward": _spmm_arg_backward_backend,
+    "sddmm": _sddmm_backend,
+    "segment_reduce": _segment_reduce_backend,
+    "spmm_int8": _spmm_int8_backend,
+}

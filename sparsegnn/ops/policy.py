@@ -1,11 +1,12 @@
 """How ``backend="auto"`` picks a backend.
 
 The choice goes by device, op, reduce, graph density and feature width. On CUDA the hand-written
-kernels come first, then Triton. On the CPU the dense-masked backend wins for small, dense
-adjacencies (a BLAS GEMM beats a gather when ``nnz / (N * M)`` is high), the C++ kernels
-otherwise, with numba and plain torch as fallbacks when the extension is not built. The density
-threshold and size cap below are the built-in defaults, calibrated by ``bench/dense_policy.py``
-(figures in bench/RESULTS.md).
+kernels come first, then Triton; on the CPU the C++ kernels, then numba and plain torch when the
+extension is not built. The dense-masked backend (a BLAS GEMM on ``A`` as a dense matrix) is
+chosen for small, dense adjacencies only in front of those fallbacks: measured on the development
+machine (bench/RESULTS.md, "Dense-masked policy"), the C++ kernels beat it at every density up
+to 74% for N <= 2048, F = 64, because materialising ``A`` costs more than the GEMM saves. A tuned
+policy (``sparsegnn tune``) that measured dense winning on a machine overrides this.
 
 A tuned policy file written by ``sparsegnn tune`` (see ``ops/tuned.py``: ``$SPARSEGNN_POLICY`` or
 ``~/.cache/sparsegnn/policy.json``) overrides both: its dense limits replace the two constants
@@ -61,7 +62,13 @@ def choose(
     able = set(capable(op, device, dtype))
     policy = tuned.load()
     max_cells, min_density = tuned.dense_limits(device.type, (DENSE_MAX_CELLS, DENSE_MIN_DENSITY), policy)
-    if "dense" in able and dense_wins(num_rows, num_cols, nnz, reduce, max_cells, min_density):
+    native = _PREFERENCE.get(device.type, ("torch",))[0]
+    dense_measured = tuned.dense_limits(device.type, (0, 0.0), policy) != (0, 0.0)
+    if (
+        "dense" in able
+        and (dense_measured or native not in able)
+        and dense_wins(num_rows, num_cols, nnz, reduce, max_cells, min_density)
+    ):
         return "dense"
     if policy is not None:
         name = tuned.pick(op, device.type, reduce, nnz / max(num_rows, 1), feat, policy)

@@ -63,55 +63,11 @@ def _resolve_backend(func, args: tuple, kwargs: dict) -> str:
     if backend is None:
         return "?"
     try:
-        from ..ops.policy import resolve
+        from ..ops.library import BACKEND_RESOLVERS
 
-        if op == "spmm":
-            rowptr, col, x = get("rowptr"), get("col"), get("x")
-            return resolve(
-                op,
-                backend,
-                x.device,
-                x.dtype,
-                rowptr.numel() - 1,
-                x.shape[0],
-                col.numel(),
-                get("reduce"),
-            ).name
-        if op == "sddmm":
-            col, a, b = get("col"), get("a"), get("b")
-            return resolve(op, backend, a.device, a.dtype, a.shape[0], b.shape[0], col.numel()).name
-        if op == "segment_reduce":
-            src, rowptr = get("src"), get("rowptr")
-            return resolve(
-                op,
-                backend,
-                src.device,
-                src.dtype,
-                rowptr.numel() - 1,
-                src.shape[0],
-                src.shape[0],
-                get("reduce"),
-            ).name
-        if op == "spmm_arg_backward":
-            col, grad = get("col"), get("grad_out")
-            return resolve(
-                op,
-                backend,
-                grad.device,
-                grad.dtype,
-                grad.shape[0],
-                get("num_cols"),
-                col.numel(),
-                strict=False,
-            ).name
-        if op == "spmm_int8":
-            rowptr, col, xq = get("rowptr"), get("col"), get("xq")
-            return resolve(
-                op, backend, xq.device, None, rowptr.numel() - 1, xq.shape[0], col.numel()
-            ).name
+        return BACKEND_RESOLVERS[op](*(get(name) for name in names)).name
     except Exception:  # noqa: BLE001 - the op itself will raise the real error
         return backend
-    return backend
 
 
 def _shapes(args: tuple) -> tuple:
