@@ -197,3 +197,14 @@ def test_patched_utils_functions_match():
             torch.testing.assert_close(pyg_utils.segment(src, ptr, r), sp._ORIGINALS["segment"](src, ptr, r),
                                        atol=1e-6, rtol=1e-6)
     assert ints.dtype == torch.int64
+
+
+def test_edge_index_subclass_input():
+    from torch_geometric import EdgeIndex
+
+    ei, x, _ = _data(6)
+    edge_index = EdgeIndex(ei, sparse_size=(N, N))
+    for conv in (pyg_nn.GCNConv(F, 4), pyg_nn.SAGEConv(F, 4)):
+        ref = conv(x, edge_index)
+        with sp.patched():
+            torch.testing.assert_close(conv(x, edge_index), ref, atol=1e-5, rtol=1e-5)
