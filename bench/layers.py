@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sparsegnn.data import power_law  # noqa: E402
-from sparsegnn.nn import GCN  # noqa: E402
+from sparsegnn.data import power_law
+from sparsegnn.nn import GCN
 
 
 class PygGCN(torch.nn.Module):
@@ -38,8 +38,9 @@ class PygGCN(torch.nn.Module):
         super().__init__()
         from torch_geometric.nn import GCNConv
 
-        self.convs = torch.nn.ModuleList([GCNConv(in_channels, hidden, cached=True),
-                                          GCNConv(hidden, out_channels, cached=True)])
+        self.convs = torch.nn.ModuleList(
+            [GCNConv(in_channels, hidden, cached=True), GCNConv(hidden, out_channels, cached=True)]
+        )
 
     def forward(self, x, edge_index):
         x = F.dropout(x, 0.5, self.training)
@@ -82,11 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(args.nodes, args.features, generator=gen)
     y = torch.randint(0, args.classes, (args.nodes,), generator=gen)
-    print(f"graph: {args.nodes} nodes, {ei.shape[1]} directed edges (undirected), F={args.features}, "
-          f"hidden={args.hidden}, threads={torch.get_num_threads()}", flush=True)
+    print(
+        f"graph: {args.nodes} nodes, {ei.shape[1]} directed edges (undirected), F={args.features}, "
+        f"hidden={args.hidden}, threads={torch.get_num_threads()}",
+        flush=True,
+    )
 
-    results: dict[str, object] = {"nodes": args.nodes, "nnz": int(ei.shape[1]), "features": args.features,
-                                  "hidden": args.hidden, "classes": args.classes}
+    results: dict[str, object] = {
+        "nodes": args.nodes,
+        "nnz": int(ei.shape[1]),
+        "features": args.features,
+        "hidden": args.hidden,
+        "classes": args.classes,
+    }
     torch.manual_seed(0)
     ours = GCN(args.features, args.hidden, args.classes, num_layers=2, dropout=0.5, cached=True)
     variants = {"sparsegnn GCN": (ours, False)}
@@ -99,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         variants["PyG GCNConv, patched"] = (pyg_model, True)
     except ImportError:
         print("torch_geometric not installed: only sparsegnn is timed")
-    opts = {name: torch.optim.Adam(model.parameters(), lr=0.01) for name, (model, _) in variants.items()}
+    opts = {
+        name: torch.optim.Adam(model.parameters(), lr=0.01) for name, (model, _) in variants.items()
+    }
     times: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(args.epochs + 1):  # round-robin, so load changes hit every variant alike
         for name, (model, patched) in variants.items():
@@ -111,12 +122,19 @@ def main(argv: list[str] | None = None) -> int:
                 times[name].append(seconds)
     for name in variants:
         results[name] = times[name]
-        print(f"{name:24s} median epoch {statistics.median(times[name]) * 1000:8.0f} ms  "
-              f"(runs: {', '.join(f'{t * 1000:.0f}' for t in times[name])})", flush=True)
+        print(
+            f"{name:24s} median epoch {statistics.median(times[name]) * 1000:8.0f} ms  "
+            f"(runs: {', '.join(f'{t * 1000:.0f}' for t in times[name])})",
+            flush=True,
+        )
     if "PyG GCNConv" in results:
         med = {k: statistics.median(results[k]) for k in variants}
-        print(f"speed-up sparsegnn GCN vs PyG GCNConv:  {med['PyG GCNConv'] / med['sparsegnn GCN']:.2f}x")
-        print(f"speed-up patched vs unpatched PyG:      {med['PyG GCNConv'] / med['PyG GCNConv, patched']:.2f}x")
+        print(
+            f"speed-up sparsegnn GCN vs PyG GCNConv:  {med['PyG GCNConv'] / med['sparsegnn GCN']:.2f}x"
+        )
+        print(
+            f"speed-up patched vs unpatched PyG:      {med['PyG GCNConv'] / med['PyG GCNConv, patched']:.2f}x"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

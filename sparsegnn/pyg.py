@@ -29,8 +29,9 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from torch import Tensor
 
@@ -56,7 +57,9 @@ def _runs_on_kernels(src: Tensor, reduce: str) -> bool:
     return reduce in _KERNEL_REDUCES and src.is_floating_point() and src.dim() >= 1
 
 
-def scatter(src: Tensor, index: Tensor, dim: int = 0, dim_size: int | None = None, reduce: str = "sum") -> Tensor:
+def scatter(
+    src: Tensor, index: Tensor, dim: int = 0, dim_size: int | None = None, reduce: str = "sum"
+) -> Tensor:
     """``torch_geometric.utils.scatter`` on sparsegnn kernels (same signature and results)."""
     if not _runs_on_kernels(src, reduce) or index.dim() != 1:
         return _ORIGINALS["scatter"](src, index, dim, dim_size, reduce)
@@ -81,8 +84,15 @@ def spmm(src: Any, other: Tensor, reduce: str = "sum") -> Tensor:
     return ops.spmm(as_graph(src), other, _KERNEL_REDUCES[reduce])
 
 
-def aggregation_reduce(self: Any, x: Tensor, index: Tensor | None = None, ptr: Tensor | None = None,
-                       dim_size: int | None = None, dim: int = -2, reduce: str = "sum") -> Tensor:
+def aggregation_reduce(
+    self: Any,
+    x: Tensor,
+    index: Tensor | None = None,
+    ptr: Tensor | None = None,
+    dim_size: int | None = None,
+    dim: int = -2,
+    reduce: str = "sum",
+) -> Tensor:
     """``Aggregation.reduce`` on sparsegnn kernels (``segment`` for ``ptr``, else ``scatter``)."""
     if not _runs_on_kernels(x, reduce):
         return _ORIGINALS["Aggregation.reduce"](self, x, index, ptr, dim_size, dim, reduce)
@@ -117,9 +127,14 @@ FUSED: dict[type, FusedSpec] = {
 }
 
 _HOOK_DICTS = (
-    "_propagate_forward_pre_hooks", "_propagate_forward_hooks", "_message_forward_pre_hooks",
-    "_message_forward_hooks", "_aggregate_forward_pre_hooks", "_aggregate_forward_hooks",
-    "_message_and_aggregate_forward_pre_hooks", "_message_and_aggregate_forward_hooks",
+    "_propagate_forward_pre_hooks",
+    "_propagate_forward_hooks",
+    "_message_forward_pre_hooks",
+    "_message_forward_hooks",
+    "_aggregate_forward_pre_hooks",
+    "_aggregate_forward_hooks",
+    "_message_and_aggregate_forward_pre_hooks",
+    "_message_and_aggregate_forward_hooks",
 )
 
 
@@ -130,7 +145,10 @@ def _fusable(conv: Any, spec: FusedSpec, edge_index: Any, kwargs: dict[str, Any]
         return False
     if any(getattr(conv, name, None) for name in _HOOK_DICTS):
         return False
-    if type(conv).message is not FUSED_MESSAGES.get(type(conv)) or type(conv).update is not MessagePassing.update:
+    if (
+        type(conv).message is not FUSED_MESSAGES.get(type(conv))
+        or type(conv).update is not MessagePassing.update
+    ):
         return False
     if not spec.multi and conv.aggr not in _KERNEL_REDUCES:
         return False
@@ -147,7 +165,9 @@ def fused_propagate(self: Any, edge_index: Any, size: Any = None, **kwargs: Any)
     own propagate for everything else."""
     spec = FUSED.get(type(self))
     if spec is None or not _fusable(self, spec, edge_index, kwargs):
-        return _PREVIOUS_PROPAGATE.get(type(self), MessagePassing.propagate)(self, edge_index, size=size, **kwargs)
+        return _PREVIOUS_PROPAGATE.get(type(self), MessagePassing.propagate)(
+            self, edge_index, size=size, **kwargs
+        )
     x = kwargs[spec.x_key]
     pair = isinstance(x, (tuple, list))
     x_src = x[0] if pair else x
@@ -189,16 +209,26 @@ PATCHES: list[Patch] = [
     Patch("scatter", lambda: pyg_utils.scatter, scatter),
     Patch("segment", lambda: pyg_utils.segment, segment),
     Patch("spmm", lambda: pyg_utils.spmm, spmm),
-    Patch("Aggregation.reduce", lambda: pyg_aggr.Aggregation.reduce, aggregation_reduce,
-          ((pyg_aggr.Aggregation, "reduce"),)),
+    Patch(
+        "Aggregation.reduce",
+        lambda: pyg_aggr.Aggregation.reduce,
+        aggregation_reduce,
+        ((pyg_aggr.Aggregation, "reduce"),),
+    ),
 ] + [
-    Patch(f"{cls.__name__}.propagate", lambda cls=cls: cls.propagate, fused_propagate,
-          ((cls, "propagate"), (cls, "_orig_propagate"), (cls, "_jinja_propagate")))
+    Patch(
+        f"{cls.__name__}.propagate",
+        lambda cls=cls: cls.propagate,
+        fused_propagate,
+        ((cls, "propagate"), (cls, "_orig_propagate"), (cls, "_jinja_propagate")),
+    )
     for cls in FUSED
 ]
 
 # PyG's own functions, captured once at import (before any patch).
-_ORIGINALS: dict[str, Any] = {row.key: row.find() for row in PATCHES if not row.key.endswith(".propagate")}
+_ORIGINALS: dict[str, Any] = {
+    row.key: row.find() for row in PATCHES if not row.key.endswith(".propagate")
+}
 _SAVED: list[tuple[Any, str, Any]] = []  # (owner, attribute, previous value or _MISSING)
 _MISSING = object()
 _LOCK = threading.RLock()
@@ -231,8 +261,15 @@ def patch() -> None:
             original = row.find()
             owners = _module_owners(original) if row.owners == "modules" else row.owners
             for owner, attr in owners:
-                _SAVED.append((owner, attr, owner.__dict__.get(attr, _MISSING) if isinstance(owner, type)
-                               else getattr(owner, attr)))
+                _SAVED.append(
+                    (
+                        owner,
+                        attr,
+                        owner.__dict__.get(attr, _MISSING)
+                        if isinstance(owner, type)
+                        else getattr(owner, attr),
+                    )
+                )
                 setattr(owner, attr, row.replacement)
 
 
@@ -266,25 +303,51 @@ def patched() -> Iterator[None]:
 class Aggregation(pyg_aggr.Aggregation):
     """Base of the sparsegnn aggregations: ``reduce`` always runs on sparsegnn kernels."""
 
-    def reduce(self, x: Tensor, index: Tensor | None = None, ptr: Tensor | None = None,
-               dim_size: int | None = None, dim: int = -2, reduce: str = "sum") -> Tensor:
+    def reduce(
+        self,
+        x: Tensor,
+        index: Tensor | None = None,
+        ptr: Tensor | None = None,
+        dim_size: int | None = None,
+        dim: int = -2,
+        reduce: str = "sum",
+    ) -> Tensor:
         return aggregation_reduce(self, x, index, ptr, dim_size, dim, reduce)
 
 
 def _aggregation(name: str, reduce: str, doc: str) -> type:
-    def forward(self, x: Tensor, index: Tensor | None = None, ptr: Tensor | None = None,
-                dim_size: int | None = None, dim: int = -2) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        index: Tensor | None = None,
+        ptr: Tensor | None = None,
+        dim_size: int | None = None,
+        dim: int = -2,
+    ) -> Tensor:
         return self.reduce(x, index, ptr, dim_size, dim, reduce=reduce)
 
     return type(name, (Aggregation,), {"forward": forward, "__doc__": doc, "__module__": __name__})
 
 
-SumAggregation = _aggregation("SumAggregation", "sum", "Sum of the messages per node (sparsegnn kernels).")
-MeanAggregation = _aggregation("MeanAggregation", "mean", "Mean of the messages per node (0 where none).")
+SumAggregation = _aggregation(
+    "SumAggregation", "sum", "Sum of the messages per node (sparsegnn kernels)."
+)
+MeanAggregation = _aggregation(
+    "MeanAggregation", "mean", "Mean of the messages per node (0 where none)."
+)
 MaxAggregation = _aggregation("MaxAggregation", "max", "Feature-wise max per node (0 where none).")
 MinAggregation = _aggregation("MinAggregation", "min", "Feature-wise min per node (0 where none).")
 
 __all__ = [
-    "Aggregation", "FUSED", "MaxAggregation", "MeanAggregation", "MinAggregation", "PATCHES",
-    "SumAggregation", "is_patched", "patch", "patched", "unpatch",
+    "FUSED",
+    "PATCHES",
+    "Aggregation",
+    "MaxAggregation",
+    "MeanAggregation",
+    "MinAggregation",
+    "SumAggregation",
+    "is_patched",
+    "patch",
+    "patched",
+    "unpatch",
 ]

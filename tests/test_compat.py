@@ -74,10 +74,21 @@ def test_scatter_matches_scatter_reduce(reduce, dim):
     dim_size = 6  # one empty slot at least
     shape = list(src.shape)
     shape[dim] = dim_size
-    torch_reduce = {"sum": "sum", "add": "sum", "mean": "mean", "mul": "prod", "max": "amax", "min": "amin"}[reduce]
-    ref = torch.zeros(shape, dtype=src.dtype).scatter_reduce_(dim, expanded, src, torch_reduce, include_self=False)
+    torch_reduce = {
+        "sum": "sum",
+        "add": "sum",
+        "mean": "mean",
+        "mul": "prod",
+        "max": "amax",
+        "min": "amin",
+    }[reduce]
+    ref = torch.zeros(shape, dtype=src.dtype).scatter_reduce_(
+        dim, expanded, src, torch_reduce, include_self=False
+    )
     if reduce == "mul":
-        ref = torch.ones(shape, dtype=src.dtype).scatter_reduce_(dim, expanded, src, "prod", include_self=True)
+        ref = torch.ones(shape, dtype=src.dtype).scatter_reduce_(
+            dim, expanded, src, "prod", include_self=True
+        )
     out = ts.scatter(src, index, dim, dim_size=dim_size, reduce=reduce)
     torch.testing.assert_close(out, ref)
 
@@ -87,13 +98,19 @@ def test_scatter_per_column_index_and_gradients():
     src = torch.randn(20, 4, generator=gen, dtype=torch.float64, requires_grad=True)
     index = torch.randint(0, 6, (20, 4), generator=gen)  # a different index per column
     out, arg = ts.scatter_max(src, index, 0, dim_size=6)
-    ref = torch.zeros(6, 4, dtype=torch.float64).scatter_reduce(0, index, src, "amax", include_self=False)
+    ref = torch.zeros(6, 4, dtype=torch.float64).scatter_reduce(
+        0, index, src, "amax", include_self=False
+    )
     torch.testing.assert_close(out, ref)
     valid = arg < 20
-    torch.testing.assert_close(src.detach().gather(0, arg.clamp(max=19))[valid], out.detach()[valid])
+    torch.testing.assert_close(
+        src.detach().gather(0, arg.clamp(max=19))[valid], out.detach()[valid]
+    )
     torch.autograd.gradcheck(lambda s: ts.scatter_sum(s, index, 0, dim_size=6), (src,))
     torch.autograd.gradcheck(lambda s: ts.scatter_mean(s, index[:, 0], 0, dim_size=6), (src,))
-    torch.autograd.gradcheck(lambda s: ts.segment_csr(s, torch.tensor([0, 5, 5, 20]), reduce="mean"), (src,))
+    torch.autograd.gradcheck(
+        lambda s: ts.segment_csr(s, torch.tensor([0, 5, 5, 20]), reduce="mean"), (src,)
+    )
 
 
 def test_out_argument_reduces_into_out():
@@ -141,13 +158,23 @@ def test_against_torch_scatter_when_installed():
     src = torch.randn(30, 5, generator=gen)
     index = torch.randint(0, 8, (30,), generator=gen)
     for reduce in ("sum", "mean", "max", "min", "mul"):
-        torch.testing.assert_close(ts.scatter(src, index, 0, dim_size=9, reduce=reduce),
-                                   torch_scatter.scatter(src, index, 0, dim_size=9, reduce=reduce))
+        torch.testing.assert_close(
+            ts.scatter(src, index, 0, dim_size=9, reduce=reduce),
+            torch_scatter.scatter(src, index, 0, dim_size=9, reduce=reduce),
+        )
     for fn in ("scatter_max", "scatter_min"):
-        a, b = getattr(ts, fn)(src, index, 0, dim_size=9), getattr(torch_scatter, fn)(src, index, 0, dim_size=9)
+        a, b = (
+            getattr(ts, fn)(src, index, 0, dim_size=9),
+            getattr(torch_scatter, fn)(src, index, 0, dim_size=9),
+        )
         torch.testing.assert_close(a[0], b[0])
         assert torch.equal(a[1], b[1])
     ptr = torch.tensor([0, 4, 4, 30])
     for reduce in ("sum", "mean", "max", "min"):
-        a, b = ts.segment_csr(src, ptr, reduce=reduce), torch_scatter.segment_csr(src, ptr, reduce=reduce)
-        torch.testing.assert_close(a[0] if isinstance(a, tuple) else a, b[0] if isinstance(b, tuple) else b)
+        a, b = (
+            ts.segment_csr(src, ptr, reduce=reduce),
+            torch_scatter.segment_csr(src, ptr, reduce=reduce),
+        )
+        torch.testing.assert_close(
+            a[0] if isinstance(a, tuple) else a, b[0] if isinstance(b, tuple) else b
+        )

@@ -34,7 +34,12 @@ def _adjacencies(ei: torch.Tensor) -> dict[str, object]:
     ones = torch.ones(ei.shape[1], dtype=torch.float64)
     coo = torch.sparse_coo_tensor(ei.flip(0), ones, (N, N)).coalesce()
     unique = coo.indices().flip(0)
-    return {"edge_index": unique, "graph": Graph.from_edge_index(unique, N), "coo": coo, "csr": coo.to_sparse_csr()}
+    return {
+        "edge_index": unique,
+        "graph": Graph.from_edge_index(unique, N),
+        "coo": coo,
+        "csr": coo.to_sparse_csr(),
+    }
 
 
 def _pyg_adj(name: str, adj: object, unique: torch.Tensor) -> object:
@@ -53,8 +58,10 @@ def _check_grads(ref_params, our_params, atol=1e-5):
 
 # ---------------------------------------------------------------------------------- GCNConv
 @pytest.mark.parametrize("form", ["edge_index", "graph", "coo", "csr"])
-@pytest.mark.parametrize("kwargs", [{}, {"improved": True}, {"bias": False}, {"normalize": False},
-                                    {"add_self_loops": False}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"improved": True}, {"bias": False}, {"normalize": False}, {"add_self_loops": False}],
+)
 def test_gcn_conv_matches_pyg(form, kwargs):
     ei, x, _ = _graph()
     adjs = _adjacencies(ei)
@@ -96,7 +103,9 @@ def test_gcn_conv_float32_within_1e5():
     ei, x, w = _graph(2)
     ref, ours = pyg_nn.GCNConv(F_IN, 16), GCNConv(F_IN, 16)
     _copy_weights(ref, ours)
-    torch.testing.assert_close(ours(x.float(), ei, w.float()), ref(x.float(), ei, w.float()), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        ours(x.float(), ei, w.float()), ref(x.float(), ei, w.float()), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_state_dict_round_trip_both_ways():
@@ -165,8 +174,20 @@ def test_gcn_norm_helper_matches_pyg():
 
 
 # ---------------------------------------------------------------------------------- EGConv
-@pytest.mark.parametrize("aggregators", [None, ["sum"], ["mean"], ["max"], ["min"], ["std"], ["var"],
-                                         ["symnorm", "max", "mean"], list(AGGREGATORS)])
+@pytest.mark.parametrize(
+    "aggregators",
+    [
+        None,
+        ["sum"],
+        ["mean"],
+        ["max"],
+        ["min"],
+        ["std"],
+        ["var"],
+        ["symnorm", "max", "mean"],
+        list(AGGREGATORS),
+    ],
+)
 def test_eg_conv_matches_pyg(aggregators):
     ei, x, _ = _graph(7)
     ref = pyg_nn.EGConv(F_IN, 16, aggregators, num_heads=4, num_bases=3).double()
@@ -240,7 +261,9 @@ def test_models_forward_and_short_training(model_cls):
     for _ in range(15):
         model.train()
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(data.x, data.edge_index)[data.train_mask], data.y[data.train_mask])
+        loss = torch.nn.functional.cross_entropy(
+            model(data.x, data.edge_index)[data.train_mask], data.y[data.train_mask]
+        )
         loss.backward()
         opt.step()
         losses.append(float(loss))
@@ -261,8 +284,9 @@ def test_models_accept_sparse_features():
     x = data.x.relu()  # some zeros
     for model in (GCN(16, 8, 3), EGC(16, 8, 3, num_heads=2), MLP(16, 8, 3)):
         model.eval()
-        torch.testing.assert_close(model(x.to_sparse(), data.edge_index), model(x, data.edge_index),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            model(x.to_sparse(), data.edge_index), model(x, data.edge_index), atol=1e-5, rtol=1e-5
+        )
         model.train()
         model(x.to_sparse(), data.edge_index).sum().backward()
 

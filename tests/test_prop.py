@@ -33,8 +33,12 @@ def test_label_propagation_matches_pyg(weighted):
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
     # a Graph input (unweighted: normalised like an edge_index)
     if not weighted:
-        torch.testing.assert_close(LabelPropagation(5, 0.9)(y, Graph.from_edge_index(ei, N), mask), ref,
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            LabelPropagation(5, 0.9)(y, Graph.from_edge_index(ei, N), mask),
+            ref,
+            atol=1e-5,
+            rtol=1e-5,
+        )
 
 
 @pytest.mark.parametrize("autoscale", [True, False])
@@ -47,15 +51,21 @@ def test_correct_and_smooth_matches_pyg(autoscale):
     for m in (mask, mask.nonzero().view(-1)):
         a, b = ref.correct(y_soft, y[m], m, ei), ours.correct(y_soft, y[m], m, ei)
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(ours.smooth(b, y[m], m, ei), ref.smooth(a, y[m], m, ei), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            ours.smooth(b, y[m], m, ei), ref.smooth(a, y[m], m, ei), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_label_propagation_errors():
     with pytest.raises(ValueError, match="alpha"):
         LabelPropagation(3, 1.5)
     with pytest.raises(ValueError, match="y_true"):
-        CorrectAndSmooth(1, 0.5, 1, 0.5).correct(torch.rand(N, 4), torch.zeros(3, dtype=torch.long),
-                                                 torch.ones(N, dtype=torch.bool), _data()[0])
+        CorrectAndSmooth(1, 0.5, 1, 0.5).correct(
+            torch.rand(N, 4),
+            torch.zeros(3, dtype=torch.long),
+            torch.ones(N, dtype=torch.bool),
+            _data()[0],
+        )
 
 
 def _simple(ei):
@@ -81,7 +91,9 @@ def test_sign_features_gcn_against_dense_and_chunking():
     assert len(feats) == 4
     torch.testing.assert_close(feats[0], x)
     for k in range(1, 4):
-        torch.testing.assert_close(feats[k], torch.linalg.matrix_power(s, k) @ x, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(
+            feats[k], torch.linalg.matrix_power(s, k) @ x, atol=1e-6, rtol=1e-6
+        )
     chunked = sign_features(ei, x, 3, ["gcn", "ppr", "triangle"], chunk_size=3)
     whole = sign_features(ei, x, 3, ["gcn", "ppr", "triangle"])
     assert len(chunked) == 1 + 3 * 3
@@ -117,7 +129,9 @@ def test_sign_model_trains_briefly():
     losses = []
     for _ in range(20):
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(feats)[data.train_mask], data.y[data.train_mask])
+        loss = torch.nn.functional.cross_entropy(
+            model(feats)[data.train_mask], data.y[data.train_mask]
+        )
         loss.backward()
         opt.step()
         losses.append(float(loss))

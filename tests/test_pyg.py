@@ -9,11 +9,11 @@ import pytest
 import torch
 
 pytest.importorskip("torch_geometric", reason="torch_geometric not installed")
-import torch_geometric.nn as pyg_nn  # noqa: E402
-import torch_geometric.utils as pyg_utils  # noqa: E402
+import torch_geometric.nn as pyg_nn
+import torch_geometric.utils as pyg_utils
 
-import sparsegnn  # noqa: E402
-import sparsegnn.pyg as sp  # noqa: E402
+import sparsegnn
+import sparsegnn.pyg as sp
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
 N, E, F = 50, 300, 12
@@ -40,16 +40,30 @@ CONVS = {
     "sage_mean": lambda: pyg_nn.SAGEConv(F, 8),
     "sage_max": lambda: pyg_nn.SAGEConv(F, 8, aggr="max"),
     "sage_sum": lambda: pyg_nn.SAGEConv(F, 8, aggr="sum"),
-    "gin": lambda: pyg_nn.GINConv(torch.nn.Sequential(torch.nn.Linear(F, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8))),
+    "gin": lambda: pyg_nn.GINConv(
+        torch.nn.Sequential(torch.nn.Linear(F, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8))
+    ),
     "graph_add": lambda: pyg_nn.GraphConv(F, 8),
     "graph_mean": lambda: pyg_nn.GraphConv(F, 8, aggr="mean"),
     "graph_min": lambda: pyg_nn.GraphConv(F, 8, aggr="min"),
     "eg_s": lambda: pyg_nn.EGConv(F, 16),
     "eg_m": lambda: pyg_nn.EGConv(F, 16, ["symnorm", "max", "mean"], num_heads=4),
-    "eg_all": lambda: pyg_nn.EGConv(F, 16, ["sum", "mean", "symnorm", "max", "min", "std", "var"], num_heads=4),
+    "eg_all": lambda: pyg_nn.EGConv(
+        F, 16, ["sum", "mean", "symnorm", "max", "min", "std", "var"], num_heads=4
+    ),
 }
 WEIGHTED = {"gcn", "gcn_cached", "graph_add", "graph_mean", "graph_min"}
-SPARSE_OK = {"gcn", "gcn_cached", "sage_mean", "sage_sum", "gin", "graph_add", "eg_s", "eg_m", "eg_all"}
+SPARSE_OK = {
+    "gcn",
+    "gcn_cached",
+    "sage_mean",
+    "sage_sum",
+    "gin",
+    "graph_add",
+    "eg_s",
+    "eg_m",
+    "eg_all",
+}
 
 
 def _inputs(name, kind, ei, x, w):
@@ -61,8 +75,12 @@ def _inputs(name, kind, ei, x, w):
     return (x, adj if kind == "coo" else adj.to_sparse_csr())
 
 
-CASES = [(n, k) for n in CONVS for k in ("edge_index", "weighted", "coo", "csr")
-         if (k != "weighted" or n in WEIGHTED) and (k not in ("coo", "csr") or n in SPARSE_OK)]
+CASES = [
+    (n, k)
+    for n in CONVS
+    for k in ("edge_index", "weighted", "coo", "csr")
+    if (k != "weighted" or n in WEIGHTED) and (k not in ("coo", "csr") or n in SPARSE_OK)
+]
 
 
 @pytest.mark.parametrize("name,kind", CASES)
@@ -165,8 +183,15 @@ def test_hooks_fall_back_to_pyg_propagate():
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("aggr_cls,name", [(sp.SumAggregation, "sum"), (sp.MeanAggregation, "mean"),
-                                           (sp.MaxAggregation, "max"), (sp.MinAggregation, "min")])
+@pytest.mark.parametrize(
+    "aggr_cls,name",
+    [
+        (sp.SumAggregation, "sum"),
+        (sp.MeanAggregation, "mean"),
+        (sp.MaxAggregation, "max"),
+        (sp.MinAggregation, "min"),
+    ],
+)
 def test_aggregation_classes_as_aggr(aggr_cls, name):
     ei, x, _ = _data(4)
     torch.manual_seed(0)
@@ -178,7 +203,9 @@ def test_aggregation_classes_as_aggr(aggr_cls, name):
     # with a ptr (sorted index) too
     index = torch.sort(torch.randint(0, 7, (30,)))[0]
     src = torch.randn(30, 3)
-    ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.bincount(index, minlength=7).cumsum(0)])
+    ptr = torch.cat(
+        [torch.zeros(1, dtype=torch.long), torch.bincount(index, minlength=7).cumsum(0)]
+    )
     expected = pyg_utils.scatter(src, index, 0, 7, name)
     torch.testing.assert_close(aggr_cls()(src, ptr=ptr, dim_size=7), expected, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(aggr_cls()(src, index, dim_size=7), expected, atol=1e-6, rtol=1e-6)
@@ -187,15 +214,23 @@ def test_aggregation_classes_as_aggr(aggr_cls, name):
 def test_patched_utils_functions_match():
     gen = torch.Generator().manual_seed(5)
     src, index = torch.randn(40, 3, generator=gen), torch.randint(0, 9, (40,), generator=gen)
-    refs = {r: pyg_utils.scatter(src, index, 0, 10, r) for r in ("sum", "mean", "max", "min", "mul")}
+    refs = {
+        r: pyg_utils.scatter(src, index, 0, 10, r) for r in ("sum", "mean", "max", "min", "mul")
+    }
     with sp.patched():
         for r, ref in refs.items():
-            torch.testing.assert_close(pyg_utils.scatter(src, index, 0, 10, r), ref, atol=1e-6, rtol=1e-6)
+            torch.testing.assert_close(
+                pyg_utils.scatter(src, index, 0, 10, r), ref, atol=1e-6, rtol=1e-6
+            )
         ints = pyg_utils.scatter(torch.arange(40), index, 0, 10, "sum")  # falls back: integers
         ptr = torch.tensor([0, 10, 10, 40])
         for r in ("sum", "mean", "max", "min"):
-            torch.testing.assert_close(pyg_utils.segment(src, ptr, r), sp._ORIGINALS["segment"](src, ptr, r),
-                                       atol=1e-6, rtol=1e-6)
+            torch.testing.assert_close(
+                pyg_utils.segment(src, ptr, r),
+                sp._ORIGINALS["segment"](src, ptr, r),
+                atol=1e-6,
+                rtol=1e-6,
+            )
     assert ints.dtype == torch.int64
 
 

@@ -60,7 +60,7 @@ def broadcast(src: Tensor, other: Tensor, dim: int) -> Tensor:
     if dim < 0:
         dim = other.dim() + dim
     if src.dim() == 1:
-        for _ in range(0, dim):
+        for _ in range(dim):
             src = src.unsqueeze(0)
     for _ in range(src.dim(), other.dim()):
         src = src.unsqueeze(-1)
@@ -71,7 +71,9 @@ def _as_compute(src: Tensor) -> Tensor:
     return src if src.is_floating_point() else src.to(torch.float64)
 
 
-def _csr_reduce(src2d: Tensor, index: Tensor, dim_size: int, reduce: str) -> tuple[Tensor, Tensor | None]:
+def _csr_reduce(
+    src2d: Tensor, index: Tensor, dim_size: int, reduce: str
+) -> tuple[Tensor, Tensor | None]:
     """Reduce rows of ``src2d [E, F]`` into ``dim_size`` segments by an unsorted ``index [E]``:
     a CSR from a stable sort, then one SpMM. Returns ``(out [dim_size, F], arg or None)`` with
     ``arg`` = position in ``src2d`` (``E`` for empty segments)."""
@@ -87,7 +89,9 @@ def _csr_reduce(src2d: Tensor, index: Tensor, dim_size: int, reduce: str) -> tup
     if reduce in ("max", "min"):
         out, arg = ops.spmm(graph, src2d, reduce, return_arg=True)
         valid = arg < num
-        arg = torch.where(valid, perm[arg.clamp(max=max(num - 1, 0))] if num else arg, arg.new_full((), num))
+        arg = torch.where(
+            valid, perm[arg.clamp(max=max(num - 1, 0))] if num else arg, arg.new_full((), num)
+        )
         return out, arg
     return ops.spmm(graph, src2d, reduce), None
 
@@ -164,7 +168,9 @@ def _scatter(src, index, dim, out, dim_size, reduce):
     num = src.shape[dim]
     if reduce == "mean" and out is not None:  # torch_scatter: (out + sum) / max(count, 1)
         total = _scatter(src, index, dim, None, out.shape[dim], "sum")
-        count = _scatter(torch.ones_like(src, dtype=torch.float64), index, dim, None, out.shape[dim], "sum")
+        count = _scatter(
+            torch.ones_like(src, dtype=torch.float64), index, dim, None, out.shape[dim], "sum"
+        )
         return out.copy_(_divide(out + total, count.clamp(min=1)))
     if out is not None:
         dim_size = out.shape[dim]
@@ -174,19 +180,29 @@ def _scatter(src, index, dim, out, dim_size, reduce):
     if reduce == "mul":
         shape = list(src.shape)
         shape[dim] = dim_size
-        result = src.new_ones(shape).scatter_reduce_(dim, index.long(), src, "prod", include_self=True)
+        result = src.new_ones(shape).scatter_reduce_(
+            dim, index.long(), src, "prod", include_self=True
+        )
         return _reduce_into(out, result, None, reduce, None)
     src2d, rest = _front(src_c, dim)
     flat_index = _index_is_1d(index, dim)
     if flat_index is not None:
-        out2d, arg2d = _csr_reduce(src2d, flat_index, dim_size, reduce if reduce != "add" else "sum")
+        out2d, arg2d = _csr_reduce(
+            src2d, flat_index, dim_size, reduce if reduce != "add" else "sum"
+        )
     else:  # a different index per column: fold the column into the segment id
         feat = src2d.shape[1]
         idx2d = index.movedim(dim, 0).reshape(num, feat).long()
         seg = (idx2d * feat + torch.arange(feat, device=src.device)).reshape(-1)
-        o, a = _csr_reduce(src2d.reshape(-1, 1), seg, dim_size * feat, reduce if reduce != "add" else "sum")
+        o, a = _csr_reduce(
+            src2d.reshape(-1, 1), seg, dim_size * feat, reduce if reduce != "add" else "sum"
+        )
         out2d = o.reshape(dim_size, feat)
-        arg2d = None if a is None else torch.where(a < num * feat, a // feat, a.new_full((), num)).reshape(dim_size, feat)
+        arg2d = (
+            None
+            if a is None
+            else torch.where(a < num * feat, a // feat, a.new_full((), num)).reshape(dim_size, feat)
+        )
     result = _back(out2d, rest, dim)
     if not src.is_floating_point():
         result = result.floor() if reduce == "mean" else result
@@ -195,38 +211,68 @@ def _scatter(src, index, dim, out, dim_size, reduce):
     return _reduce_into(out, result, arg, reduce, num)
 
 
-def scatter_sum(src: Tensor, index: Tensor, dim: int = -1, out: Tensor | None = None,
-                dim_size: int | None = None) -> Tensor:
+def scatter_sum(
+    src: Tensor,
+    index: Tensor,
+    dim: int = -1,
+    out: Tensor | None = None,
+    dim_size: int | None = None,
+) -> Tensor:
     """Sum of the values scattered to each index (0 where none)."""
     return _scatter(src, index, dim, out, dim_size, "sum")
 
 
-def scatter_add(src: Tensor, index: Tensor, dim: int = -1, out: Tensor | None = None,
-                dim_size: int | None = None) -> Tensor:
+def scatter_add(
+    src: Tensor,
+    index: Tensor,
+    dim: int = -1,
+    out: Tensor | None = None,
+    dim_size: int | None = None,
+) -> Tensor:
     """Alias of :func:`scatter_sum`."""
     return _scatter(src, index, dim, out, dim_size, "sum")
 
 
-def scatter_mean(src: Tensor, index: Tensor, dim: int = -1, out: Tensor | None = None,
-                 dim_size: int | None = None) -> Tensor:
+def scatter_mean(
+    src: Tensor,
+    index: Tensor,
+    dim: int = -1,
+    out: Tensor | None = None,
+    dim_size: int | None = None,
+) -> Tensor:
     """Mean of the values scattered to each index (0 where none; integer inputs floor)."""
     return _scatter(src, index, dim, out, dim_size, "mean")
 
 
-def scatter_mul(src: Tensor, index: Tensor, dim: int = -1, out: Tensor | None = None,
-                dim_size: int | None = None) -> Tensor:
+def scatter_mul(
+    src: Tensor,
+    index: Tensor,
+    dim: int = -1,
+    out: Tensor | None = None,
+    dim_size: int | None = None,
+) -> Tensor:
     """Product of the values scattered to each index (1 where none)."""
     return _scatter(src, index, dim, out, dim_size, "mul")
 
 
-def scatter_max(src: Tensor, index: Tensor, dim: int = -1, out: Tensor | None = None,
-                dim_size: int | None = None) -> tuple[Tensor, Tensor]:
+def scatter_max(
+    src: Tensor,
+    index: Tensor,
+    dim: int = -1,
+    out: Tensor | None = None,
+    dim_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
     """``(max, argmax)`` per index; empty: 0 and ``src.size(dim)``."""
     return _scatter(src, index, dim, out, dim_size, "max")
 
 
-def scatter_min(src: Tensor, index: Tensor, dim: int = -1, out: Tensor | None = None,
-                dim_size: int | None = None) -> tuple[Tensor, Tensor]:
+def scatter_min(
+    src: Tensor,
+    index: Tensor,
+    dim: int = -1,
+    out: Tensor | None = None,
+    dim_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
     """``(min, argmin)`` per index; empty: 0 and ``src.size(dim)``."""
     return _scatter(src, index, dim, out, dim_size, "min")
 
@@ -301,8 +347,13 @@ def _segment_csr_per_batch(src: Tensor, indptr: Tensor, out: Tensor | None, redu
     return value
 
 
-def segment_coo(src: Tensor, index: Tensor, out: Tensor | None = None, dim_size: int | None = None,
-                reduce: str = "sum"):
+def segment_coo(
+    src: Tensor,
+    index: Tensor,
+    out: Tensor | None = None,
+    dim_size: int | None = None,
+    reduce: str = "sum",
+):
     """Reduce ``src`` along ``dim = index.dim() - 1`` by a *sorted* ``index`` (torch_scatter's
     ``segment_coo``); max/min return ``(out, arg)``."""
     _check(src, index)
@@ -334,10 +385,15 @@ def gather_csr(src: Tensor, indptr: Tensor, out: Tensor | None = None) -> Tensor
     dim = indptr.dim() - 1
     ptr = indptr.reshape(-1, indptr.shape[-1])[0].long()
     if ptr.numel() - 1 != src.shape[dim]:
-        raise ValueError(f"indptr: expected {src.shape[dim] + 1} entries along dim {dim}, got {ptr.numel()}")
+        raise ValueError(
+            f"indptr: expected {src.shape[dim] + 1} entries along dim {dim}, got {ptr.numel()}"
+        )
     counts = ptr.diff()
-    seg = torch.repeat_interleave(torch.arange(counts.numel(), device=src.device), counts,
-                                  output_size=int(ptr[-1]) - int(ptr[0]))
+    seg = torch.repeat_interleave(
+        torch.arange(counts.numel(), device=src.device),
+        counts,
+        output_size=int(ptr[-1]) - int(ptr[0]),
+    )
     result = src.index_select(dim, seg)
     if out is not None:
         out.narrow(dim, int(ptr[0]), result.shape[dim]).copy_(result)

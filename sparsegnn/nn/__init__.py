@@ -12,4 +12,14 @@ from .models import EGC, GCN, MLP, feature_dropout
 from .norm import as_graph, gcn_norm
 from .sg_conv import SGConv
 
-__all__ = ["EGC", "EGConv", "GCN", "GCNConv", "MLP", "SGConv", "as_graph", "feature_dropout", "gcn_norm"]
+__all__ = [
+    "EGC",
+    "GCN",
+    "MLP",
+    "EGConv",
+    "GCNConv",
+    "SGConv",
+    "as_graph",
+    "feature_dropout",
+    "gcn_norm",
+]

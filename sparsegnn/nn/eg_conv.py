@@ -72,15 +72,23 @@ class EGConv(torch.nn.Module):
     ) -> None:
         super().__init__()
         if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}")
+            raise ValueError(
+                f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}"
+            )
         if num_heads <= 0 or num_bases <= 0:
-            raise ValueError(f"num_heads/num_bases: expected positive counts, got {num_heads}, {num_bases}")
+            raise ValueError(
+                f"num_heads/num_bases: expected positive counts, got {num_heads}, {num_bases}"
+            )
         if out_channels % num_heads != 0:
-            raise ValueError(f"out_channels: {out_channels} must be divisible by num_heads ({num_heads})")
+            raise ValueError(
+                f"out_channels: {out_channels} must be divisible by num_heads ({num_heads})"
+            )
         aggregators = list(aggregators or ["symnorm"])
         for name in aggregators:
             if name not in AGGREGATORS:
-                raise ValueError(f"aggregators: unsupported {name!r}, expected names from {AGGREGATORS}")
+                raise ValueError(
+                    f"aggregators: unsupported {name!r}, expected names from {AGGREGATORS}"
+                )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_heads = num_heads
@@ -121,9 +129,13 @@ class EGConv(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Any) -> Tensor:
         structure, symnorm = self.graphs(edge_index, x.size(0))
         bases = self.bases_lin(x)
-        weightings = self.comb_lin(x).view(-1, self.num_heads, self.num_bases * len(self.aggregators))
+        weightings = self.comb_lin(x).view(
+            -1, self.num_heads, self.num_bases * len(self.aggregators)
+        )
         aggregated = multi_aggregate(structure, bases, self.aggregators, symnorm)
-        aggregated = aggregated.view(-1, len(self.aggregators) * self.num_bases, self.out_channels // self.num_heads)
+        aggregated = aggregated.view(
+            -1, len(self.aggregators) * self.num_bases, self.out_channels // self.num_heads
+        )
         out = torch.matmul(weightings, aggregated).view(-1, self.out_channels)
         if self.bias is not None:
             out = out + self.bias

@@ -73,7 +73,9 @@ class GCNConv(torch.nn.Module):
     ) -> None:
         super().__init__()
         if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}")
+            raise ValueError(
+                f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}"
+            )
         if add_self_loops is None:
             add_self_loops = normalize
         if add_self_loops and not normalize:
@@ -112,7 +114,7 @@ class GCNConv(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
         if isinstance(x, (tuple, list)):
-            raise ValueError("x: GCNConv does not support bipartite (tuple) node features")
+            raise ValueError("x: GCNConv does not support bipartite (tuple) node features")  # noqa: TRY004 (PyG raises ValueError)
         graph = self.adjacency(edge_index, edge_weight, x.size(0))
         out = ops.spmm(graph, self.lin(x), "sum")
         if self.bias is not None:

@@ -6,6 +6,7 @@ and the distillation code can swap them freely.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -26,8 +27,13 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     if not training or p == 0.0:
         return x
     x = x.coalesce()
-    return torch.sparse_coo_tensor(x.indices(), F.dropout(x.values(), p, True), x.shape,
-                                   is_coalesced=True, check_invariants=False)
+    return torch.sparse_coo_tensor(
+        x.indices(),
+        F.dropout(x.values(), p, True),
+        x.shape,
+        is_coalesced=True,
+        check_invariants=False,
+    )
 
 
 def _check_sizes(num_layers: int, dropout: float) -> None:
@@ -52,12 +58,19 @@ class GCN(torch.nn.Module):
     output :math:`(N, F_{out})` logits.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
-                 dropout: float = 0.5, **conv_kwargs: Any) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        **conv_kwargs: Any,
+    ) -> None:
         super().__init__()
         _check_sizes(num_layers, dropout)
         sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-        self.convs = torch.nn.ModuleList(GCNConv(a, b, **conv_kwargs) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.convs = torch.nn.ModuleList(GCNConv(a, b, **conv_kwargs) for a, b in pairwise(sizes))
         self.dropout = dropout
         self.reset_parameters()
 
@@ -91,10 +104,20 @@ class EGC(torch.nn.Module):
     Shapes: ``x`` :math:`(N, F_{in})` (dense or sparse COO); output :math:`(N, F_{out})` logits.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
-                 dropout: float = 0.5, aggregators: list[str] | None = None, num_heads: int = 8,
-                 num_bases: int = 4, cached: bool = False, add_self_loops: bool = True,
-                 bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        aggregators: list[str] | None = None,
+        num_heads: int = 8,
+        num_bases: int = 4,
+        cached: bool = False,
+        add_self_loops: bool = True,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         _check_sizes(num_layers, dropout)
         sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
@@ -131,12 +154,18 @@ class MLP(torch.nn.Module):
     Shapes: ``x`` :math:`(N, F_{in})`; output :math:`(N, F_{out})`.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
-                 dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         _check_sizes(num_layers, dropout)
         sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in pairwise(sizes))
         self.dropout = dropout
 
     def reset_parameters(self) -> None:

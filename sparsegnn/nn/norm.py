@@ -28,7 +28,7 @@ def _torch_sparse_type() -> type | None:
         from torch_sparse import SparseTensor  # type: ignore
 
         return SparseTensor
-    except Exception:  # pragma: no cover - depends on the environment
+    except (ImportError, OSError):  # pragma: no cover - depends on the environment
         return None
 
 
@@ -43,13 +43,19 @@ def is_torch_sparse_sparse_tensor(obj: object) -> bool:
     return cls is not None and isinstance(obj, cls)
 
 
-def _edge_index_structure(edge_index: Tensor, num_nodes: int, num_rows: int) -> tuple[Graph, Tensor]:
+def _edge_index_structure(
+    edge_index: Tensor, num_nodes: int, num_rows: int
+) -> tuple[Graph, Tensor]:
     """The unweighted CSR of ``edge_index`` and the permutation from edge order to CSR order."""
     key = id(edge_index)
     hit = _STRUCTURE_CACHE.get(key)
     if hit is not None:
         ref, version, nodes, graph, perm = hit
-        if ref() is edge_index and version == edge_index._version and nodes == (num_nodes, num_rows):
+        if (
+            ref() is edge_index
+            and version == edge_index._version
+            and nodes == (num_nodes, num_rows)
+        ):
             return graph, perm
     src, dst = edge_index[0].long(), edge_index[1].long()
     keys = dst * max(num_nodes, 1) + src
@@ -62,7 +68,13 @@ def _edge_index_structure(edge_index: Tensor, num_nodes: int, num_rows: int) -> 
         del _STRUCTURE_CACHE[dead]  # the edge_index is gone: free its CSR now
     if len(_STRUCTURE_CACHE) >= _CACHE_LIMIT:
         _STRUCTURE_CACHE.pop(next(iter(_STRUCTURE_CACHE)))
-    _STRUCTURE_CACHE[key] = (weakref.ref(edge_index), edge_index._version, (num_nodes, num_rows), graph, perm)
+    _STRUCTURE_CACHE[key] = (
+        weakref.ref(edge_index),
+        edge_index._version,
+        (num_nodes, num_rows),
+        graph,
+        perm,
+    )
     return graph, perm
 
 
@@ -106,7 +118,9 @@ def as_graph(
     if edge_weight is None:
         return graph
     if edge_weight.shape != (edge_index.shape[1],):
-        raise ValueError(f"edge_weight: expected shape ({edge_index.shape[1]},), got {tuple(edge_weight.shape)}")
+        raise ValueError(
+            f"edge_weight: expected shape ({edge_index.shape[1]},), got {tuple(edge_weight.shape)}"
+        )
     return with_shared_structure(graph, edge_weight[perm])
 
 
@@ -135,8 +149,11 @@ def _with_diagonal(graph: Graph, fill: float, keep_existing: bool) -> Graph:
         diag = diag.index_add(0, row[loop], value[loop])
     keep = ~loop
     return Graph._from_coo(
-        torch.cat([row[keep], nodes]), torch.cat([col[keep], nodes]), torch.cat([value[keep], diag]),
-        graph.num_nodes, graph.num_cols,
+        torch.cat([row[keep], nodes]),
+        torch.cat([col[keep], nodes]),
+        torch.cat([value[keep], diag]),
+        graph.num_nodes,
+        graph.num_cols,
     )
 
 
@@ -166,8 +183,10 @@ def gcn_norm(
         A square weighted ``Graph`` of ``num_nodes`` nodes.
     """
     fill = 2.0 if improved else 1.0
-    sparse_kind = "torch" if is_sparse_tensor(edge_index) else (
-        "torch_sparse" if is_torch_sparse_sparse_tensor(edge_index) else None
+    sparse_kind = (
+        "torch"
+        if is_sparse_tensor(edge_index)
+        else ("torch_sparse" if is_torch_sparse_sparse_tensor(edge_index) else None)
     )
     graph = as_graph(edge_index, num_nodes, edge_weight)
     if sparse_kind is None or not add_self_loops:

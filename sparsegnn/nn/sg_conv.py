@@ -52,7 +52,9 @@ class SGConv(torch.nn.Module):
     ) -> None:
         super().__init__()
         if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}")
+            raise ValueError(
+                f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}"
+            )
         if K < 0:
             raise ValueError(f"K: expected K >= 0, got {K}")
         self.in_channels = in_channels

@@ -46,7 +46,9 @@ def multi_aggregate(
     """
     for name in aggregators:
         if name not in AGGREGATORS:
-            raise ValueError(f"aggregators: unsupported {name!r}, expected names from {AGGREGATORS}")
+            raise ValueError(
+                f"aggregators: unsupported {name!r}, expected names from {AGGREGATORS}"
+            )
     if len(aggregators) == 0:
         raise ValueError("aggregators: expected at least one aggregator")
     if x.dim() != 2:
@@ -71,7 +73,12 @@ def multi_aggregate(
                 results["std"] = var.clamp(min=1e-5).sqrt()
     if wanted & _EXTREMES:
         both = wanted >= _EXTREMES
-        ext = spmm(plain, torch.cat([x, -x], dim=1) if both else (x if "max" in wanted else -x), "max", backend)
+        ext = spmm(
+            plain,
+            torch.cat([x, -x], dim=1) if both else (x if "max" in wanted else -x),
+            "max",
+            backend,
+        )
         if both:
             results["max"], results["min"] = ext[:, :feat], -ext[:, feat:]
         elif "max" in wanted:

@@ -7,5 +7,12 @@
 from .label_prop import CorrectAndSmooth, LabelPropagation, propagation_graph
 from .sign import OPERATORS, SIGN, sign_features, triangle_graph
 
-__all__ = ["OPERATORS", "SIGN", "CorrectAndSmooth", "LabelPropagation", "propagation_graph", "sign_features",
-           "triangle_graph"]
+__all__ = [
+    "OPERATORS",
+    "SIGN",
+    "CorrectAndSmooth",
+    "LabelPropagation",
+    "propagation_graph",
+    "sign_features",
+    "triangle_graph",
+]

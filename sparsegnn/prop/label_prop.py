@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,9 @@ def propagation_graph(edge_index: Any, num_nodes: int, edge_weight: Tensor | Non
     return graph
 
 
-def _one_hot(y: Tensor, num_classes: int | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+def _one_hot(
+    y: Tensor, num_classes: int | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
     return F.one_hot(y.view(-1), num_classes if num_classes is not None else -1).to(dtype)
 
 
@@ -119,8 +122,15 @@ class CorrectAndSmooth(torch.nn.Module):
     one-hot, ``mask`` bool :math:`(|\mathcal{V}|)` or an index; outputs :math:`(|\mathcal{V}|, C)`.
     """
 
-    def __init__(self, num_correction_layers: int, correction_alpha: float, num_smoothing_layers: int,
-                 smoothing_alpha: float, autoscale: bool = True, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        num_correction_layers: int,
+        correction_alpha: float,
+        num_smoothing_layers: int,
+        smoothing_alpha: float,
+        autoscale: bool = True,
+        scale: float = 1.0,
+    ) -> None:
         super().__init__()
         self.autoscale = autoscale
         self.scale = scale
@@ -131,20 +141,30 @@ class CorrectAndSmooth(torch.nn.Module):
     def _targets(y_soft: Tensor, y_true: Tensor, mask: Tensor) -> tuple[int, Tensor]:
         numel = int(mask.sum()) if mask.dtype == torch.bool else mask.size(0)
         if y_true.size(0) != numel:
-            raise ValueError(f"y_true: expected {numel} rows (one per masked node), got {y_true.size(0)}")
+            raise ValueError(
+                f"y_true: expected {numel} rows (one per masked node), got {y_true.size(0)}"
+            )
         if y_true.dtype == torch.long and y_true.size(0) == y_true.numel():
             y_true = _one_hot(y_true, y_soft.size(-1), y_soft.dtype)
         return numel, y_true
 
     @torch.no_grad()
-    def correct(self, y_soft: Tensor, y_true: Tensor, mask: Tensor, edge_index: Any,
-                edge_weight: Tensor | None = None) -> Tensor:
+    def correct(
+        self,
+        y_soft: Tensor,
+        y_true: Tensor,
+        mask: Tensor,
+        edge_index: Any,
+        edge_weight: Tensor | None = None,
+    ) -> Tensor:
         """The correct step: :math:`\\mathbf{Z} + \\gamma \\mathbf{E}^{(L_1)}`."""
         numel, y_true = self._targets(y_soft, y_true, mask)
         error = torch.zeros_like(y_soft)
         error[mask] = y_true - y_soft[mask]
         if self.autoscale:
-            smoothed = self.prop1(error, edge_index, edge_weight=edge_weight, post_step=lambda x: x.clamp_(-1.0, 1.0))
+            smoothed = self.prop1(
+                error, edge_index, edge_weight=edge_weight, post_step=lambda x: x.clamp_(-1.0, 1.0)
+            )
             sigma = error[mask].abs().sum() / numel
             scale = sigma / smoothed.abs().sum(dim=1, keepdim=True)
             scale[scale.isinf() | (scale > 1000)] = 1.0
@@ -158,8 +178,14 @@ class CorrectAndSmooth(torch.nn.Module):
         return y_soft + self.scale * smoothed
 
     @torch.no_grad()
-    def smooth(self, y_soft: Tensor, y_true: Tensor, mask: Tensor, edge_index: Any,
-               edge_weight: Tensor | None = None) -> Tensor:
+    def smooth(
+        self,
+        y_soft: Tensor,
+        y_true: Tensor,
+        mask: Tensor,
+        edge_index: Any,
+        edge_weight: Tensor | None = None,
+    ) -> Tensor:
         """The smooth step: label propagation from the corrected predictions."""
         _, y_true = self._targets(y_soft, y_true, mask)
         y_soft = y_soft.clone()
@@ -167,6 +193,8 @@ class CorrectAndSmooth(torch.nn.Module):
         return self.prop2(y_soft, edge_index, edge_weight=edge_weight)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(correct: L={self.prop1.num_layers}, alpha={self.prop1.alpha}; "
-                f"smooth: L={self.prop2.num_layers}, alpha={self.prop2.alpha}; autoscale={self.autoscale}, "
-                f"scale={self.scale})")
+        return (
+            f"{self.__class__.__name__}(correct: L={self.prop1.num_layers}, alpha={self.prop1.alpha}; "
+            f"smooth: L={self.prop2.num_layers}, alpha={self.prop2.alpha}; autoscale={self.autoscale}, "
+            f"scale={self.scale})"
+        )

@@ -8,7 +8,8 @@ each operator ``A_o``. The work is split into column chunks of ``x``, so the int
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +39,9 @@ def triangle_graph(graph: Graph) -> Graph:
     return out.gcn_norm(add_self_loops=True)
 
 
-def _operator(name: str, graph: Graph, ppr_alpha: float, ppr_steps: int) -> Callable[[Tensor], Tensor]:
+def _operator(
+    name: str, graph: Graph, ppr_alpha: float, ppr_steps: int
+) -> Callable[[Tensor], Tensor]:
     if name == "gcn":
         norm = graph.gcn_norm(add_self_loops=True)
         return lambda h: ops.spmm(norm, h, "sum")
@@ -93,7 +96,9 @@ def sign_features(
         raise ValueError("x: expected a floating [N, F] tensor")
     graph = as_graph(graph, x.size(0))
     if graph.num_nodes != x.size(0) or not graph.is_square:
-        raise ValueError(f"graph: expected a square graph with {x.size(0)} nodes, got shape {graph.shape}")
+        raise ValueError(
+            f"graph: expected a square graph with {x.size(0)} nodes, got shape {graph.shape}"
+        )
     fns = [_operator(name, graph, ppr_alpha, ppr_steps) for name in operators]
     n, feat = x.shape
     if chunk_size is None:
@@ -135,8 +140,16 @@ class SIGN(torch.nn.Module):
     :math:`(N, num\_inputs \cdot F)`); output :math:`(N, C)`.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_inputs: int,
-                 dropout: float = 0.5, input_dropout: float = 0.0, batch_norm: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_inputs: int,
+        dropout: float = 0.5,
+        input_dropout: float = 0.0,
+        batch_norm: bool = True,
+    ) -> None:
         super().__init__()
         if num_inputs < 1:
             raise ValueError(f"num_inputs: expected >= 1, got {num_inputs}")
@@ -144,9 +157,12 @@ class SIGN(torch.nn.Module):
         self.num_inputs = num_inputs
         self.dropout = dropout
         self.input_dropout = input_dropout
-        self.lins = torch.nn.ModuleList(torch.nn.Linear(in_channels, hidden_channels) for _ in range(num_inputs))
+        self.lins = torch.nn.ModuleList(
+            torch.nn.Linear(in_channels, hidden_channels) for _ in range(num_inputs)
+        )
         self.norms = torch.nn.ModuleList(
-            torch.nn.BatchNorm1d(hidden_channels) if batch_norm else torch.nn.Identity() for _ in range(num_inputs)
+            torch.nn.BatchNorm1d(hidden_channels) if batch_norm else torch.nn.Identity()
+            for _ in range(num_inputs)
         )
         self.out = torch.nn.Linear(num_inputs * hidden_channels, out_channels)
 
