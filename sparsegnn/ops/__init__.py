@@ -1,6 +1,7 @@
 """``sparsegnn.ops``: the one public door to the kernels.
 
-``spmm``, ``segment_reduce`` and ``sddmm`` (autograd, torch.compile), ``spmm_int8`` (inference),
+``spmm``, ``segment_reduce``, ``sddmm`` and ``multi_aggregate`` (autograd, torch.compile),
+``spmm_int8`` with its quantization helpers (inference),
 and the backend controls ``available_backends``, ``set_backend`` and ``use_backend``.
 """
 
@@ -16,6 +17,7 @@ from .dispatch import (
     use_backend,
 )
 from .int8 import quantize_edge_weights, quantize_per_channel, quantize_per_tensor, requantize, spmm_int8
+from .multi import multi_aggregate
 from .sddmm import sddmm
 from .segment import segment_reduce
 from .spmm import spmm
@@ -25,6 +27,7 @@ __all__ = [
     "available_backends",
     "current_backend",
     "get_backend",
+    "multi_aggregate",
     "quantize_edge_weights",
     "quantize_per_channel",
     "quantize_per_tensor",
