@@ -295,7 +295,7 @@ def test_auto_policy(monkeypatch):
 
     monkeypatch.setenv("SPARSEGNN_POLICY", "off")
     cpu = torch.device("cpu")
-    small_dense = ("spmm", cpu, torch.float32, 100, 100, 5000)
+    small_dense = ("spmm", cpu, torch.float32, 100, 100, 5000)  # density 0.5
     sparse = policy.choose("spmm", cpu, torch.float32, 100_000, 100_000, 10**6, "sum")
     assert sparse == ("cpu" if "cpu" in CPU_BACKENDS else "numba")
     # The C++ kernels beat dense-masked at every measured density; dense goes only before fallbacks.

@@ -4,9 +4,10 @@ The choice goes by device, op, reduce, graph density and feature width. On CUDA 
 kernels come first, then Triton; on the CPU the C++ kernels, then numba and plain torch when the
 extension is not built. The dense-masked backend (a BLAS GEMM on ``A`` as a dense matrix) is
 chosen for small, dense adjacencies only in front of those fallbacks: measured on the development
-machine (bench/RESULTS.md, "Dense-masked policy"), the C++ kernels beat it at every density up
-to 74% for N <= 2048, F = 64, because materialising ``A`` costs more than the GEMM saves. A tuned
-policy (``sparsegnn tune``) that measured dense winning on a machine overrides this.
+machine (bench/RESULTS.md, "Dense-masked policy"), the C++ kernels beat it 4-34x at every density
+up to 57% for N <= 2048, F = 64, because materialising ``A`` costs more than the GEMM saves; it
+breaks even with numba from about 30% density. A tuned policy (``sparsegnn tune``) that measured
+dense winning on a machine overrides this.
 
 A tuned policy file written by ``sparsegnn tune`` (see ``ops/tuned.py``: ``$SPARSEGNN_POLICY`` or
 ``~/.cache/sparsegnn/policy.json``) overrides both: its dense limits replace the two constants
@@ -25,7 +26,7 @@ from .dispatch import Backend, capable, current_backend, get_backend, require
 # Dense-masked sum/mean wins on the CPU when the adjacency has at most this many cells ...
 DENSE_MAX_CELLS = 1 << 22
 # ... and at least this fraction of them stored.
-DENSE_MIN_DENSITY = 0.05
+DENSE_MIN_DENSITY = 0.3
 
 _PREFERENCE = {"cuda": ("cuda", "triton", "torch"), "cpu": ("cpu", "numba", "torch")}
 
