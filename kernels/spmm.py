@@ -59,6 +59,27 @@ CONFIGS = [
 ]
 
 
+@triton.jit
+def _load_messages(
+    e0, end, offs_e0, offs_f, mask_f, col_ptr, src_ptr, value_ptr, F,
+    GATHER: tl.constexpr, HAS_VALUE: tl.constexpr, ACC: tl.constexpr,
+):
+    """The ``[BLOCK_E, BLOCK_F]`` block of (weighted) messages of entries ``e0 ..`` (below
+    ``end``), in ``ACC``; also the source rows, entry positions and the block's mask."""
+    offs_e = e0 + offs_e0
+    mask_e = offs_e < end
+    if GATHER:
+        rows = tl.load(col_ptr + offs_e, mask=mask_e, other=0).to(tl.int64)
+    else:
+        rows = offs_e.to(tl.int64)
+    m2 = mask_e[:, None] & mask_f[None, :]
+    v = tl.load(src_ptr + rows[:, None] * F + offs_f[None, :], mask=m2, other=0.0).to(ACC)
+    if HAS_VALUE:
+        w = tl.load(value_ptr + offs_e, mask=mask_e, other=0.0).to(ACC)
+        v = v * w[:, None]
+    return v, rows, offs_e, m2
+
+
 @utils.autotune(CONFIGS, key=["F", "DEG_BUCKET"])
 @triton.jit
 def _csr_reduce_kernel(
@@ -102,18 +123,10 @@ def _csr_reduce_kernel(
         if REDUCE <= 1:
             acc2 = tl.full([BLOCK_E, BLOCK_F], 0, dtype=ACC)
             for e0 in range(start, end, BLOCK_E):
-                offs_e = e0 + offs_e0
-                mask_e = offs_e < end
-                if GATHER:
-                    rows = tl.load(col_ptr + offs_e, mask=mask_e, other=0).to(tl.int64)
-                else:
-                    rows = offs_e.to(tl.int64)
-                m2 = mask_e[:, None] & mask_f[None, :]
-                v = tl.load(src_ptr + rows[:, None] * F + offs_f[None, :], mask=m2, other=0.0)
-                v = v.to(ACC)
-                if HAS_VALUE:
-                    w = tl.load(value_ptr + offs_e, mask=mask_e, other=0.0).to(ACC)
-                    v = v * w[:, None]
+                v, rows, offs_e, m2 = _load_messages(
+                    e0, end, offs_e0, offs_f, mask_f, col_ptr, src_ptr, value_ptr, F,
+                    GATHER, HAS_VALUE, ACC,
+                )
                 acc2 += v
             res = tl.reduce(acc2, 0, _SUM)
             if REDUCE == 1:
@@ -131,18 +144,10 @@ def _csr_reduce_kernel(
             run = tl.full([BLOCK_F], float("-inf"), dtype=ACC)
             run_arg = tl.full([BLOCK_F], 0, dtype=tl.int64) + sentinel
             for e0 in range(start, end, BLOCK_E):
-                offs_e = e0 + offs_e0
-                mask_e = offs_e < end
-                if GATHER:
-                    rows = tl.load(col_ptr + offs_e, mask=mask_e, other=0).to(tl.int64)
-                else:
-                    rows = offs_e.to(tl.int64)
-                m2 = mask_e[:, None] & mask_f[None, :]
-                v = tl.load(src_ptr + rows[:, None] * F + offs_f[None, :], mask=m2, other=0.0)
-                v = v.to(ACC)
-                if HAS_VALUE:
-                    w = tl.load(value_ptr + offs_e, mask=mask_e, other=0.0).to(ACC)
-                    v = v * w[:, None]
+                v, rows, offs_e, m2 = _load_messages(
+                    e0, end, offs_e0, offs_f, mask_f, col_ptr, src_ptr, value_ptr, F,
+                    GATHER, HAS_VALUE, ACC,
+                )
                 if REDUCE == 3:
                     v = -v
                 if ARG_IN:
