@@ -222,15 +222,7 @@ def scatter_sum(
     return _scatter(src, index, dim, out, dim_size, "sum")
 
 
-def scatter_add(
-    src: Tensor,
-    index: Tensor,
-    dim: int = -1,
-    out: Tensor | None = None,
-    dim_size: int | None = None,
-) -> Tensor:
-    """Alias of :func:`scatter_sum`."""
-    return _scatter(src, index, dim, out, dim_size, "sum")
+scatter_add = scatter_sum  # torch_scatter's alias
 
 
 def scatter_mean(

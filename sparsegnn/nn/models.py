@@ -36,11 +36,15 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     )
 
 
-def _check_sizes(num_layers: int, dropout: float) -> None:
+def _layer_sizes(
+    in_channels: int, hidden_channels: int, out_channels: int, num_layers: int, dropout: float
+) -> list[int]:
+    """Validated ``[in, hidden, ..., hidden, out]`` (``num_layers + 1`` sizes)."""
     if num_layers < 1:
         raise ValueError(f"num_layers: expected >= 1, got {num_layers}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+    return [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
 
 
 class GCN(torch.nn.Module):
@@ -68,8 +72,7 @@ class GCN(torch.nn.Module):
         **conv_kwargs: Any,
     ) -> None:
         super().__init__()
-        _check_sizes(num_layers, dropout)
-        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        sizes = _layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
         self.convs = torch.nn.ModuleList(GCNConv(a, b, **conv_kwargs) for a, b in pairwise(sizes))
         self.dropout = dropout
         self.reset_parameters()
@@ -119,8 +122,7 @@ class EGC(torch.nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        _check_sizes(num_layers, dropout)
-        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        sizes = _layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
         heads = [num_heads] * (num_layers - 1) + [1]
         self.convs = torch.nn.ModuleList(
             EGConv(a, b, aggregators, h, num_bases, cached, add_self_loops, bias)
@@ -163,8 +165,7 @@ class MLP(torch.nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        _check_sizes(num_layers, dropout)
-        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        sizes = _layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
         self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in pairwise(sizes))
         self.dropout = dropout
 
