@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import pytest
 import torch
 
 from sparsegnn import Graph, ops
+
+
+@contextlib.contextmanager
+def env(**variables):
+    """Set environment variables (kernel switches read at call time) for the block, then restore."""
+    old = {name: os.environ.get(name) for name in variables}
+    os.environ.update({name: str(value) for name, value in variables.items()})
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _csr(rowptr, col, num_cols=None, value=None) -> Graph:

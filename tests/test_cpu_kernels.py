@@ -9,7 +9,6 @@ identity across thread counts; AVX-512 vs portable and VNNI vs portable paths; t
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 
 import pytest
@@ -20,6 +19,7 @@ _C = pytest.importorskip("sparsegnn._C", reason="the C++ extension sparsegnn._C 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from conftest import env  # noqa: E402
 from sparsegnn.ops.backends.reference import spmm_int8 as spmm_int8_reference  # noqa: E402
 
 OPS = torch.ops.sparsegnn_C
@@ -116,20 +116,6 @@ def _check_arg_consistent(rowptr, col, value, x, out, arg):
     if value is not None:
         v = v * value.float()[e]
     torch.testing.assert_close(v.to(x.dtype).double(), out[ok].double(), **TOL[x.dtype])
-
-
-@contextmanager
-def env(**kv):
-    old = {k: os.environ.get(k) for k in kv}
-    os.environ.update({k: str(v) for k, v in kv.items()})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextmanager

@@ -10,11 +10,9 @@ The references compute in float64 on the CPU from the same (rounded) inputs.
 
 from __future__ import annotations
 
-import contextlib
-import os
-
 import pytest
 import torch
+from conftest import env
 
 try:  # registers torch.ops.sparsegnn_C.*; collection must survive where it is not built
     import sparsegnn._C as _C
@@ -120,20 +118,6 @@ def run_spmm(rowptr, col, value, x, reduce):
     dev = "cuda"
     v = value.to(dev) if value is not None else None
     return OPS.spmm(rowptr.to(dev), col.to(dev), v, x.to(dev), reduce)
-
-
-@contextlib.contextmanager
-def env(**kv):
-    old = {k: os.environ.get(k) for k in kv}
-    os.environ.update({k: str(v) for k, v in kv.items()})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def assert_spmm_case(rowptr, col, value, x, reduce, check_cpu=True, tol=None):
