@@ -13,6 +13,7 @@
 //   nnz for empty rows (whose output is 0). For sum/mean arg is an empty int64 tensor.
 #include <torch/extension.h>
 
+#include "cpu/output_alloc.h"
 #include "sparsegnn/cpu_features.h"
 
 TORCH_LIBRARY(sparsegnn_C, m) {
@@ -41,4 +42,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   });
   m.def("cpu_has_avx512", &sparsegnn::cpu_has_avx512, "AVX-512F/BW/VL available at run time");
   m.def("cpu_has_vnni", &sparsegnn::cpu_has_vnni, "AVX-512 VNNI available at run time");
+  m.def("cpu_cached_output_bytes", &sparsegnn::cpu::cached_output_bytes,
+        "bytes of freed huge-page output blocks the CPU kernels keep for reuse");
+  m.def("cpu_release_cached_outputs", &sparsegnn::cpu::release_cached_outputs,
+        "free the CPU kernels' cached output blocks");
 }

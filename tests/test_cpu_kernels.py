@@ -19,6 +19,7 @@ _C = pytest.importorskip("sparsegnn._C", reason="the C++ extension sparsegnn._C 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+import sparsegnn.ops  # noqa: E402
 from conftest import env  # noqa: E402
 from sparsegnn.ops.backends.reference import spmm_int8 as spmm_int8_reference  # noqa: E402
 
@@ -188,6 +189,29 @@ def test_spmm_hub(reduce):
     value = rand((col.numel(),), torch.float64, 4)
     check_spmm(rowptr, col, value, x, reduce)
     check_spmm(rowptr, col, None, x.float(), reduce)
+
+
+def test_large_outputs_reuse_cached_huge_page_blocks():
+    """Outputs of >= 32 MiB come from huge-page blocks that are kept for reuse once freed: a reused
+    block is fully overwritten (no stale values), max/min args included, and the cache empties."""
+    _C.cpu_release_cached_outputs()
+    n, feat = 1 << 16, 128  # [n, feat] float32 = 32 MiB
+    rowptr, col, _ = make_graph(n, n, random_degrees(n, 3, seed=5, empty_frac=0.3), seed=5)
+    x1, x2 = rand((n, feat), torch.float32, 1), rand((n, feat), torch.float32, 2)
+    out, _ = OPS.spmm(rowptr, col, None, x1, "sum")
+    ptr = out.data_ptr()
+    assert _C.cpu_cached_output_bytes() == 0
+    del out
+    assert _C.cpu_cached_output_bytes() == 32 << 20
+    out, _ = OPS.spmm(rowptr, col, None, x2, "sum")
+    assert out.data_ptr() == ptr and _C.cpu_cached_output_bytes() == 0
+    torch.testing.assert_close(out.double(), ref_spmm(rowptr, col, None, x2, "sum")[0], rtol=1e-5, atol=1e-5)
+    del out
+    check_spmm(rowptr, col, None, x1, "max")  # out and its int64 arg, on reused or fresh blocks
+    held = _C.cpu_cached_output_bytes()
+    assert held > 0
+    assert sparsegnn.ops.release_cached_outputs() == held
+    assert _C.cpu_cached_output_bytes() == 0
 
 
 def test_spmm_nan_and_ties():

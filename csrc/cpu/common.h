@@ -17,6 +17,7 @@
 #include <cstring>
 #include <vector>
 
+#include "output_alloc.h"
 #include "sparsegnn/cpu_features.h"
 #include "sparsegnn/reducer.h"
 

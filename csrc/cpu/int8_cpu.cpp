@@ -54,10 +54,10 @@ static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, in
         w[j] = 0;
       }
     }
-    if (e + kDist + 3 < e1) {
+    if (e + kDist + 3 < a.nnz) {  // across row ends: rows are short
       for (int j = 0; j < 4; ++j) {
         const int64_t cp = static_cast<int64_t>(col[e + kDist + j]);
-        if (cp >= 0 && cp < m) {
+        if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) {
           const char* p = reinterpret_cast<const char*>(xb + cp * F);
           for (int k = 0; k < NC; ++k) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
         }
@@ -162,10 +162,10 @@ at::Tensor spmm_int8_cpu(const at::Tensor& rowptr, const at::Tensor& col, const 
   TORCH_CHECK(col_scale.device().is_cpu() && col_scale.scalar_type() == at::kFloat && col_scale.dim() == 1 &&
                   col_scale.numel() == F && col_scale.is_contiguous(),
               "col_scale must be a contiguous CPU float32 tensor of shape [F] = [", F, "]");
-  auto out = at::empty({n, F}, xq.options().dtype(at::kFloat));
+  auto out = empty_output({n, F}, xq.options().dtype(at::kFloat));
   if (n == 0 || F == 0) return out;
   const int64_t* rp = rowptr.data_ptr<int64_t>();
-  Int8Args a{rp, has_value ? value->data_ptr<int8_t>() : nullptr, xq.data_ptr<int8_t>(), m, F,
+  Int8Args a{rp, has_value ? value->data_ptr<int8_t>() : nullptr, xq.data_ptr<int8_t>(), m, F, nnz,
              row_scale.data_ptr<float>(), col_scale.data_ptr<float>(), out.data_ptr<float>()};
   const bool vnni = use_vnni();
   Plan plan = make_plan(rp, n, at::get_num_threads());

@@ -12,6 +12,7 @@ struct Int8Args {
   const int8_t* val;  // nullptr: every weight is 1
   const int8_t* xq;   // [m, F]
   int64_t m, F;
+  int64_t nnz;  // col's length: prefetch runs across row ends up to it
   const float* row_scale;  // [N]
   const float* col_scale;  // [F]
   float* out;              // [N, F]

@@ -21,7 +21,7 @@ at::Tensor sddmm_cpu(const at::Tensor& rowptr, const at::Tensor& col, const at::
   const int64_t n = rowptr.numel() - 1;
   TORCH_CHECK(a.size(0) == n, "a must have N = ", n, " rows, got ", a.size(0));
   const int64_t F = a.size(1), m = b.size(0);
-  auto out = at::empty({nnz}, a.options());
+  auto out = empty_output({nnz}, a.options());
   if (nnz == 0) return out;
   const int64_t* rp = rowptr.data_ptr<int64_t>();
   const bool avx = use_avx512();
@@ -41,7 +41,7 @@ at::Tensor sddmm_cpu(const at::Tensor& rowptr, const at::Tensor& col, const at::
         for (int64_t e = e0; e < e1;) {
           while (rp[i + 1] <= e) ++i;
           const int64_t end = std::min(e1, rp[i + 1]);
-          sddmm_row(ap + i * F, bp, cp, e, end, m, F, op, avx, lb);
+          sddmm_row(ap + i * F, bp, cp, e, end, nnz, m, F, op, avx, lb);
           e = end;
         }
         if (lb) bad.store(true, std::memory_order_relaxed);

@@ -25,6 +25,9 @@ void spmm_impl(const int64_t* rp, const idx_t* col, const scalar_t* val, const s
   // Tuning knobs (benchmarking only): SPARSEGNN_PREFETCH=<edges ahead>, SPARSEGNN_PREFETCH_L2=1.
   if (const char* pf = std::getenv("SPARSEGNN_PREFETCH")) a.prefetch = std::max<int64_t>(0, std::atoll(pf));
   a.prefetch_l2 = env_flag("SPARSEGNN_PREFETCH_L2");
+  const size_t row_bytes = static_cast<size_t>(F) * sizeof(scalar_t);
+  a.stream = static_cast<size_t>(n) * row_bytes >= kHugeOutputBytes && row_bytes % 64 == 0 &&
+             reinterpret_cast<uintptr_t>(out) % 64 == 0 && reinterpret_cast<uintptr_t>(arg) % 64 == 0;
   std::vector<acc_t> scratch(static_cast<size_t>(plan.num_pieces * F));
   std::vector<int64_t> scratch_arg(has_arg<R>() ? static_cast<size_t>(plan.num_pieces * F) : 0);
   std::atomic<bool> bad{false};
@@ -107,8 +110,8 @@ std::tuple<at::Tensor, at::Tensor> spmm_cpu(const at::Tensor& rowptr, const at::
     TORCH_CHECK(value->dim() == 1 && value->numel() == nnz, "value must be 1-D with nnz = ", nnz, " entries");
     TORCH_CHECK(value->is_contiguous(), "value must be contiguous");
   }
-  auto out = at::empty({n, F}, x.options());
-  auto arg = has_arg_reduce(r) ? at::empty({n, F}, x.options().dtype(at::kLong))
+  auto out = empty_output({n, F}, x.options());
+  auto arg = has_arg_reduce(r) ? empty_output({n, F}, x.options().dtype(at::kLong))
                                : at::empty({0}, x.options().dtype(at::kLong));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "sparsegnn_spmm_cpu", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
@@ -140,8 +143,8 @@ std::tuple<at::Tensor, at::Tensor> segment_reduce_cpu(const at::Tensor& src, con
   const int64_t e = src.size(0), F = src.size(1);
   check_rowptr(rowptr, e);
   const int64_t n = rowptr.numel() - 1;
-  auto out = at::empty({n, F}, src.options());
-  auto arg = has_arg_reduce(r) ? at::empty({n, F}, src.options().dtype(at::kLong))
+  auto out = empty_output({n, F}, src.options());
+  auto arg = has_arg_reduce(r) ? empty_output({n, F}, src.options().dtype(at::kLong))
                                : at::empty({0}, src.options().dtype(at::kLong));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "sparsegnn_segment_cpu", [&] {
     int64_t* ap = has_arg_reduce(r) ? arg.data_ptr<int64_t>() : nullptr;
@@ -172,7 +175,7 @@ at::Tensor spmm_arg_backward_cpu(const at::Tensor& col, const c10::optional<at::
                 "value must be contiguous 1-D with nnz entries");
   }
   const int64_t n = grad_out.size(0), F = grad_out.size(1);
-  auto grad_x = at::zeros({num_cols, F}, grad_out.options());
+  auto grad_x = empty_output({num_cols, F}, grad_out.options()).zero_();
   if (n == 0 || F == 0 || num_cols == 0) {
     // Still validate arg so that bad input is reported consistently.
   }

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sparsegnn/reducer.h"
@@ -27,8 +29,11 @@ struct Args {
   const scalar_t* val;   // nullptr when unweighted
   const scalar_t* x;     // [m, F]
   int64_t m, F, nnz;
-  int64_t prefetch = 8;    // edges ahead whose x rows are prefetched (0: none)
+  int64_t prefetch = 16;   // edges ahead whose x rows are prefetched (0: none)
   bool prefetch_l2 = false;  // prefetch into L2 (T1) instead of L1 (T0)
+  // Finished rows go out with non-temporal stores (no read-for-ownership): set for outputs too
+  // large to stay in cache, whose rows are whole 64-byte lines (row bytes % 64 == 0, base aligned).
+  bool stream = false;
 };
 
 // Portable reference loop over one edge range into acc/arg ([F] each), starting from the identity.
@@ -90,6 +95,7 @@ struct VP<float> {
   static inline mask tail(int64_t n) { return n >= L ? mask(0xFFFF) : mask((1u << n) - 1); }
   static inline reg load(mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
   static inline void store(mask m, float* p, reg v) { _mm512_mask_storeu_ps(p, m, v); }
+  static inline void stream(float* p, reg v) { _mm512_stream_ps(p, v); }
   static inline reg set1(float v) { return _mm512_set1_ps(v); }
   static inline reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static inline reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
@@ -102,16 +108,22 @@ struct VP<float> {
   static inline ireg iset1(int32_t v) { return _mm512_set1_epi32(v); }
   static inline ireg iblend(ireg a, mask m, ireg b) { return _mm512_mask_mov_epi32(a, m, b); }
   static inline mask ineg(ireg a) { return _mm512_cmplt_epi32_mask(a, _mm512_setzero_si512()); }
-  // Stores lanes of `m` of (base + a) as int64 (lanes with a < 0 get `none`).
-  static inline void store_arg(mask m, int64_t* p, ireg a, int64_t base, int64_t none) {
+  // Stores lanes of `m` of (base + a) as int64 (lanes with a < 0 get `none`); nt: all lanes, with
+  // non-temporal stores to 64-byte aligned p.
+  static inline void store_arg(mask m, int64_t* p, ireg a, int64_t base, int64_t none, bool nt = false) {
     const mask neg = ineg(a);
     const __m512i b = _mm512_set1_epi64(base), nn = _mm512_set1_epi64(none);
     __m512i lo = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(a)), b);
     __m512i hi = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(a, 1)), b);
     lo = _mm512_mask_mov_epi64(lo, __mmask8(neg & 0xFF), nn);
     hi = _mm512_mask_mov_epi64(hi, __mmask8(neg >> 8), nn);
-    _mm512_mask_storeu_epi64(p, __mmask8(m & 0xFF), lo);
-    _mm512_mask_storeu_epi64(p + 8, __mmask8(m >> 8), hi);
+    if (nt) {
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(p), lo);
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(p + 8), hi);
+    } else {
+      _mm512_mask_storeu_epi64(p, __mmask8(m & 0xFF), lo);
+      _mm512_mask_storeu_epi64(p + 8, __mmask8(m >> 8), hi);
+    }
   }
 };
 
@@ -125,6 +137,7 @@ struct VP<double> {
   static inline mask tail(int64_t n) { return n >= L ? mask(0xFF) : mask((1u << n) - 1); }
   static inline reg load(mask m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
   static inline void store(mask m, double* p, reg v) { _mm512_mask_storeu_pd(p, m, v); }
+  static inline void stream(double* p, reg v) { _mm512_stream_pd(p, v); }
   static inline reg set1(double v) { return _mm512_set1_pd(v); }
   static inline reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
   static inline reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
@@ -136,11 +149,14 @@ struct VP<double> {
   static inline reg blend(reg a, mask m, reg b) { return _mm512_mask_mov_pd(a, m, b); }
   static inline ireg iset1(int32_t v) { return _mm256_set1_epi32(v); }
   static inline ireg iblend(ireg a, mask m, ireg b) { return _mm256_mask_mov_epi32(a, m, b); }
-  static inline void store_arg(mask m, int64_t* p, ireg a, int64_t base, int64_t none) {
+  static inline void store_arg(mask m, int64_t* p, ireg a, int64_t base, int64_t none, bool nt = false) {
     const mask neg = _mm256_cmplt_epi32_mask(a, _mm256_setzero_si256());
     __m512i v = _mm512_add_epi64(_mm512_cvtepi32_epi64(a), _mm512_set1_epi64(base));
     v = _mm512_mask_mov_epi64(v, neg, _mm512_set1_epi64(none));
-    _mm512_mask_storeu_epi64(p, m, v);
+    if (nt)
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
+    else
+      _mm512_mask_storeu_epi64(p, m, v);
   }
 };
 
@@ -154,10 +170,11 @@ struct VP<c10::Half> : VP16Base {
   static inline reg load(mask m, const c10::Half* p) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const void*>(p)));
   }
+  static inline __m256i pack(reg v) { return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static inline void store(mask m, c10::Half* p, reg v) {
-    _mm256_mask_storeu_epi16(reinterpret_cast<void*>(p), m,
-                             _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm256_mask_storeu_epi16(reinterpret_cast<void*>(p), m, pack(v));
   }
+  static inline void stream(c10::Half* p, reg v) { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), pack(v)); }
   using VP<float>::store;
 };
 
@@ -167,14 +184,18 @@ struct VP<c10::BFloat16> : VP16Base {
     const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const void*>(p)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   }
-  static inline void store(mask m, c10::BFloat16* p, reg v) {
-    // Round to nearest even, NaN -> quiet NaN (c10::BFloat16's rounding).
+  // Round to nearest even, NaN -> quiet NaN (c10::BFloat16's rounding).
+  static inline __m256i pack(reg v) {
     const __m512i u = _mm512_castps_si512(v);
     const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
     __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
     r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7FC0));
-    _mm256_mask_storeu_epi16(reinterpret_cast<void*>(p), m, _mm512_cvtepi32_epi16(r));
+    return _mm512_cvtepi32_epi16(r);
   }
+  static inline void store(mask m, c10::BFloat16* p, reg v) {
+    _mm256_mask_storeu_epi16(reinterpret_cast<void*>(p), m, pack(v));
+  }
+  static inline void stream(c10::BFloat16* p, reg v) { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), pack(v)); }
   using VP<float>::store;
 };
 
@@ -190,10 +211,19 @@ template <>
 inline __mmask8 neg_mask<VP<double>>(__m256i a) { return _mm256_cmplt_epi32_mask(a, _mm256_setzero_si256()); }
 
 
+// Calls fn(std::integral_constant<int, I>) for I = 0..N-1, unrolled at compile time: keeps a
+// tile's accumulators in registers (a run-time loop over them made GCC spill them to the stack).
+template <int N, typename Fn>
+inline __attribute__((always_inline)) void unroll(Fn&& fn) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    (fn(std::integral_constant<int, I>{}), ...);
+  }(std::make_integer_sequence<int, N>{});
+}
+
 // One feature tile [f0, f0 + nvalid) of edges [e0, e1). Raw: unfinalized accumulators (acc_t) and
 // absolute arg (-1 = none) into scratch; else the finalized row tile into out/arg.
 template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, int NR>
-void tile(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, int64_t f0, int64_t nvalid, scalar_t* out,
+inline __attribute__((always_inline)) void tile(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, int64_t f0, int64_t nvalid, scalar_t* out,
           int64_t* arg, at::opmath_type<scalar_t>* sacc, int64_t* sarg, bool& bad) {
   const bool Raw = sacc != nullptr;
   using P = VP<scalar_t>;
@@ -203,75 +233,86 @@ void tile(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, int64_t f0, in
   using mask = typename P::mask;
   constexpr int L = P::L;
   constexpr bool kArg = has_arg<R>();
-  const int64_t F = a.F, m = a.m;
+  const int64_t F = a.F, m = a.m, nnz = a.nnz;
   const mask full = P::tail(L), last = P::tail(nvalid - (NR - 1) * L);
   reg acc[NR];
   ireg ag[NR];
-  for (int r = 0; r < NR; ++r) {
+  unroll<NR>([&](auto r) {
     acc[r] = P::set1(Reducer<R, acc_t>::init());
-    if (kArg) ag[r] = P::iset1(-1);
-  }
+    if constexpr (kArg) ag[r] = P::iset1(-1);
+  });
   const scalar_t* xb = a.x + f0;
+  const idx_t* col = a.col;
   constexpr int kLines = (NR * L * static_cast<int>(sizeof(scalar_t)) + 63) / 64;
   const int64_t pf = a.prefetch;
   const bool l2 = a.prefetch_l2;
   for (int64_t e = e0; e < e1; ++e) {
-    if (pf > 0 && e + pf < e1) {
-      const int64_t cp = Identity ? e + pf : static_cast<int64_t>(a.col[e + pf]);
-      if (cp >= 0 && cp < m) {
+    // Prefetch runs across row ends (rows average a dozen edges: stopping at e1 would leave
+    // every row's first edges cold).
+    if (pf > 0 && e + pf < nnz) {
+      const int64_t cp = Identity ? e + pf : static_cast<int64_t>(col[e + pf]);
+      if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) {
         const char* p = reinterpret_cast<const char*>(xb + cp * F);
+        // Plain unrolled loops: GCC 12 drops a prefetch made inside a lambda under the target pragma.
         if (l2) {
+#pragma GCC unroll 16
           for (int l = 0; l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
         } else {
+#pragma GCC unroll 16
           for (int l = 0; l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
         }
       }
     }
-    const int64_t c = Identity ? e : static_cast<int64_t>(a.col[e]);
-    if (c < 0 || c >= m) { bad = true; continue; }
+    const int64_t c = Identity ? e : static_cast<int64_t>(col[e]);
+    if (static_cast<uint64_t>(c) >= static_cast<uint64_t>(m)) { bad = true; continue; }
     const scalar_t* xr = xb + c * F;
     reg w;
-    if (HasValue) w = P::set1(static_cast<acc_t>(a.val[e]));
+    if constexpr (HasValue) w = P::set1(static_cast<acc_t>(a.val[e]));
     const ireg off = P::iset1(kArg ? static_cast<int32_t>(e - e0) : 0);
-#pragma GCC unroll 8
-    for (int r = 0; r < NR; ++r) {
+    unroll<NR>([&](auto r) {
       const reg v = P::load(r == NR - 1 ? last : full, xr + r * L);
       if constexpr (R == Reduce::Sum || R == Reduce::Mean) {
-        acc[r] = HasValue ? P::fmadd(v, w, acc[r]) : P::add(acc[r], v);
+        if constexpr (HasValue) acc[r] = P::fmadd(v, w, acc[r]);
+        else acc[r] = P::add(acc[r], v);
       } else {
-        const reg u = HasValue ? P::mul(v, w) : v;
+        reg u = v;
+        if constexpr (HasValue) u = P::mul(v, w);
         const mask k = (R == Reduce::Max) ? P::gt(u, acc[r]) : P::lt(u, acc[r]);
         acc[r] = P::blend(acc[r], k, u);
         ag[r] = P::iblend(ag[r], k, off);
       }
-    }
+    });
   }
   const int64_t count = e1 - e0;
-  for (int r = 0; r < NR; ++r) {
+  unroll<NR>([&](auto r) {
     const mask mk = r == NR - 1 ? last : full;
     if (Raw) {
       P::store(mk, sacc + f0 + r * L, acc[r]);
-      if (kArg) P::store_arg(mk, sarg + f0 + r * L, ag[r], e0, -1);
+      if constexpr (kArg) P::store_arg(mk, sarg + f0 + r * L, ag[r], e0, -1);
     } else {
       reg v = acc[r];
       if constexpr (R == Reduce::Mean) v = count > 0 ? P::div(v, P::set1(acc_t(count))) : P::set1(acc_t(0));
       if constexpr (kArg) {
+        ireg g = ag[r];
         if (count == 0) {
           v = P::set1(acc_t(0));
-          ag[r] = P::iset1(-1);
+          g = P::iset1(-1);
         } else {
           // Lanes never updated (all NaN) give 0 with arg = nnz.
-          v = P::blend(v, neg_mask<P>(ag[r]), P::set1(acc_t(0)));
+          v = P::blend(v, neg_mask<P>(g), P::set1(acc_t(0)));
         }
-        P::store_arg(mk, arg + f0 + r * L, ag[r], e0, a.nnz);
+        P::store_arg(mk, arg + f0 + r * L, g, e0, a.nnz, a.stream);
       }
-      P::store(mk, out + f0 + r * L, v);
+      if (a.stream)
+        P::stream(out + f0 + r * L, v);
+      else
+        P::store(mk, out + f0 + r * L, v);
     }
-  }
+  });
 }
 
 template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
-void tiles(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, scalar_t* out, int64_t* arg,
+inline __attribute__((always_inline)) void tiles(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, scalar_t* out, int64_t* arg,
            at::opmath_type<scalar_t>* sacc, int64_t* sarg, bool& bad) {
   constexpr int L = VP<scalar_t>::L;
   const int64_t F = a.F;
@@ -304,6 +345,7 @@ void rows(const Args<scalar_t, idx_t>& a, int64_t r0, int64_t r1, scalar_t* out,
     tiles<scalar_t, idx_t, HasValue, Identity, R>(a, a.rp[i], a.rp[i + 1], out + i * F,
                                                          arg ? arg + i * F : nullptr, nullptr, nullptr, bad);
   }
+  if (a.stream) _mm_sfence();  // order this thread's non-temporal stores before the join
 }
 
 template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>

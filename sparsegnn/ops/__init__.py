@@ -2,10 +2,12 @@
 
 ``spmm``, ``segment_reduce``, ``sddmm`` and ``multi_aggregate`` (autograd, torch.compile),
 ``spmm_int8`` with its quantization helpers (inference),
-and the backend controls ``available_backends``, ``set_backend`` and ``use_backend``.
+and the backend controls ``available_backends``, ``set_backend`` and ``use_backend``;
+``release_cached_outputs`` frees the CPU kernels' cached output blocks.
 """
 
 from . import backends  # noqa: F401  (registers every backend)
+from .backends.native import release_cached_outputs
 from .dispatch import (
     Backend,
     available_backends,
@@ -33,6 +35,7 @@ __all__ = [
     "quantize_per_tensor",
     "register_backend",
     "registered_backends",
+    "release_cached_outputs",
     "requantize",
     "sddmm",
     "segment_reduce",

@@ -49,3 +49,17 @@ def _native_ops() -> dict:
 _OPS = _native_ops()
 CPU = register_backend(Backend(name="cpu", devices=frozenset({"cpu"}), unavailable=_cpu_unavailable, **_OPS))
 CUDA = register_backend(Backend(name="cuda", devices=frozenset({"cuda"}), unavailable=_cuda_unavailable, **_OPS))
+
+
+def release_cached_outputs() -> int:
+    """Frees the output blocks the CPU kernels keep for reuse; returns the bytes freed.
+
+    Outputs of 32 MiB or more are huge-page blocks, and a freed one is kept (at most 8 blocks,
+    1 GiB) for the next output of the same size, so that a training loop's repeated shapes cost no
+    page faults. Call this to hand that memory back, like ``torch.cuda.empty_cache``.
+    """
+    if _C is None:
+        return 0
+    held = _C.cpu_cached_output_bytes()
+    _C.cpu_release_cached_outputs()
+    return held
