@@ -14,6 +14,10 @@ Graphs: a Chung-Lu power-law graph of ogbn-arxiv's size (169,343 nodes, ~2.3M no
 R-MAT graph of similar size (scale 17, ~2.2M nonzeros), from ``sparsegnn.data`` when importable
 (local numpy generators otherwise).
 
+torch_scatter and torch_sparse have no wheels for torch 2.13; build them from source into a folder
+(``pip install --no-deps --no-build-isolation --target DIR torch-scatter torch-sparse``) and run
+with ``PYTHONPATH=DIR`` to add them to the same run.
+
 Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--write]``; ``--write`` puts the
 table into bench/RESULTS.md under "CPU kernels".
 """
@@ -175,6 +179,24 @@ def peers_available() -> dict[str, bool]:
     return out
 
 
+def source_built_peers(g: CSR, x: torch.Tensor, peers: dict[str, bool]) -> dict:
+    """torch_scatter's fastest SpMM route (gather + segment_csr) and torch_sparse's CSR SpMM
+    (``torch_sparse.matmul``, sum and max), where importable."""
+    fns = {}
+    if peers["torch_scatter"]:
+        import torch_scatter
+
+        fns["ts_sum"] = lambda: torch_scatter.segment_csr(x.index_select(0, g.col64), g.rowptr, reduce="sum")
+    if peers["torch_sparse"]:
+        import torch_sparse
+
+        if not hasattr(g, "sparse_tensor"):
+            g.sparse_tensor = torch_sparse.SparseTensor(rowptr=g.rowptr, col=g.col64, sparse_sizes=(g.n, g.n))
+        fns["tsp_sum"] = lambda: torch_sparse.matmul(g.sparse_tensor, x, reduce="sum")
+        fns["tsp_max"] = lambda: torch_sparse.matmul(g.sparse_tensor, x, reduce="max")
+    return fns
+
+
 def run(args) -> list[dict]:
     rows = []
     graphs = make_graphs(args.quick)
@@ -217,6 +239,7 @@ def run(args) -> list[dict]:
 
                 group["ours_fb"] = ours_fb
                 group["torch_fb"] = torch_fb
+                group.update(source_built_peers(g, x, peers))
                 if F == 128:
                     scale = x.abs().max() / 127
                     xq = torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8)
@@ -236,6 +259,10 @@ def run(args) -> list[dict]:
                 print(fmt_row(r, args.bw), flush=True)
     print(f"# torch_scatter: {'present' if peers['torch_scatter'] else 'absent'}; "
           f"torch_sparse: {'present' if peers['torch_sparse'] else 'absent'}")
+    if any(peers.values()):
+        print(PEER_HEADER)
+        for r in rows:
+            print(fmt_peer_row(r))
     return rows
 
 
@@ -263,6 +290,21 @@ def fmt_row(r: dict, bw: float) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+PEER_HEADER = ("| graph | thr | F | ours sum ms | torch_scatter ms | x | torch_sparse ms | x | ours max ms "
+               "| torch_sparse max ms | x |")
+
+
+def fmt_peer_row(r: dict) -> str:
+    def ratio(a, b):
+        return None if r.get(a) is None or r.get(b) is None else r[b] / r[a]
+
+    cells = [r["graph"], str(r["threads"]), str(r["F"]), _f(r["ours_sum"]), _f(r.get("ts_sum")),
+             _f(ratio("ours_sum", "ts_sum"), "{:.2f}x"), _f(r.get("tsp_sum")),
+             _f(ratio("ours_sum", "tsp_sum"), "{:.2f}x"), _f(r["ours_max"]), _f(r.get("tsp_max")),
+             _f(ratio("ours_max", "tsp_max"), "{:.2f}x")]
+    return "| " + " | ".join(cells) + " |"
+
+
 def write_results(rows: list[dict], args, bw: float, command: str) -> None:
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
@@ -281,16 +323,28 @@ def write_results(rows: list[dict], args, bw: float, command: str) -> None:
         " would reuse them; `ours cold` empties that cache before every call, so it pays the page"
         " faults that torch pays on every call. GB/s = compulsory"
         " bytes of our forward sum (nnz*F*4 gathered + col + output) / time; above 100% means cache"
-        " reuse of hot rows. PyG path = index_select + index_add_ (run at F = 16 and 128 only)."
-        " torch_scatter / torch_sparse: not installed (and not buildable offline here), so absent.",
+        " reuse of hot rows. PyG path = index_select + index_add_ (run at F = 16 and 128 only).",
         "",
         HEADER,
         SEP,
     ] + [fmt_row(r, bw) for r in rows] + [""]
+    if any(k in r for r in rows for k in ("ts_sum", "tsp_sum")):
+        lines += [
+            "Source-built peers, timed in the same run and round-robin with ours: torch_scatter"
+            " (gather + `segment_csr`, its fastest SpMM route) and torch_sparse (`matmul` of a"
+            " `SparseTensor`, sum and max), built from their PyPI sources against this torch (no wheels"
+            " exist for it): `pip install --no-deps --no-build-isolation --target DIR torch-scatter"
+            " torch-sparse` (~15 min on 2 cores), then run with `PYTHONPATH=DIR`.",
+            "",
+            PEER_HEADER,
+            "|" + "---|" * (PEER_HEADER.count("|") - 1),
+        ] + [fmt_peer_row(r) for r in rows] + [""]
+    else:
+        lines += ["torch_scatter / torch_sparse: not importable in this run, so absent.", ""]
     block = "\n".join(lines)
     pattern = re.compile(r"## CPU kernels\n.*?(?=\n## |\Z)", re.S)
     if pattern.search(text):
-        text = pattern.sub(lambda _: block.rstrip("\n"), text)
+        text = pattern.sub(lambda _: block.rstrip("\n") + "\n", text)
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text.rstrip("\n") + "\n")
