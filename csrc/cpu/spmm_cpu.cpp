@@ -3,7 +3,7 @@
 // out[i] = reduce_{e in row i} value[e] * x[col[e]]; segment_reduce is the same with col[e] = e.
 // Work is split by nonzeros (common.h: nnz-balanced tasks, hub rows cut into fixed pieces merged
 // in order), so results are bitwise identical across runs and thread counts. The inner loops run
-// over features: AVX-512 intrinsics (spmm_avx512.h) where the CPU has them, a portable loop
+// over features: AVX-512 intrinsics (spmm_kernels.h) where the CPU has them, a portable loop
 // otherwise. No E x F tensor is ever formed.
 #include "common.h"
 #include "spmm_kernels.h"

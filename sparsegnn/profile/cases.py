@@ -25,17 +25,6 @@ class Case:
     device: str
     threads: int
 
-    def key(self) -> tuple:
-        return (
-            self.kernel,
-            self.graph,
-            self.feat,
-            self.dtype,
-            self.reduce,
-            self.device,
-            self.threads,
-        )
-
 
 @dataclass
 class Inputs:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -65,15 +65,8 @@ class Record:
         return self.status == "ok"
 
     def case_key(self) -> tuple:
-        return (
-            self.kernel,
-            self.graph,
-            self.feat,
-            self.dtype,
-            self.reduce,
-            self.device,
-            self.threads,
-        )
+        """The values of this record's :class:`Case` fields, in Case's order."""
+        return tuple(getattr(self, f.name) for f in fields(Case))
 
     def to_dict(self) -> dict:
         return asdict(self)
