@@ -10,15 +10,17 @@
 //   Accumulation is float32 for 16-bit inputs; outputs keep the input dtype.
 //   reduce is "sum" | "mean" | "max" | "min". mean divides by the row's entry count.
 //   arg (max/min only): int64 [N, F], the first edge position (0..nnz-1) reaching the extreme,
-//   nnz for empty rows (whose output is 0). For sum/mean arg is an empty int64 tensor.
+//   nnz for empty rows (whose output is 0). For sum/mean (and spmm with need_arg = false) arg is an
+//   empty int64 tensor.
 #include <torch/extension.h>
 
 #include "cpu/output_alloc.h"
 #include "sparsegnn/cpu_features.h"
 
 TORCH_LIBRARY(sparsegnn_C, m) {
-  // out[i] = reduce_{e in row i} value[e] * x[col[e]]
-  m.def("spmm(Tensor rowptr, Tensor col, Tensor? value, Tensor x, str reduce) -> (Tensor, Tensor)");
+  // out[i] = reduce_{e in row i} value[e] * x[col[e]]; need_arg = false (forward-only calls): max/min
+  // return an empty arg too, and the CPU kernels skip tracking it.
+  m.def("spmm(Tensor rowptr, Tensor col, Tensor? value, Tensor x, str reduce, bool need_arg=True) -> (Tensor, Tensor)");
   // out[i] = reduce_{e in rowptr[i]..rowptr[i+1]} src[e]; arg indexes src rows.
   m.def("segment_reduce(Tensor src, Tensor rowptr, str reduce) -> (Tensor, Tensor)");
   // out[e] = dot(a[row(e)], b[col[e]]) for every stored entry e; out dtype = a's.

@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -39,6 +40,34 @@ inline bool use_avx512() { return cpu_has_avx512() && !env_flag("SPARSEGNN_DISAB
 // VNNI int8 path: on where the CPU has AVX-512 VNNI, unless SPARSEGNN_DISABLE_VNNI=1 (or AVX-512
 // is disabled).
 inline bool use_vnni() { return cpu_has_vnni() && !env_flag("SPARSEGNN_DISABLE_VNNI") && use_avx512(); }
+
+// Software prefetch of gathered rows (the x row of edge e + d while edge e is reduced), run across
+// row ends, into L2 (prefetcht1). About kPrefetchLines cache lines (64 KiB) are requested ahead:
+// d = that / the row's lines, at most kMaxPrefetchEdges. On the arxiv-size graphs (bench/RESULTS.md,
+// "CPU kernels: what was slow") this beat L1 prefetch 16 edges ahead by 1.1-1.3x.
+// SPARSEGNN_PREFETCH=<lines> (read per call; 0: off) retunes it for another machine.
+constexpr int64_t kPrefetchLines = 1024;
+constexpr int64_t kMaxPrefetchEdges = 256;
+
+struct Prefetch {
+  int64_t lines = kPrefetchLines;  // cache lines ahead (0: no prefetch)
+
+  static Prefetch from_env() {
+    Prefetch p;
+    if (const char* v = std::getenv("SPARSEGNN_PREFETCH")) p.lines = std::max<int64_t>(0, std::atoll(v));
+    return p;
+  }
+  // Edges ahead for gathered rows of row_lines cache lines (0: none).
+  int64_t edges(int64_t row_lines) const {
+    return lines <= 0 ? 0 : std::clamp<int64_t>(lines / std::max<int64_t>(row_lines, 1), 1, kMaxPrefetchEdges);
+  }
+  // Prefetches n cache lines from p into L2.
+  static inline __attribute__((always_inline)) void row(const void* p, int64_t n) {
+    const char* c = static_cast<const char*>(p);
+#pragma GCC unroll 16
+    for (int64_t k = 0; k < n; ++k) __builtin_prefetch(c + 64 * k, 0, 2);  // prefetcht1
+  }
+};
 
 inline void check_float_2d(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");

@@ -39,7 +39,7 @@ static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, in
   const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
   const int8_t* xb = a.xq + f0;
   uint32_t wsum = 0;
-  constexpr int64_t kDist = 8;
+  const int64_t pf = a.prefetch.edges(NC);
   for (int64_t e = e0; e < e1; e += 4) {
     int64_t c[4];
     int32_t w[4];
@@ -54,13 +54,10 @@ static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, in
         w[j] = 0;
       }
     }
-    if (e + kDist + 3 < a.nnz) {  // across row ends: rows are short
+    if (pf > 0 && e + pf + 3 < a.nnz) {  // across row ends: rows are short
       for (int j = 0; j < 4; ++j) {
-        const int64_t cp = static_cast<int64_t>(col[e + kDist + j]);
-        if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) {
-          const char* p = reinterpret_cast<const char*>(xb + cp * F);
-          for (int k = 0; k < NC; ++k) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
-        }
+        const int64_t cp = static_cast<int64_t>(col[e + pf + j]);
+        if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) Prefetch::row(xb + cp * F, NC);
       }
     }
     wsum += static_cast<uint32_t>(w[0] + w[1] + w[2] + w[3]);
@@ -166,7 +163,8 @@ at::Tensor spmm_int8_cpu(const at::Tensor& rowptr, const at::Tensor& col, const 
   if (n == 0 || F == 0) return out;
   const int64_t* rp = rowptr.data_ptr<int64_t>();
   Int8Args a{rp, has_value ? value->data_ptr<int8_t>() : nullptr, xq.data_ptr<int8_t>(), m, F, nnz,
-             row_scale.data_ptr<float>(), col_scale.data_ptr<float>(), out.data_ptr<float>()};
+             row_scale.data_ptr<float>(), col_scale.data_ptr<float>(), out.data_ptr<float>(),
+             Prefetch::from_env()};
   const bool vnni = use_vnni();
   Plan plan = make_plan(rp, n, at::get_num_threads());
   std::vector<int32_t> scratch(static_cast<size_t>(plan.num_pieces * F));

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common.h"
+
 namespace sparsegnn {
 namespace cpu {
 
@@ -16,6 +18,7 @@ struct Int8Args {
   const float* row_scale;  // [N]
   const float* col_scale;  // [F]
   float* out;              // [N, F]
+  Prefetch prefetch;       // of the xq rows of upcoming edges (common.h)
 };
 
 // out[i, f] = float(acc[f]) * row_scale[i] * col_scale[f]; the one expression both paths use.

@@ -10,7 +10,7 @@
 namespace sparsegnn {
 namespace cpu {
 
-// out[e] = dot(arow, b[col[e]]) for e in [e0, e1); nnz (col's length) bounds the prefetch.
+// out[e] = dot(arow, b[col[e]]) for e in [e0, e1); nnz (col's length) bounds the prefetch (AVX-512 path).
 template <typename scalar_t, typename idx_t>
 inline void sddmm_row_generic(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1,
                               int64_t m, int64_t F, scalar_t* out, bool& bad) {
@@ -32,17 +32,16 @@ namespace avx512 {
 // Lane-wise FMA over feature chunks, then one horizontal sum (a fixed order).
 template <typename scalar_t, typename idx_t>
 void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1, int64_t nnz,
-               int64_t m, int64_t F, scalar_t* out, bool& bad) {
+               int64_t m, int64_t F, const Prefetch& pre, scalar_t* out, bool& bad) {
   using P = VP<scalar_t>;
   using reg = typename P::reg;
   constexpr int L = P::L;
+  const int64_t lines = (F * static_cast<int64_t>(sizeof(scalar_t)) + 63) / 64;
+  const int64_t pf = pre.edges(lines);
   for (int64_t e = e0; e < e1; ++e) {
-    if (e + 4 < nnz) {  // across row ends (up to col's length nnz): rows are short
-      const int64_t cp = static_cast<int64_t>(col[e + 4]);
-      if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) {
-        const char* p = reinterpret_cast<const char*>(b + cp * F);
-        for (int64_t l = 0; l < static_cast<int64_t>(F * sizeof(scalar_t)); l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
-      }
+    if (pf > 0 && e + pf < nnz) {  // across row ends (up to col's length nnz): rows are short
+      const int64_t cp = static_cast<int64_t>(col[e + pf]);
+      if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) Prefetch::row(b + cp * F, lines);
     }
     const int64_t c = static_cast<int64_t>(col[e]);
     if (c < 0 || c >= m) { bad = true; out[e] = scalar_t(0); continue; }
@@ -61,11 +60,12 @@ void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_
 
 template <typename scalar_t, typename idx_t>
 inline void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1,
-                      int64_t nnz, int64_t m, int64_t F, scalar_t* out, bool avx, bool& bad) {
+                      int64_t nnz, int64_t m, int64_t F, const Prefetch& pre, scalar_t* out, bool avx, bool& bad) {
 #if defined(__x86_64__) || defined(_M_X64)
-  if (avx) return avx512::sddmm_row(arow, b, col, e0, e1, nnz, m, F, out, bad);
+  if (avx) return avx512::sddmm_row(arow, b, col, e0, e1, nnz, m, F, pre, out, bad);
 #endif
   (void)avx;
+  (void)pre;
   sddmm_row_generic(arow, b, col, e0, e1, m, F, out, bad);
 }
 

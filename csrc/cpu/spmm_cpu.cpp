@@ -12,19 +12,18 @@ namespace sparsegnn {
 namespace cpu {
 namespace {
 
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+// Arg = false (max/min only): out alone, arg == nullptr.
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, bool Arg = has_arg<R>()>
 void spmm_impl(const int64_t* rp, const idx_t* col, const scalar_t* val, const scalar_t* x, int64_t n,
                int64_t m, int64_t F, scalar_t* out, int64_t* arg) {
   using acc_t = at::opmath_type<scalar_t>;
-  using K = RowKernel<scalar_t, idx_t, HasValue, Identity, R>;
+  using K = RowKernel<scalar_t, idx_t, HasValue, Identity, R, Arg>;
   const int64_t nnz = rp[n];
   if (n == 0 || F == 0) return;
   Plan plan = make_plan(rp, n, at::get_num_threads());
   const bool avx = use_avx512();
   Args<scalar_t, idx_t> a{rp, col, val, x, m, F, nnz};
-  // Tuning knobs (benchmarking only): SPARSEGNN_PREFETCH=<edges ahead>, SPARSEGNN_PREFETCH_L2=1.
-  if (const char* pf = std::getenv("SPARSEGNN_PREFETCH")) a.prefetch = std::max<int64_t>(0, std::atoll(pf));
-  a.prefetch_l2 = env_flag("SPARSEGNN_PREFETCH_L2");
+  a.prefetch = Prefetch::from_env();
   const size_t row_bytes = static_cast<size_t>(F) * sizeof(scalar_t);
   a.stream = static_cast<size_t>(n) * row_bytes >= kHugeOutputBytes && row_bytes % 64 == 0 &&
              reinterpret_cast<uintptr_t>(out) % 64 == 0 && reinterpret_cast<uintptr_t>(arg) % 64 == 0;
@@ -60,15 +59,17 @@ void spmm_impl(const int64_t* rp, const idx_t* col, const scalar_t* val, const s
       for (int64_t f = 0; f < F; ++f) Reducer<R, acc_t>::merge(acc[f], ag[f], o[f], oa ? oa[f] : 0);
     }
     scalar_t* o = out + hub.row * F;
-    int64_t* oa = has_arg<R>() ? arg + hub.row * F : nullptr;
+    int64_t* oa = Arg ? arg + hub.row * F : nullptr;
     for (int64_t f = 0; f < F; ++f) {
       int64_t af = ag[f];
-      o[f] = static_cast<scalar_t>(Reducer<R, acc_t>::finalize(acc[f], count, af, nnz));
+      o[f] = static_cast<scalar_t>(Arg ? Reducer<R, acc_t>::finalize(acc[f], count, af, nnz)
+                                       : Reducer<R, acc_t>::finalize_value(acc[f], count));
       if (oa) oa[f] = af;
     }
   });
 }
 
+// Max/min with arg == nullptr run without arg tracking (forward-only calls).
 template <typename scalar_t, typename idx_t, bool HasValue, bool Identity>
 void spmm_reduce_dispatch(Reduce r, const int64_t* rp, const idx_t* col, const scalar_t* val,
                           const scalar_t* x, int64_t n, int64_t m, int64_t F, scalar_t* out, int64_t* arg) {
@@ -78,8 +79,12 @@ void spmm_reduce_dispatch(Reduce r, const int64_t* rp, const idx_t* col, const s
     case Reduce::Mean:
       return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Mean>(rp, col, val, x, n, m, F, out, arg);
     case Reduce::Max:
+      if (arg == nullptr)
+        return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Max, false>(rp, col, val, x, n, m, F, out, arg);
       return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Max>(rp, col, val, x, n, m, F, out, arg);
     case Reduce::Min:
+      if (arg == nullptr)
+        return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Min, false>(rp, col, val, x, n, m, F, out, arg);
       return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Min>(rp, col, val, x, n, m, F, out, arg);
   }
 }
@@ -95,7 +100,7 @@ Reduce parse_reduce_checked(const std::string& reduce) {
 
 std::tuple<at::Tensor, at::Tensor> spmm_cpu(const at::Tensor& rowptr, const at::Tensor& col,
                                             const c10::optional<at::Tensor>& value, const at::Tensor& x,
-                                            c10::string_view reduce_sv) {
+                                            c10::string_view reduce_sv, bool need_arg) {
   const Reduce r = parse_reduce_checked(std::string(reduce_sv));
   check_col(col);
   check_float_2d(x, "x");
@@ -110,14 +115,14 @@ std::tuple<at::Tensor, at::Tensor> spmm_cpu(const at::Tensor& rowptr, const at::
     TORCH_CHECK(value->dim() == 1 && value->numel() == nnz, "value must be 1-D with nnz = ", nnz, " entries");
     TORCH_CHECK(value->is_contiguous(), "value must be contiguous");
   }
+  const bool with_arg = has_arg_reduce(r) && need_arg;
   auto out = empty_output({n, F}, x.options());
-  auto arg = has_arg_reduce(r) ? empty_output({n, F}, x.options().dtype(at::kLong))
-                               : at::empty({0}, x.options().dtype(at::kLong));
+  auto arg = with_arg ? empty_output({n, F}, x.options().dtype(at::kLong)) : at::empty({0}, x.options().dtype(at::kLong));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "sparsegnn_spmm_cpu", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
     const scalar_t* vp = has_value ? value->data_ptr<scalar_t>() : nullptr;
     scalar_t* op = out.data_ptr<scalar_t>();
-    int64_t* ap = has_arg_reduce(r) ? arg.data_ptr<int64_t>() : nullptr;
+    int64_t* ap = with_arg ? arg.data_ptr<int64_t>() : nullptr;
     const int64_t* rp = rowptr.data_ptr<int64_t>();
     if (col.scalar_type() == at::kInt) {
       const int32_t* cp = col.data_ptr<int32_t>();

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "common.h"
 #include "sparsegnn/reducer.h"
 
 namespace sparsegnn {
@@ -29,8 +30,7 @@ struct Args {
   const scalar_t* val;   // nullptr when unweighted
   const scalar_t* x;     // [m, F]
   int64_t m, F, nnz;
-  int64_t prefetch = 16;   // edges ahead whose x rows are prefetched (0: none)
-  bool prefetch_l2 = false;  // prefetch into L2 (T1) instead of L1 (T0)
+  Prefetch prefetch;  // of the x rows of upcoming edges (common.h)
   // Finished rows go out with non-temporal stores (no read-for-ownership): set for outputs too
   // large to stay in cache, whose rows are whole 64-byte lines (row bytes % 64 == 0, base aligned).
   bool stream = false;
@@ -104,6 +104,10 @@ struct VP<float> {
   static inline float hsum(reg a) { return _mm512_reduce_add_ps(a); }
   static inline mask gt(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static inline mask lt(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static inline mask eq(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+  // vmaxps/vminps: a > b ? a : b (a < b ? a : b), so a NaN or tied a keeps b, as the strict update.
+  static inline reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  static inline reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
   static inline reg blend(reg a, mask m, reg b) { return _mm512_mask_mov_ps(a, m, b); }
   static inline ireg iset1(int32_t v) { return _mm512_set1_epi32(v); }
   static inline ireg iblend(ireg a, mask m, ireg b) { return _mm512_mask_mov_epi32(a, m, b); }
@@ -146,6 +150,9 @@ struct VP<double> {
   static inline double hsum(reg a) { return _mm512_reduce_add_pd(a); }
   static inline mask gt(reg a, reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ); }
   static inline mask lt(reg a, reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
+  static inline mask eq(reg a, reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ); }
+  static inline reg max(reg a, reg b) { return _mm512_max_pd(a, b); }
+  static inline reg min(reg a, reg b) { return _mm512_min_pd(a, b); }
   static inline reg blend(reg a, mask m, reg b) { return _mm512_mask_mov_pd(a, m, b); }
   static inline ireg iset1(int32_t v) { return _mm256_set1_epi32(v); }
   static inline ireg iblend(ireg a, mask m, ireg b) { return _mm256_mask_mov_epi32(a, m, b); }
@@ -221,8 +228,9 @@ inline __attribute__((always_inline)) void unroll(Fn&& fn) {
 }
 
 // One feature tile [f0, f0 + nvalid) of edges [e0, e1). Raw: unfinalized accumulators (acc_t) and
-// absolute arg (-1 = none) into scratch; else the finalized row tile into out/arg.
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, int NR>
+// absolute arg (-1 = none) into scratch; else the finalized row tile into out/arg. Arg = false
+// (max/min without arg, for forward-only calls) tracks and writes no arg.
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, bool Arg, int NR>
 inline __attribute__((always_inline)) void tile(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, int64_t f0, int64_t nvalid, scalar_t* out,
           int64_t* arg, at::opmath_type<scalar_t>* sacc, int64_t* sarg, bool& bad) {
   const bool Raw = sacc != nullptr;
@@ -232,7 +240,7 @@ inline __attribute__((always_inline)) void tile(const Args<scalar_t, idx_t>& a, 
   using ireg = typename P::ireg;
   using mask = typename P::mask;
   constexpr int L = P::L;
-  constexpr bool kArg = has_arg<R>();
+  constexpr bool kArg = has_arg<R>() && Arg;
   const int64_t F = a.F, m = a.m, nnz = a.nnz;
   const mask full = P::tail(L), last = P::tail(nvalid - (NR - 1) * L);
   reg acc[NR];
@@ -244,30 +252,22 @@ inline __attribute__((always_inline)) void tile(const Args<scalar_t, idx_t>& a, 
   const scalar_t* xb = a.x + f0;
   const idx_t* col = a.col;
   constexpr int kLines = (NR * L * static_cast<int>(sizeof(scalar_t)) + 63) / 64;
-  const int64_t pf = a.prefetch;
-  const bool l2 = a.prefetch_l2;
+  const scalar_t* val = a.val;
+  const int64_t pf = a.prefetch.edges(kLines);
+  const int64_t pf_end = pf > 0 ? nnz - pf : 0;  // edges e < pf_end prefetch edge e + pf
+  bool lbad = false;  // a local: a write through `bad` could alias the fields read in the loop
   for (int64_t e = e0; e < e1; ++e) {
     // Prefetch runs across row ends (rows average a dozen edges: stopping at e1 would leave
     // every row's first edges cold).
-    if (pf > 0 && e + pf < nnz) {
+    if (e < pf_end) {
       const int64_t cp = Identity ? e + pf : static_cast<int64_t>(col[e + pf]);
-      if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) {
-        const char* p = reinterpret_cast<const char*>(xb + cp * F);
-        // Plain unrolled loops: GCC 12 drops a prefetch made inside a lambda under the target pragma.
-        if (l2) {
-#pragma GCC unroll 16
-          for (int l = 0; l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
-        } else {
-#pragma GCC unroll 16
-          for (int l = 0; l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-        }
-      }
+      if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) Prefetch::row(xb + cp * F, kLines);
     }
     const int64_t c = Identity ? e : static_cast<int64_t>(col[e]);
-    if (static_cast<uint64_t>(c) >= static_cast<uint64_t>(m)) { bad = true; continue; }
+    if (static_cast<uint64_t>(c) >= static_cast<uint64_t>(m)) { lbad = true; continue; }
     const scalar_t* xr = xb + c * F;
     reg w;
-    if constexpr (HasValue) w = P::set1(static_cast<acc_t>(a.val[e]));
+    if constexpr (HasValue) w = P::set1(static_cast<acc_t>(val[e]));
     const ireg off = P::iset1(kArg ? static_cast<int32_t>(e - e0) : 0);
     unroll<NR>([&](auto r) {
       const reg v = P::load(r == NR - 1 ? last : full, xr + r * L);
@@ -277,12 +277,17 @@ inline __attribute__((always_inline)) void tile(const Args<scalar_t, idx_t>& a, 
       } else {
         reg u = v;
         if constexpr (HasValue) u = P::mul(v, w);
-        const mask k = (R == Reduce::Max) ? P::gt(u, acc[r]) : P::lt(u, acc[r]);
-        acc[r] = P::blend(acc[r], k, u);
-        ag[r] = P::iblend(ag[r], k, off);
+        if constexpr (kArg) {
+          const mask k = (R == Reduce::Max) ? P::gt(u, acc[r]) : P::lt(u, acc[r]);
+          acc[r] = P::blend(acc[r], k, u);
+          ag[r] = P::iblend(ag[r], k, off);
+        } else {
+          acc[r] = (R == Reduce::Max) ? P::max(u, acc[r]) : P::min(u, acc[r]);
+        }
       }
     });
   }
+  if (lbad) bad = true;
   const int64_t count = e1 - e0;
   unroll<NR>([&](auto r) {
     const mask mk = r == NR - 1 ? last : full;
@@ -302,6 +307,9 @@ inline __attribute__((always_inline)) void tile(const Args<scalar_t, idx_t>& a, 
           v = P::blend(v, neg_mask<P>(g), P::set1(acc_t(0)));
         }
         P::store_arg(mk, arg + f0 + r * L, g, e0, a.nnz, a.stream);
+      } else if constexpr (has_arg<R>()) {
+        // No arg: a lane still at the identity was never updated (update needs a strict win).
+        v = count == 0 ? P::set1(acc_t(0)) : P::blend(v, P::eq(v, P::set1(Reducer<R, acc_t>::init())), P::set1(acc_t(0)));
       }
       if (a.stream)
         P::stream(out + f0 + r * L, v);
@@ -311,7 +319,7 @@ inline __attribute__((always_inline)) void tile(const Args<scalar_t, idx_t>& a, 
   });
 }
 
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, bool Arg>
 inline __attribute__((always_inline)) void tiles(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, scalar_t* out, int64_t* arg,
            at::opmath_type<scalar_t>* sacc, int64_t* sarg, bool& bad) {
   constexpr int L = VP<scalar_t>::L;
@@ -320,38 +328,38 @@ inline __attribute__((always_inline)) void tiles(const Args<scalar_t, idx_t>& a,
     const int64_t rem = F - f0;
     const int64_t nreg = (rem + L - 1) / L;
     if (nreg >= 8) {
-      tile<scalar_t, idx_t, HasValue, Identity, R, 8>(a, e0, e1, f0, std::min<int64_t>(rem, 8 * L), out, arg,
+      tile<scalar_t, idx_t, HasValue, Identity, R, Arg, 8>(a, e0, e1, f0, std::min<int64_t>(rem, 8 * L), out, arg,
                                                           sacc, sarg, bad);
       f0 += 8 * L;
     } else if (nreg >= 4) {
-      tile<scalar_t, idx_t, HasValue, Identity, R, 4>(a, e0, e1, f0, std::min<int64_t>(rem, 4 * L), out, arg,
+      tile<scalar_t, idx_t, HasValue, Identity, R, Arg, 4>(a, e0, e1, f0, std::min<int64_t>(rem, 4 * L), out, arg,
                                                           sacc, sarg, bad);
       f0 += 4 * L;
     } else if (nreg >= 2) {
-      tile<scalar_t, idx_t, HasValue, Identity, R, 2>(a, e0, e1, f0, std::min<int64_t>(rem, 2 * L), out, arg,
+      tile<scalar_t, idx_t, HasValue, Identity, R, Arg, 2>(a, e0, e1, f0, std::min<int64_t>(rem, 2 * L), out, arg,
                                                           sacc, sarg, bad);
       f0 += 2 * L;
     } else {
-      tile<scalar_t, idx_t, HasValue, Identity, R, 1>(a, e0, e1, f0, rem, out, arg, sacc, sarg, bad);
+      tile<scalar_t, idx_t, HasValue, Identity, R, Arg, 1>(a, e0, e1, f0, rem, out, arg, sacc, sarg, bad);
       f0 += L;
     }
   }
 }
 
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, bool Arg>
 void rows(const Args<scalar_t, idx_t>& a, int64_t r0, int64_t r1, scalar_t* out, int64_t* arg, bool& bad) {
   const int64_t F = a.F;
   for (int64_t i = r0; i < r1; ++i) {
-    tiles<scalar_t, idx_t, HasValue, Identity, R>(a, a.rp[i], a.rp[i + 1], out + i * F,
+    tiles<scalar_t, idx_t, HasValue, Identity, R, Arg>(a, a.rp[i], a.rp[i + 1], out + i * F,
                                                          arg ? arg + i * F : nullptr, nullptr, nullptr, bad);
   }
   if (a.stream) _mm_sfence();  // order this thread's non-temporal stores before the join
 }
 
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, bool Arg>
 void piece(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, at::opmath_type<scalar_t>* acc, int64_t* ag,
            bool& bad) {
-  tiles<scalar_t, idx_t, HasValue, Identity, R>(a, e0, e1, nullptr, nullptr, acc, ag, bad);
+  tiles<scalar_t, idx_t, HasValue, Identity, R, Arg>(a, e0, e1, nullptr, nullptr, acc, ag, bad);
 }
 
 }  // namespace avx512
@@ -359,7 +367,8 @@ void piece(const Args<scalar_t, idx_t>& a, int64_t e0, int64_t e1, at::opmath_ty
 #pragma GCC pop_options
 #endif
 
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
+// Arg = false: max/min without the arg (out only; arg pointers are then null and ag scratch unused).
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, bool Arg = has_arg<R>()>
 struct RowKernel {
   using acc_t = at::opmath_type<scalar_t>;
   using Red = Reducer<R, acc_t>;
@@ -372,7 +381,7 @@ struct RowKernel {
   static void piece(const Args<scalar_t, idx_t>& a, bool avx, int64_t e0, int64_t e1, acc_t* acc,
                     int64_t* ag, bool& bad) {
 #if defined(__x86_64__) || defined(_M_X64)
-    if (avx) return avx512::piece<scalar_t, idx_t, HasValue, Identity, R>(a, e0, e1, acc, ag, bad);
+    if (avx) return avx512::piece<scalar_t, idx_t, HasValue, Identity, R, Arg>(a, e0, e1, acc, ag, bad);
 #endif
     (void)avx;
     generic_accumulate<scalar_t, idx_t, HasValue, Identity, R>(a, e0, e1, acc, ag, bad);
@@ -390,18 +399,18 @@ struct RowKernel {
       for (int64_t f = 0; f < F; ++f) {
         int64_t af = has_arg<R>() ? ag[f] : 0;
         o[f] = static_cast<scalar_t>(Red::finalize(acc[f], e1 - e0, af, a.nnz));
-        if (has_arg<R>()) arg[i * F + f] = af;
+        if (Arg) arg[i * F + f] = af;
       }
     }
   }
 };
 
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R>
-void RowKernel<scalar_t, idx_t, HasValue, Identity, R>::rows(const Args<scalar_t, idx_t>& a, bool avx,
+template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, bool Arg>
+void RowKernel<scalar_t, idx_t, HasValue, Identity, R, Arg>::rows(const Args<scalar_t, idx_t>& a, bool avx,
                                                              int64_t r0, int64_t r1, scalar_t* out,
                                                              int64_t* arg, bool& bad) {
 #if defined(__x86_64__) || defined(_M_X64)
-  if (avx) return avx512::rows<scalar_t, idx_t, HasValue, Identity, R>(a, r0, r1, out, arg, bad);
+  if (avx) return avx512::rows<scalar_t, idx_t, HasValue, Identity, R, Arg>(a, r0, r1, out, arg, bad);
 #endif
   (void)avx;
   generic_rows(a, r0, r1, out, arg, bad);

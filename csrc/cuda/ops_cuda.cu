@@ -210,7 +210,7 @@ std::tuple<at::Tensor, at::Tensor> reduce_impl(const at::Tensor& rowptr_in, cons
 
 std::tuple<at::Tensor, at::Tensor> spmm_cuda(const at::Tensor& rowptr, const at::Tensor& col,
                                              const c10::optional<at::Tensor>& value, const at::Tensor& x,
-                                             c10::string_view reduce) {
+                                             c10::string_view reduce, bool need_arg) {
   const Reduce r = parse_reduce_checked(reduce);
   const at::Device dev = x.device();
   check_float_2d(x, "x", dev);
@@ -223,7 +223,10 @@ std::tuple<at::Tensor, at::Tensor> spmm_cuda(const at::Tensor& rowptr, const at:
                 value->scalar_type());
     TORCH_CHECK(value->dim() == 1 && value->numel() == nnz, "value must be 1-D with nnz = ", nnz, " entries");
   }
-  return reduce_impl(rowptr, &col, value, x, r, nnz, nnz);
+  auto result = reduce_impl(rowptr, &col, value, x, r, nnz, nnz);
+  // need_arg = false: the kernels still track the arg (in registers); only the result drops it.
+  if (!need_arg) std::get<1>(result) = at::empty({0}, x.options().dtype(at::kLong));
+  return result;
 }
 
 std::tuple<at::Tensor, at::Tensor> segment_reduce_cuda(const at::Tensor& src, const at::Tensor& rowptr,

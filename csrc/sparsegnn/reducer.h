@@ -74,6 +74,16 @@ struct Reducer {
     }
     return acc;
   }
+
+  // finalize without an arg: a max/min accumulator still at init() was never updated (an update
+  // needs a strict win over it), which is exactly when finalize sees arg < 0.
+  SPARSEGNN_HD static acc_t finalize_value(acc_t acc, int64_t count) {
+    if constexpr (R == Reduce::Mean) return count > 0 ? acc / acc_t(count) : acc_t(0);
+    if constexpr (has_arg<R>()) {
+      if (count == 0 || acc == init()) return acc_t(0);
+    }
+    return acc;
+  }
 };
 
 }  // namespace sparsegnn
