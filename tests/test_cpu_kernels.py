@@ -224,6 +224,45 @@ def test_spmm_nan_and_ties():
     assert out[0, 1] == 0 and arg[0, 1] == 5  # all NaN: 0 and arg = nnz
 
 
+@pytest.mark.parametrize("portable", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_spmm_without_arg_gives_the_same_output(reduce, dtype, portable):
+    """need_arg=False (forward-only max/min) skips the arg: the same bits as with it, on hub pieces,
+    empty rows, all-NaN lanes and +-inf values, AVX-512 and portable paths alike."""
+    n = 150
+    deg = random_degrees(n, 14, 8, empty_frac=0.2)
+    deg[5] = 7000  # a hub: pieces merged without args
+    rowptr, col, _ = make_graph(n, n, deg, seed=8, col_dtype=torch.int32, duplicates=True)
+    x = rand((n, 37), dtype, 3)
+    x[::7, 0] = float("nan")
+    x[:, 1] = float("nan")
+    x[:, 2] = float("-inf") if reduce == "max" else float("inf")  # never beats the identity: 0
+    x[::3, 4] = float("-inf") if reduce == "max" else float("inf")
+    x[::5, 3] = float("inf") if reduce == "max" else float("-inf")
+    x[:, 5] = 0.0
+    x[::2, 5] = -0.0  # ties of signed zeros: the first one reached stays, bit for bit
+    value = rand((col.numel(),), dtype, 4)
+    bits = {torch.float32: torch.int32, torch.float64: torch.int64, torch.bfloat16: torch.int16}[dtype]
+    with env(SPARSEGNN_DISABLE_AVX512="1" if portable else "0"):
+        for v in (None, value):
+            out, arg = OPS.spmm(rowptr, col, v, x, reduce)
+            out_noarg, no_arg = OPS.spmm(rowptr, col, v, x, reduce, need_arg=False)
+            assert no_arg.numel() == 0 and no_arg.dtype == torch.long
+            assert torch.equal(out.view(bits), out_noarg.view(bits))
+            assert bool((out_noarg[:, 1] == 0).all())  # an all-NaN lane gives 0, as with the arg
+            if v is None:
+                assert bool((out_noarg[:, 2] == 0).all())  # never beats the identity: 0 too
+
+
+def test_spmm_need_arg_is_ignored_by_sum_and_mean():
+    rowptr, col, _ = make_graph(30, 30, random_degrees(30, 5, 2), seed=2)
+    x = rand((30, 8), torch.float32, 1)
+    for reduce in ("sum", "mean"):
+        a, b = OPS.spmm(rowptr, col, None, x, reduce), OPS.spmm(rowptr, col, None, x, reduce, need_arg=False)
+        assert torch.equal(a[0], b[0]) and a[1].numel() == b[1].numel() == 0
+
+
 @pytest.mark.parametrize("reduce", REDUCES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_spmm_avx512_vs_portable(reduce, dtype):

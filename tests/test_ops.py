@@ -154,6 +154,25 @@ def test_segment_reduce_equals_spmm_over_identity(edge_case, backend, reduce):
     assert_close(out, expected[0], torch.float64)
 
 
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_forward_only_max_min_skip_the_arg(backend, reduce):
+    """With nothing to differentiate, max/min run with need_arg=False: an empty arg, the same out;
+    a call that needs gradients still gets (and uses) its arg."""
+    graph = weighted(EDGE_CASES["random"], dtype=torch.float64)
+    x = features(graph.num_cols, 5, torch.float64)
+    out, arg = spmm_op(graph.rowptr, graph.col, graph.value, x, reduce, backend, None, None, None, False)
+    assert arg.numel() == 0 and arg.dtype == torch.int64
+    assert_close(out, loop_spmm(graph, x, reduce)[0], torch.float64)
+    xr = x.clone().requires_grad_()
+    with torch.no_grad():
+        forward_only = ops.spmm(graph, xr, reduce, backend=backend)
+    trained = ops.spmm(graph, xr, reduce, backend=backend)
+    assert torch.equal(forward_only, trained.detach()) and torch.equal(forward_only, out)
+    trained.sum().backward()
+    assert xr.grad is not None and bool(xr.grad.abs().sum() > 0)
+
+
 # ---------------------------------------------------------------------------- random graphs
 @st.composite
 def random_graphs(draw):
@@ -333,6 +352,8 @@ def test_opcheck_every_custom_op():
         torch.library.opcheck(
             spmm_op, (graph.rowptr, graph.col, value, x, reduce, "torch", t.rowptr, t.col, graph.transpose_perm())
         )
+    native = "cpu" if "cpu" in CPU_BACKENDS else "torch"
+    torch.library.opcheck(spmm_op, (graph.rowptr, graph.col, None, x.detach(), "max", native, None, None, None, False))
     a = features(graph.num_nodes, 4, torch.float64).requires_grad_()
     torch.library.opcheck(sddmm_op, (graph.rowptr, graph.col, a, x, "torch", t.rowptr, t.col, graph.transpose_perm()))
     torch.library.opcheck(segment_reduce_op, (x, torch.tensor([0, 10, 10, 40]), "max", "torch"))

@@ -4,7 +4,9 @@ A backend is a :class:`Backend` record of kernel functions; each backend module 
 with :func:`register_backend` when it is imported. Kernel functions receive validated,
 contiguous tensors and follow the contract written in ``csrc/ops.cpp``:
 
-- ``spmm(rowptr, col, value, x, reduce) -> (out [N, F], arg [N, F] int64 or empty)``
+- ``spmm(rowptr, col, value, x, reduce, need_arg) -> (out [N, F], arg [N, F] int64 or empty)``;
+  ``need_arg=False`` (a forward-only call) lets a backend skip the max/min arg (the op drops it
+  either way)
 - ``segment_reduce(src, rowptr, reduce) -> (out [N, F], arg)``
 - ``sddmm(rowptr, col, a, b) -> out [nnz]``
 - ``spmm_arg_backward(col, value, arg, grad_out, num_cols) -> grad_x [num_cols, F]``

@@ -40,10 +40,15 @@ def spmm_op(
     t_rowptr: Optional[Tensor],
     t_col: Optional[Tensor],
     t_perm: Optional[Tensor],
+    need_arg: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """``(out [N, F], arg)`` with ``out[i] = reduce_e value[e] * x[col[e]]``; ``t_*`` is the
-    transpose (colptr, row, perm) needed by the backward pass w.r.t. ``x`` (None otherwise)."""
-    return _spmm_backend(rowptr, col, value, x, reduce, backend).spmm(rowptr, col, value, x, reduce)
+    transpose (colptr, row, perm) needed by the backward pass w.r.t. ``x`` (None otherwise).
+    ``need_arg=False`` (forward-only calls): max/min return an empty arg, and backends that can
+    (the ``cpu`` kernels) skip tracking it."""
+    impl = _spmm_backend(rowptr, col, value, x, reduce, backend)
+    out, arg = impl.spmm(rowptr, col, value, x, reduce, need_arg)
+    return out, arg if need_arg or arg.numel() == 0 else arg.new_empty(_EMPTY_ARG_SHAPE)
 
 
 def _spmm_backend(rowptr, col, value, x, reduce, backend, *_transpose) -> Backend:
@@ -53,16 +58,16 @@ def _spmm_backend(rowptr, col, value, x, reduce, backend, *_transpose) -> Backen
 
 
 @spmm_op.register_fake
-def _(rowptr, col, value, x, reduce, backend, t_rowptr, t_col, t_perm):
+def _(rowptr, col, value, x, reduce, backend, t_rowptr, t_col, t_perm, need_arg=True):
     num_rows = rowptr.shape[0] - 1
     out = x.new_empty(num_rows, x.shape[1])
-    arg_shape = (num_rows, x.shape[1]) if _has_arg(reduce) else _EMPTY_ARG_SHAPE
+    arg_shape = (num_rows, x.shape[1]) if _has_arg(reduce) and need_arg else _EMPTY_ARG_SHAPE
     return out, x.new_empty(arg_shape, dtype=torch.int64)
 
 
 def _spmm_setup(ctx, inputs, output):
-    rowptr, col, value, x, reduce, backend, t_rowptr, t_col, t_perm = inputs
-    ctx.reduce, ctx.backend, ctx.num_cols = reduce, backend, x.shape[0]
+    rowptr, col, value, x, reduce, backend, t_rowptr, t_col, t_perm, need_arg = inputs
+    ctx.reduce, ctx.backend, ctx.num_cols, ctx.need_arg = reduce, backend, x.shape[0], need_arg
     ctx.save_for_backward(rowptr, col, value, x, t_rowptr, t_col, t_perm, output[1])
 
 
@@ -82,11 +87,13 @@ def _spmm_backward(ctx, grad_out, _grad_arg):
         if needs_value:
             grad_value = sddmm_op(rowptr, col, grad, x, ctx.backend, None, None, None)
     else:
+        if not ctx.need_arg:
+            raise RuntimeError("spmm backward: max/min ran with need_arg=False, so there is no arg to route gradients")
         if needs_x:
             grad_x = spmm_arg_backward_op(col, value, arg, grad, ctx.num_cols, ctx.backend)
         if needs_value:
             grad_value = _arg_value_grad(col, arg, grad, x)
-    return None, None, grad_value, grad_x, None, None, None, None, None
+    return None, None, grad_value, grad_x, None, None, None, None, None, None
 
 
 def _arg_value_grad(col: Tensor, arg: Tensor, grad: Tensor, x: Tensor) -> Tensor:

@@ -42,6 +42,12 @@ def spmm(
     if reduce in ("sum", "mean") and torch.is_grad_enabled() and x.requires_grad:
         transposed = graph.transpose()
         t_rowptr, t_col, t_perm = transposed.rowptr, transposed.col, graph.transpose_perm()
-    out, arg = spmm_op(graph.rowptr, graph.col, value, as_matrix(x), reduce, backend, t_rowptr, t_col, t_perm)
+    # Forward-only max/min (inference, or nothing to differentiate) skips the arg: less to write.
+    need_arg = return_arg or (
+        torch.is_grad_enabled() and (x.requires_grad or (value is not None and value.requires_grad))
+    )
+    out, arg = spmm_op(
+        graph.rowptr, graph.col, value, as_matrix(x), reduce, backend, t_rowptr, t_col, t_perm, need_arg
+    )
     shape = (graph.num_nodes, *x.shape[1:])
     return (out.view(shape), arg.view(shape)) if return_arg else out.view(shape)

@@ -63,7 +63,10 @@ def degree_buckets(rowptr: Tensor, feat: int) -> list[tuple[Tensor, int]]:
     return chunks
 
 
-def spmm(rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str) -> tuple[Tensor, Tensor]:
+def spmm(
+    rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str, need_arg: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Computes the max/min arg whatever ``need_arg`` says (spmm_op drops it when unneeded)."""
     acc = acc_dtype(x.dtype)
     num_rows, nnz, feat = rowptr.numel() - 1, col.numel(), x.shape[1]
     if reduce in ("sum", "mean"):

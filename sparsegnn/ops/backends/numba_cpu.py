@@ -91,7 +91,10 @@ def _weights(value: Tensor | None, dtype: torch.dtype) -> tuple[np.ndarray, bool
     return _np(value.to(dtype).contiguous()), True
 
 
-def spmm(rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str) -> tuple[Tensor, Tensor]:
+def spmm(
+    rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str, need_arg: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Computes the max/min arg whatever ``need_arg`` says (spmm_op drops it when unneeded)."""
     acc = acc_dtype(x.dtype)
     xa = x.to(acc).contiguous()
     num_rows, feat = rowptr.numel() - 1, x.shape[1]

@@ -49,7 +49,10 @@ def reduce_messages(msg: Tensor, row: Tensor, rowptr: Tensor, reduce: str) -> tu
     return out, arg
 
 
-def spmm(rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str) -> tuple[Tensor, Tensor]:
+def spmm(
+    rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str, need_arg: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Computes the max/min arg whatever ``need_arg`` says (spmm_op drops it when unneeded)."""
     acc = acc_dtype(x.dtype)
     msg = x.index_select(0, col.long()).to(acc)
     if value is not None:

@@ -99,8 +99,9 @@ def _check(*tensors: Tensor | None) -> None:
 # ---------------------------------------------------------------- triton (row-wise) -----------
 
 
-def spmm(rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str
+def spmm(rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str, need_arg: bool = True
          ) -> tuple[Tensor, Tensor]:
+    """Computes the max/min arg whatever ``need_arg`` says (spmm_op drops it when unneeded)."""
     _check(rowptr, col, value, x)
     return _kernels().spmm.spmm(rowptr, col, value, x, reduce)
 
@@ -193,8 +194,9 @@ def spmm_block_sparse(bs, x: Tensor, precision: str | None = None) -> Tensor:
                                         precision=precision)
 
 
-def spmm_bsr(rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str
-             ) -> tuple[Tensor, Tensor]:
+def spmm_bsr(rowptr: Tensor, col: Tensor, value: Tensor | None, x: Tensor, reduce: str,
+             need_arg: bool = True) -> tuple[Tensor, Tensor]:
+    """Sum and mean only: there is never an arg, whatever ``need_arg`` says."""
     if reduce not in ("sum", "mean"):
         raise ValueError(
             f"reduce: backend 'triton_bsr' runs 'sum' and 'mean' only, got {reduce!r}; "
