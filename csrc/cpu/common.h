@@ -61,9 +61,13 @@ struct Prefetch {
   int64_t edges(int64_t row_lines) const {
     return lines <= 0 ? 0 : std::clamp<int64_t>(lines / std::max<int64_t>(row_lines, 1), 1, kMaxPrefetchEdges);
   }
-  // Prefetches n cache lines from p into L2.
-  static inline __attribute__((always_inline)) void row(const void* p, int64_t n) {
-    const char* c = static_cast<const char*>(p);
+  // Prefetches the first n cache lines of row r of base ([m, stride]) into L2; an r outside [0, m)
+  // (bad input, which the caller's own check reports) is skipped.
+  template <typename T>
+  static inline __attribute__((always_inline)) void row(const T* base, int64_t r, int64_t m, int64_t stride,
+                                                        int64_t n) {
+    if (static_cast<uint64_t>(r) >= static_cast<uint64_t>(m)) return;
+    const char* c = reinterpret_cast<const char*>(base + r * stride);
 #pragma GCC unroll 16
     for (int64_t k = 0; k < n; ++k) __builtin_prefetch(c + 64 * k, 0, 2);  // prefetcht1
   }

@@ -55,10 +55,7 @@ static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, in
       }
     }
     if (pf > 0 && e + pf + 3 < a.nnz) {  // across row ends: rows are short
-      for (int j = 0; j < 4; ++j) {
-        const int64_t cp = static_cast<int64_t>(col[e + pf + j]);
-        if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) Prefetch::row(xb + cp * F, NC);
-      }
+      for (int j = 0; j < 4; ++j) Prefetch::row(xb, static_cast<int64_t>(col[e + pf + j]), m, F, NC);
     }
     wsum += static_cast<uint32_t>(w[0] + w[1] + w[2] + w[3]);
     const uint32_t packed = (static_cast<uint32_t>(static_cast<uint8_t>(w[0]))) |

@@ -10,7 +10,7 @@
 namespace sparsegnn {
 namespace cpu {
 
-// out[e] = dot(arow, b[col[e]]) for e in [e0, e1); nnz (col's length) bounds the prefetch (AVX-512 path).
+// out[e] = dot(arow, b[col[e]]) for e in [e0, e1).
 template <typename scalar_t, typename idx_t>
 inline void sddmm_row_generic(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1,
                               int64_t m, int64_t F, scalar_t* out, bool& bad) {
@@ -29,7 +29,8 @@ inline void sddmm_row_generic(const scalar_t* arow, const scalar_t* b, const idx
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 namespace avx512 {
-// Lane-wise FMA over feature chunks, then one horizontal sum (a fixed order).
+// Lane-wise FMA over feature chunks, then one horizontal sum (a fixed order). The b rows of upcoming
+// edges are prefetched across row ends, up to col's length nnz.
 template <typename scalar_t, typename idx_t>
 void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1, int64_t nnz,
                int64_t m, int64_t F, const Prefetch& pre, scalar_t* out, bool& bad) {
@@ -40,8 +41,7 @@ void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_
   const int64_t pf = pre.edges(lines);
   for (int64_t e = e0; e < e1; ++e) {
     if (pf > 0 && e + pf < nnz) {  // across row ends (up to col's length nnz): rows are short
-      const int64_t cp = static_cast<int64_t>(col[e + pf]);
-      if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) Prefetch::row(b + cp * F, lines);
+      Prefetch::row(b, static_cast<int64_t>(col[e + pf]), m, F, lines);
     }
     const int64_t c = static_cast<int64_t>(col[e]);
     if (c < 0 || c >= m) { bad = true; out[e] = scalar_t(0); continue; }

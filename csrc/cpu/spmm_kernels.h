@@ -260,8 +260,7 @@ inline __attribute__((always_inline)) void tile(const Args<scalar_t, idx_t>& a, 
     // Prefetch runs across row ends (rows average a dozen edges: stopping at e1 would leave
     // every row's first edges cold).
     if (e < pf_end) {
-      const int64_t cp = Identity ? e + pf : static_cast<int64_t>(col[e + pf]);
-      if (static_cast<uint64_t>(cp) < static_cast<uint64_t>(m)) Prefetch::row(xb + cp * F, kLines);
+      Prefetch::row(xb, Identity ? e + pf : static_cast<int64_t>(col[e + pf]), m, F, kLines);
     }
     const int64_t c = Identity ? e : static_cast<int64_t>(col[e]);
     if (static_cast<uint64_t>(c) >= static_cast<uint64_t>(m)) { lbad = true; continue; }
