@@ -9,7 +9,10 @@ All figures come from one run, on one machine, as medians of repeats:
   with the arg that training needs);
 - INT8 SpMM (VNNI where available) vs our float32 SpMM at F = 128;
 - achieved bandwidth (compulsory bytes / time) as a fraction of a streaming-read bandwidth
-  measured in the same run.
+  measured in the same run;
+- gather roofs: our forward sum on the graph's own columns against the same rowptr with columns
+  that always hit cache and columns that always miss (``gather_roofs``), which bound what any
+  kernel with this loop can reach on this machine.
 
 Graphs: a Chung-Lu power-law graph of ogbn-arxiv's size (169,343 nodes, ~2.3M nonzeros) and an
 R-MAT graph of similar size (scale 17, ~2.2M nonzeros), from ``sparsegnn.data`` when importable
@@ -19,8 +22,8 @@ torch_scatter and torch_sparse have no wheels for torch 2.13; build them from so
 (``pip install --no-deps --no-build-isolation --target DIR torch-scatter torch-sparse``) and run
 with ``PYTHONPATH=DIR`` to add them to the same run.
 
-Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--write]``; ``--write`` puts the
-table into bench/RESULTS.md under "CPU kernels".
+Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--roofs-only] [--write]``; ``--write``
+puts the tables into bench/RESULTS.md under "CPU kernels" and "CPU kernels: gather roofs".
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 import sparsegnn._C  # noqa: E402,F401  (registers torch.ops.sparsegnn_C)
 
 OPS = torch.ops.sparsegnn_C
+RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
 # ----------------------------------------------------------------------------- graphs
@@ -270,6 +274,64 @@ def run(args) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- gather roofs
+HIT_ROWS = 2048  # x rows of the all-hit variant: 2048 * F * 4 bytes stay in L2 / L3 for F <= 128
+
+
+def roof_inputs(g: CSR, F: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """(col int32 [nnz], x [*, F]) of the three gather-roof variants over g's rowptr: the graph's
+    own columns (``graph``); ``col % 2048`` over the same x, so every gathered row is in cache
+    (``hit``); a random permutation of 0..nnz-1 over an [nnz, F] x, so every edge gathers a row
+    never read before (``miss``)."""
+    x = torch.randn(g.n, F)
+    return {
+        "graph": (g.col, x),
+        "hit": ((g.col % min(HIT_ROWS, g.n)).int(), x),
+        "miss": (torch.randperm(g.nnz, generator=torch.Generator().manual_seed(0)).int(), torch.randn(g.nnz, F)),
+    }
+
+
+def gather_roofs(g: CSR, F: int, repeats: int) -> dict:
+    """Our forward sum on each of ``roof_inputs``, timed round-robin (ms). ``hit_share`` =
+    (miss - graph) / (miss - hit): where the graph's time sits between the two, as a fraction of
+    gathered rows served from cache; ``miss_gbps``: gathered bytes / time of the all-miss variant
+    (the machine's random-row read bandwidth with this loop)."""
+    inputs = roof_inputs(g, F)
+    t = bench_group({k: (lambda c=c, x=x: OPS.spmm(g.rowptr, c, None, x, "sum")) for k, (c, x) in inputs.items()},
+                    repeats)
+    t["hit_share"] = (t["miss"] - t["graph"]) / max(t["miss"] - t["hit"], 1e-9)
+    t["miss_gbps"] = g.nnz * F * 4 / (t["miss"] * 1e-3) / 1e9
+    return t
+
+
+ROOF_HEADER = ("| graph | thr | F | ours sum ms | all-hit ms | all-miss ms | hit share | all-miss GB/s "
+               "| ours / all-hit |")
+
+
+def fmt_roof_row(r: dict) -> str:
+    cells = [r["graph"], str(r["threads"]), str(r["F"]), _f(r["graph_ms"]), _f(r["hit"]), _f(r["miss"]),
+             _f(r["hit_share"], "{:.2f}"), _f(r["miss_gbps"]), _f(r["graph_ms"] / r["hit"], "{:.1f}x")]
+    return "| " + " | ".join(cells) + " |"
+
+
+def run_roofs(args) -> list[dict]:
+    """Gather roofs at the largest thread count, F = 16 and 128, on both graphs."""
+    rows = []
+    threads = max(args.threads)
+    torch.set_num_threads(threads)
+    print(ROOF_HEADER)
+    print("|" + "---|" * (ROOF_HEADER.count("|") - 1))
+    for name, (ei, n) in make_graphs(args.quick).items():
+        g = CSR(ei, n)
+        for F in (16, 128):
+            torch.manual_seed(0)
+            t = gather_roofs(g, F, 3 if args.quick else args.repeats)
+            r = {"graph": name, "threads": threads, "F": F, "graph_ms": t.pop("graph"), **t}
+            rows.append(r)
+            print(fmt_roof_row(r), flush=True)
+    return rows
+
+
 HEADER = ("| graph | thr | F | ours sum ms | torch.sparse.mm ms | x | ours cold ms | x cold | scipy ms | PyG path ms | x PyG "
           "| ours f+b ms | torch f+b ms | x | ours max ms | torch amax ms | x | ours max+arg ms | int8 ms | x fp32 "
           "| GB/s | % of read BW |")
@@ -310,8 +372,6 @@ def fmt_peer_row(r: dict) -> str:
 
 
 def write_results(rows: list[dict], args, bw: float, command: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
     lines = [
         "## CPU kernels",
         "",
@@ -347,8 +407,15 @@ def write_results(rows: list[dict], args, bw: float, command: str) -> None:
         ] + [fmt_peer_row(r) for r in rows] + [""]
     else:
         lines += ["torch_scatter / torch_sparse: not importable in this run, so absent.", ""]
+    _write_section("CPU kernels", lines)
+
+
+def _write_section(title: str, lines: list[str], path: Path = RESULTS) -> None:
+    """Puts lines into path (bench/RESULTS.md) as the section ``## <title>`` (lines[0]): in place of
+    the one there (up to the next ``## ``), or appended."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
     block = "\n".join(lines)
-    pattern = re.compile(r"## CPU kernels\n.*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(r"## " + re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: block.rstrip("\n") + "\n", text)
     else:
@@ -357,22 +424,48 @@ def write_results(rows: list[dict], args, bw: float, command: str) -> None:
     print(f"# wrote {path}")
 
 
+def write_roofs(rows: list[dict], bw: float, command: str) -> None:
+    lines = [
+        "## CPU kernels: gather roofs",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; CPU: {cpu_model()};"
+        f" streaming-read bandwidth in the same run: {bw:.1f} GB/s",
+        f"- command: `{command}`",
+        "- Our forward sum (float32) with the graph's rowptr and three column arrays, timed round-robin:"
+        " the graph's own columns; `col % 2048` over the same x (every gathered row is in cache:"
+        " all-hit); a random permutation of 0..nnz-1 over an [nnz, F] x (every edge gathers a row"
+        " never read before: all-miss). Hit share = (all-miss - ours) / (all-miss - all-hit), the"
+        " fraction of gathered rows that the graph's time says came from cache. All-miss GB/s ="
+        " gathered bytes / time: the machine's random-row read bandwidth with this loop.",
+        "",
+        ROOF_HEADER,
+        "|" + "---|" * (ROOF_HEADER.count("|") - 1),
+    ] + [fmt_roof_row(r) for r in rows] + [""]
+    _write_section("CPU kernels: gather roofs", lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small graphs, few repeats")
     p.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--no-pyg", action="store_true", help="skip the (slow) PyG path")
-    p.add_argument("--write", action="store_true", help="write the table into bench/RESULTS.md")
+    p.add_argument("--roofs-only", action="store_true", help="only the gather roofs (all-hit / all-miss columns)")
+    p.add_argument("--write", action="store_true", help="write the tables into bench/RESULTS.md")
     args = p.parse_args()
     torch.set_num_threads(max(args.threads))
     args.bw = stream_bandwidth(5)
     print(f"# CPU: {cpu_model()}; read bandwidth {args.bw:.1f} GB/s; VNNI {sparsegnn._C.cpu_has_vnni()}")
-    print(HEADER)
-    print(SEP)
-    rows = run(args)
+    command = "python bench/spmm_cpu.py " + " ".join(sys.argv[1:])
+    if not args.roofs_only:
+        print(HEADER)
+        print(SEP)
+        rows = run(args)
+        if args.write:
+            write_results(rows, args, args.bw, command)
+    roofs = run_roofs(args)
     if args.write:
-        write_results(rows, args, args.bw, "python bench/spmm_cpu.py " + " ".join(sys.argv[1:]))
+        write_roofs(roofs, args.bw, command)
 
 
 if __name__ == "__main__":
