@@ -112,16 +112,9 @@ cudaError_t launch_typed(const ArgBackwardLaunch& L, cudaStream_t stream) {
 
 cudaError_t spmm_arg_backward_launch(const ArgBackwardLaunch& L, cudaStream_t s) {
   if (L.num_cols <= 0 || L.F <= 0) return cudaSuccess;
-  if (L.group < 1 || L.group > 32 || (L.group & (L.group - 1)) != 0 || L.block < 32 ||
-      L.block > kBlock || L.block % 32 != 0)
+  if (!valid_lane_shape(L.group, L.block, kBlock))
     return cudaErrorInvalidConfiguration;
-  switch (L.dtype) {
-    case DType::Half: return launch_typed<__half>(L, s);
-    case DType::BFloat16: return launch_typed<__nv_bfloat16>(L, s);
-    case DType::Float: return launch_typed<float>(L, s);
-    case DType::Double: return launch_typed<double>(L, s);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_dtype(L.dtype, [&](auto t) { return launch_typed<decltype(t)>(L, s); });
 }
 
 }  // namespace cuda

@@ -101,6 +101,25 @@ __device__ __forceinline__ int64_t upper_row(const int64_t* __restrict__ ptr, in
   return a - 1;
 }
 
+// A launch's lane shape: group (lanes per row) a power of two in [1, 32]; block a multiple of 32
+// in [32, max_block].
+inline bool valid_lane_shape(int group, int block, int max_block) {
+  return group >= 1 && group <= 32 && (group & (group - 1)) == 0 && block >= 32 && block <= max_block &&
+         block % 32 == 0;
+}
+
+// fn(T{}) for the element type T that d names (fn reads T as decltype of its argument).
+template <typename Fn>
+inline cudaError_t dispatch_dtype(DType d, Fn&& fn) {
+  switch (d) {
+    case DType::Half: return fn(__half{});
+    case DType::BFloat16: return fn(__nv_bfloat16{});
+    case DType::Float: return fn(float{});
+    case DType::Double: return fn(double{});
+  }
+  return cudaErrorInvalidValue;
+}
+
 #endif  // __CUDACC__
 
 // ---------------------------------------------------------------------------------------------

@@ -100,16 +100,9 @@ cudaError_t launch_index(const SddmmLaunch& L, cudaStream_t s) {
 
 cudaError_t sddmm_launch(const SddmmLaunch& L, cudaStream_t s) {
   if (L.nnz <= 0) return cudaSuccess;
-  if (L.group < 1 || L.group > 32 || (L.group & (L.group - 1)) != 0 || L.block < 32 ||
-      L.block > kBlock || L.block % 32 != 0 || L.edges_per_group < 1)
+  if (!valid_lane_shape(L.group, L.block, kBlock) || L.edges_per_group < 1)
     return cudaErrorInvalidConfiguration;
-  switch (L.dtype) {
-    case DType::Half: return launch_index<__half>(L, s);
-    case DType::BFloat16: return launch_index<__nv_bfloat16>(L, s);
-    case DType::Float: return launch_index<float>(L, s);
-    case DType::Double: return launch_index<double>(L, s);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_dtype(L.dtype, [&](auto t) { return launch_index<decltype(t)>(L, s); });
 }
 
 }  // namespace cuda

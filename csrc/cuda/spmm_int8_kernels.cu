@@ -163,8 +163,7 @@ cudaError_t launch_vb(const SpmmInt8Launch& L, cudaStream_t s) {
 
 cudaError_t spmm_int8_launch(const SpmmInt8Launch& L, cudaStream_t s) {
   if (L.N <= 0 || L.F <= 0) return cudaSuccess;
-  if (L.group < 1 || L.group > 32 || (L.group & (L.group - 1)) != 0 || L.block < 32 ||
-      L.block > kBlock || L.block % 32 != 0)
+  if (!valid_lane_shape(L.group, L.block, kBlock))
     return cudaErrorInvalidConfiguration;
   return L.col64 ? launch_vb<int64_t>(L, s) : launch_vb<int32_t>(L, s);
 }

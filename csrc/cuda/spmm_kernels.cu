@@ -274,16 +274,9 @@ cudaError_t spmm_count_pieces(const int64_t* rowptr, int64_t N, int64_t split, i
 
 cudaError_t spmm_launch(const SpmmLaunch& L, cudaStream_t s) {
   if (L.N <= 0 || L.F <= 0) return cudaSuccess;
-  if (L.group < 1 || L.group > 32 || (L.group & (L.group - 1)) != 0 || L.block < 32 ||
-      L.block > kMaxBlock || L.block % 32 != 0)
+  if (!valid_lane_shape(L.group, L.block, kMaxBlock))
     return cudaErrorInvalidConfiguration;
-  switch (L.dtype) {
-    case DType::Half: return launch_index<__half>(L, s);
-    case DType::BFloat16: return launch_index<__nv_bfloat16>(L, s);
-    case DType::Float: return launch_index<float>(L, s);
-    case DType::Double: return launch_index<double>(L, s);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_dtype(L.dtype, [&](auto t) { return launch_index<decltype(t)>(L, s); });
 }
 
 }  // namespace cuda
