@@ -105,6 +105,15 @@ inline void check_col(const at::Tensor& col) {
   TORCH_CHECK(col.is_contiguous(), "col must be contiguous");
 }
 
+// fn(const idx_t* col) with idx_t the index type of a checked col (int32 or int64).
+template <typename Fn>
+inline void visit_col(const at::Tensor& col, Fn&& fn) {
+  if (col.scalar_type() == at::kInt)
+    fn(col.data_ptr<int32_t>());
+  else
+    fn(col.data_ptr<int64_t>());
+}
+
 // A unit of work: either rows [row_begin, row_end) processed whole (piece < 0), or one piece of a
 // hub row (row_begin = the row, [e_begin, e_end) its edges, piece = its slot in the scratch).
 struct Task {

@@ -177,10 +177,7 @@ at::Tensor spmm_int8_cpu(const at::Tensor& rowptr, const at::Tensor& col, const 
       if (lb) bad.store(true, std::memory_order_relaxed);
     });
   };
-  if (col.scalar_type() == at::kInt)
-    body(col.data_ptr<int32_t>());
-  else
-    body(col.data_ptr<int64_t>());
+  visit_col(col, body);
   TORCH_CHECK(!bad.load(), "col holds an index out of range [0, ", m, ")");
   run_tasks(static_cast<int64_t>(plan.hubs.size()), [&](int64_t h) {
     const Hub& hub = plan.hubs[h];

@@ -48,10 +48,7 @@ at::Tensor sddmm_cpu(const at::Tensor& rowptr, const at::Tensor& col, const at::
         if (lb) bad.store(true, std::memory_order_relaxed);
       });
     };
-    if (col.scalar_type() == at::kInt)
-      body(col.data_ptr<int32_t>());
-    else
-      body(col.data_ptr<int64_t>());
+    visit_col(col, body);
   });
   TORCH_CHECK(!bad.load(), "col holds an index out of range [0, ", m, ")");
   return out;

@@ -124,19 +124,13 @@ std::tuple<at::Tensor, at::Tensor> spmm_cpu(const at::Tensor& rowptr, const at::
     scalar_t* op = out.data_ptr<scalar_t>();
     int64_t* ap = with_arg ? arg.data_ptr<int64_t>() : nullptr;
     const int64_t* rp = rowptr.data_ptr<int64_t>();
-    if (col.scalar_type() == at::kInt) {
-      const int32_t* cp = col.data_ptr<int32_t>();
+    visit_col(col, [&](const auto* cp) {
+      using idx_t = std::remove_cv_t<std::remove_pointer_t<decltype(cp)>>;
       if (has_value)
-        spmm_reduce_dispatch<scalar_t, int32_t, true, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
+        spmm_reduce_dispatch<scalar_t, idx_t, true, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
       else
-        spmm_reduce_dispatch<scalar_t, int32_t, false, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
-    } else {
-      const int64_t* cp = col.data_ptr<int64_t>();
-      if (has_value)
-        spmm_reduce_dispatch<scalar_t, int64_t, true, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
-      else
-        spmm_reduce_dispatch<scalar_t, int64_t, false, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
-    }
+        spmm_reduce_dispatch<scalar_t, idx_t, false, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
+    });
   });
   return {out, arg};
 }
@@ -224,10 +218,7 @@ at::Tensor spmm_arg_backward_cpu(const at::Tensor& col, const c10::optional<at::
         if (lb) bad.store(true, std::memory_order_relaxed);
       });
     };
-    if (col.scalar_type() == at::kInt)
-      body(col.data_ptr<int32_t>());
-    else
-      body(col.data_ptr<int64_t>());
+    visit_col(col, body);
   });
   TORCH_CHECK(!bad.load(), "arg or col holds an index out of range");
   return grad_x;
