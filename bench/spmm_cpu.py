@@ -113,7 +113,7 @@ class CSR:
         self.t_rowptr[1:] = torch.bincount(self.col64, minlength=n).cumsum(0)
         self.t_col = self.row[order_t].int()
         ones = torch.ones(self.nnz)
-        self.torch_csr = torch.sparse_csr_tensor(self.rowptr, self.col64, ones, (n, n))
+        self.torch_csr = torch.sparse_csr_tensor(self.rowptr, self.col64, ones, (n, n), check_invariants=False)
         import scipy.sparse as sp
 
         self.scipy = sp.csr_matrix((ones.numpy(), self.col64.numpy(), self.rowptr.numpy()), shape=(n, n))
