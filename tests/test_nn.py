@@ -250,6 +250,63 @@ def test_sg_conv_cache():
     assert conv._cached_x is None
 
 
+# ---------------------------------------------------------------------------- in_channels=-1
+LAZY_LAYERS = [
+    (GCNConv, pyg_nn.GCNConv, {}),
+    (EGConv, pyg_nn.EGConv, {"aggregators": ["symnorm", "max"], "num_heads": 2, "num_bases": 3}),
+    (SGConv, pyg_nn.SGConv, {"K": 2}),
+]
+
+
+@pytest.mark.parametrize("ours_cls,ref_cls,kwargs", LAZY_LAYERS)
+def test_lazy_in_channels_matches_pyg(ours_cls, ref_cls, kwargs):
+    ei, x, _ = _graph(13)
+    ref, ours = ref_cls(-1, 8, **kwargs).double(), ours_cls(-1, 8, **kwargs).double()
+    ref(x, ei)  # PyG's lazy weights take their size from the first call, as ours do
+    ours(x, ei)
+    for lin in (m for m in ours.modules() if isinstance(m, torch.nn.Linear)):
+        assert type(lin) is torch.nn.Linear and lin.in_features == F_IN
+        assert lin.weight.dtype == torch.float64
+    _copy_weights(ref, ours)
+    torch.testing.assert_close(ours(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("ours_cls,ref_cls,kwargs", LAZY_LAYERS)
+def test_lazy_in_channels_loads_a_state_dict_before_any_call(ours_cls, ref_cls, kwargs):
+    ei, x, _ = _graph(14)
+    sized = ours_cls(F_IN, 8, **kwargs).double()
+    lazy = ours_cls(-1, 8, **kwargs).double()
+    lazy.load_state_dict(sized.state_dict())  # sizes come from the checkpoint; no init runs
+    torch.testing.assert_close(lazy(x, ei), sized(x, ei))
+
+
+def test_lazy_in_channels_run_the_layers_own_init_once_sized():
+    ei, x, _ = _graph(15)
+    torch.manual_seed(0)
+    conv = GCNConv(-1, 7)
+    conv(x.float(), ei)
+    bound = (6.0 / (F_IN + 7)) ** 0.5  # glorot, as the sized layer
+    assert 0 < conv.lin.weight.abs().max() <= bound
+    eg = EGConv(-1, 8, num_heads=2, num_bases=2)
+    eg(x.float(), ei)
+    assert eg.bases_lin.weight.abs().max() <= (6.0 / (F_IN + 8)) ** 0.5
+    assert eg.comb_lin.bias.abs().max() > 0  # torch's Linear init, as the sized layer
+    conv.reset_parameters()  # sized now: re-initialises like any layer
+    assert 0 < conv.lin.weight.abs().max() <= bound
+
+
+def test_lazy_in_channels_models_and_errors():
+    data = sbm(120, 3, 5.0, num_features=10, seed=2)
+    for model in (GCN(-1, 8, 3), EGC(-1, 8, 3, num_heads=2), MLP(-1, 8, 3)):
+        assert model(data.x, data.edge_index).shape == (120, 3)
+        model(data.x, data.edge_index).sum().backward()
+    for cls in (GCNConv, EGConv, SGConv):
+        with pytest.raises(ValueError, match="in_channels"):
+            cls(-2, 8)
+        with pytest.raises(ValueError, match="in_channels"):
+            cls(4, 0)
+
+
 # ---------------------------------------------------------------------------------- models
 @pytest.mark.parametrize("model_cls", [GCN, EGC, MLP])
 def test_models_forward_and_short_training(model_cls):

@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.nn import Linear, Parameter
+from torch.nn import Parameter
 
 from ..graph import Graph
 from ..ops.multi import AGGREGATORS, multi_aggregate
-from .gcn_conv import glorot_
+from .linear import check_channels, glorot_init, linear, reset_linear, torch_init
 from .norm import as_graph, gcn_norm
 
 
@@ -42,7 +42,7 @@ class EGConv(torch.nn.Module):
     are PyG's.
 
     Args:
-        in_channels (int): size of each input sample.
+        in_channels (int): size of each input sample, or -1 to read it from the first input.
         out_channels (int): size of each output sample, divisible by ``num_heads``.
         aggregators (list of str, optional): from ``sum``, ``mean``, ``symnorm``, ``max``,
             ``min``, ``std``, ``var`` (default: ``["symnorm"]``).
@@ -71,10 +71,7 @@ class EGConv(torch.nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}"
-            )
+        check_channels(in_channels, out_channels)
         if num_heads <= 0 or num_bases <= 0:
             raise ValueError(
                 f"num_heads/num_bases: expected positive counts, got {num_heads}, {num_bases}"
@@ -97,8 +94,8 @@ class EGConv(torch.nn.Module):
         self.add_self_loops = add_self_loops
         self.aggregators = aggregators
         self._cached_graphs: tuple[Graph, Graph | None] | None = None
-        self.bases_lin = Linear(in_channels, (out_channels // num_heads) * num_bases, bias=False)
-        self.comb_lin = Linear(in_channels, num_heads * num_bases * len(aggregators))
+        self.bases_lin = linear(in_channels, (out_channels // num_heads) * num_bases, False, glorot_init)
+        self.comb_lin = linear(in_channels, num_heads * num_bases * len(aggregators), True, torch_init)
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:
@@ -106,8 +103,8 @@ class EGConv(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        glorot_(self.bases_lin.weight)
-        self.comb_lin.reset_parameters()
+        reset_linear(self.bases_lin, glorot_init)
+        reset_linear(self.comb_lin, torch_init)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
         self._cached_graphs = None

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.nn import Linear, Parameter
+from torch.nn import Parameter
 
 from .. import ops
 from ..graph import Graph
+from .linear import check_channels, glorot_init, linear, reset_linear
 from .norm import as_graph, gcn_norm
-
-
-def glorot_(weight: Tensor) -> None:
-    """PyG's ``glorot``: uniform in ``+-sqrt(6 / (fan_in + fan_out))``."""
-    bound = math.sqrt(6.0 / (weight.size(-2) + weight.size(-1)))
-    with torch.no_grad():
-        weight.uniform_(-bound, bound)
 
 
 class GCNConv(torch.nn.Module):
@@ -42,7 +35,7 @@ class GCNConv(torch.nn.Module):
     unchanged.
 
     Args:
-        in_channels (int): size of each input sample.
+        in_channels (int): size of each input sample, or -1 to read it from the first input.
         out_channels (int): size of each output sample.
         improved (bool): use :math:`\mathbf{A} + 2\mathbf{I}` (default: ``False``). Applied
             with or without ``edge_weight``; torch_geometric 2.8 silently ignores it for an
@@ -72,10 +65,7 @@ class GCNConv(torch.nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}"
-            )
+        check_channels(in_channels, out_channels)
         if add_self_loops is None:
             add_self_loops = normalize
         if add_self_loops and not normalize:
@@ -87,7 +77,7 @@ class GCNConv(torch.nn.Module):
         self.add_self_loops = add_self_loops
         self.normalize = normalize
         self._cached_graph: Graph | None = None
-        self.lin = Linear(in_channels, out_channels, bias=False)
+        self.lin = linear(in_channels, out_channels, False, glorot_init)
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:
@@ -95,7 +85,7 @@ class GCNConv(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        glorot_(self.lin.weight)
+        reset_linear(self.lin, glorot_init)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
         self._cached_graph = None

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .eg_conv import EGConv
 from .gcn_conv import GCNConv
+from .linear import linear, reset_linear, torch_init
 
 
 def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -52,7 +53,8 @@ class GCN(torch.nn.Module):
     (and dropout on the input, as in the reference implementation).
 
     Args:
-        in_channels, hidden_channels, out_channels (int): layer sizes.
+        in_channels, hidden_channels, out_channels (int): layer sizes (``in_channels=-1``: read
+            from the first input).
         num_layers (int): number of GCNConv layers (default: 2).
         dropout (float): dropout probability (default: 0.5).
         **conv_kwargs: passed to every :class:`GCNConv` (e.g. ``cached=True``).
@@ -166,12 +168,12 @@ class MLP(torch.nn.Module):
     ) -> None:
         super().__init__()
         sizes = _layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
-        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in pairwise(sizes))
+        self.lins = torch.nn.ModuleList(linear(a, b, True, torch_init) for a, b in pairwise(sizes))
         self.dropout = dropout
 
     def reset_parameters(self) -> None:
         for lin in self.lins:
-            lin.reset_parameters()
+            reset_linear(lin, torch_init)
 
     def forward(self, x: Tensor, edge_index: Any = None) -> Tensor:
         for i, lin in enumerate(self.lins):

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.nn import Linear
 
 from .. import ops
+from .linear import check_channels, linear, reset_linear, torch_init
 from .norm import gcn_norm
 
 
@@ -26,7 +26,7 @@ class SGConv(torch.nn.Module):
     (``lin.weight``, ``lin.bias``) are PyG's.
 
     Args:
-        in_channels (int): size of each input sample.
+        in_channels (int): size of each input sample, or -1 to read it from the first input.
         out_channels (int): size of each output sample.
         K (int): number of hops :math:`K` (default: 1).
         cached (bool): cache :math:`\hat{\mathbf{A}}^K\mathbf{X}`; cleared by
@@ -51,10 +51,7 @@ class SGConv(torch.nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"in_channels/out_channels: expected positive sizes, got {in_channels}, {out_channels}"
-            )
+        check_channels(in_channels, out_channels)
         if K < 0:
             raise ValueError(f"K: expected K >= 0, got {K}")
         self.in_channels = in_channels
@@ -63,11 +60,11 @@ class SGConv(torch.nn.Module):
         self.cached = cached
         self.add_self_loops = add_self_loops
         self._cached_x: Tensor | None = None
-        self.lin = Linear(in_channels, out_channels, bias=bias)
+        self.lin = linear(in_channels, out_channels, bias, torch_init)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self.lin.reset_parameters()
+        reset_linear(self.lin, torch_init)
         self._cached_x = None
 
     def propagated(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
