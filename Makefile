@@ -28,7 +28,7 @@ $(STAMP): $(VENV)/bin/activate $(SOURCES)
 build: $(STAMP)
 
 $(VENV)/.test-deps: $(VENV)/bin/activate
-	$(VPY) -m pip install -q pytest hypothesis triton torch-geometric matplotlib tqdm
+	$(VPY) -m pip install -q pytest hypothesis triton torch-geometric matplotlib tqdm pymetis
 	@touch $@
 
 run: $(STAMP)

@@ -12,7 +12,10 @@ All figures come from one run, on one machine, as medians of repeats:
   measured in the same run;
 - gather roofs: our forward sum on the graph's own columns against the same rowptr with columns
   that always hit cache and columns that always miss (``gather_roofs``), which bound what any
-  kernel with this loop can reach on this machine.
+  kernel with this loop can reach on this machine;
+- node order: our forward sum before and after ``Graph.permute`` by ``Graph.rcm_order()`` and
+  ``Graph.metis_order()`` (when pymetis is importable) on both graphs and on a stochastic block
+  model of the same size (communities, ids at random).
 
 Graphs: a Chung-Lu power-law graph of ogbn-arxiv's size (169,343 nodes, ~2.3M nonzeros) and an
 R-MAT graph of similar size (scale 17, ~2.2M nonzeros), from ``sparsegnn.data`` when importable
@@ -22,8 +25,9 @@ torch_scatter and torch_sparse have no wheels for torch 2.13; build them from so
 (``pip install --no-deps --no-build-isolation --target DIR torch-scatter torch-sparse``) and run
 with ``PYTHONPATH=DIR`` to add them to the same run.
 
-Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--roofs-only] [--write]``; ``--write``
-puts the tables into bench/RESULTS.md under "CPU kernels" and "CPU kernels: gather roofs".
+Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--only table roofs order] [--write]``;
+``--write`` puts the tables into bench/RESULTS.md under "CPU kernels", "CPU kernels: gather roofs"
+and "CPU kernels: node order".
 """
 
 from __future__ import annotations
@@ -332,6 +336,60 @@ def run_roofs(args) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- node order
+def run_order(args) -> list[dict]:
+    """Our forward sum (F = 128, largest thread count) on each graph in its own node order and
+    renumbered by ``Graph.rcm_order()`` and ``Graph.metis_order()`` (when pymetis is importable),
+    x permuted alike, timed round-robin; the SBM graph has the arxiv-size graph's nodes and mean
+    degree, 40 communities (edge homophily 0.8), ids at random."""
+    from sparsegnn import Graph
+    from sparsegnn.data import sbm
+
+    threads = max(args.threads)
+    torch.set_num_threads(threads)
+    graphs = make_graphs(args.quick)
+    n = graphs["power-law"][1]
+    graphs["sbm"] = (sbm(n, 40, 13.6, homophily=0.8, num_features=1, seed=0).edge_index, n)
+    methods = {"rcm": Graph.rcm_order}
+    try:
+        import pymetis  # noqa: F401
+
+        methods["metis"] = Graph.metis_order
+    except ImportError:
+        print("# pymetis not importable: no METIS order")
+    print(ORDER_HEADER)
+    print("|" + "---|" * (ORDER_HEADER.count("|") - 1))
+    rows = []
+    for name, (ei, n) in graphs.items():
+        graph = Graph.from_edge_index(ei, n).to_index_dtype(torch.int32)
+        x = torch.randn(n, 128)
+        fns = {"own": lambda g=graph, x=x: OPS.spmm(g.rowptr, g.col, None, x, "sum")}
+        r = {"graph": name, "threads": threads, "nnz": graph.nnz}
+        for method, order_of in methods.items():
+            t0 = time.perf_counter()
+            order = order_of(graph)
+            r[f"{method}_s"] = time.perf_counter() - t0
+            moved, x_moved = graph.permute(order), x[order]
+            fns[method] = lambda g=moved, x=x_moved: OPS.spmm(g.rowptr, g.col, None, x, "sum")
+        r.update(bench_group(fns, 3 if args.quick else args.repeats))
+        rows.append(r)
+        print(fmt_order_row(r), flush=True)
+    return rows
+
+
+ORDER_HEADER = ("| graph | thr | nnz | own order ms | RCM ms | x | rcm_order() s | METIS ms | x "
+                "| metis_order() s |")
+
+
+def fmt_order_row(r: dict) -> str:
+    def gain(method):
+        return [_f(r.get(method)), _f(r["own"] / r[method] if method in r else None, "{:.2f}x"),
+                _f(r.get(f"{method}_s"), "{:.1f}")]
+
+    cells = [r["graph"], str(r["threads"]), str(r["nnz"]), _f(r["own"])] + gain("rcm") + gain("metis")
+    return "| " + " | ".join(cells) + " |"
+
+
 HEADER = ("| graph | thr | F | ours sum ms | torch.sparse.mm ms | x | ours cold ms | x cold | scipy ms | PyG path ms | x PyG "
           "| ours f+b ms | torch f+b ms | x | ours max ms | torch amax ms | x | ours max+arg ms | int8 ms | x fp32 "
           "| GB/s | % of read BW |")
@@ -444,28 +502,54 @@ def write_roofs(rows: list[dict], bw: float, command: str) -> None:
     _write_section("CPU kernels: gather roofs", lines)
 
 
+def write_order(rows: list[dict], command: str) -> None:
+    lines = [
+        "## CPU kernels: node order",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; CPU: {cpu_model()}",
+        f"- command: `{command}`",
+        "- Our forward sum, float32, F = 128, on each graph in its own node order and renumbered by"
+        " `Graph.permute` with `Graph.rcm_order()` (reverse Cuthill-McKee, scipy) and"
+        " `Graph.metis_order()` (METIS parts of ~1,024 nodes, pymetis), x permuted alike; timed"
+        " round-robin; the order's own time (once per graph) beside it. `sbm`: a stochastic block"
+        " model with the power-law graph's node count and mean degree, 40 communities, edge"
+        " homophily 0.8 and node ids at random, as a stand-in for real graphs with community"
+        " structure.",
+        "",
+        ORDER_HEADER,
+        "|" + "---|" * (ORDER_HEADER.count("|") - 1),
+    ] + [fmt_order_row(r) for r in rows] + [""]
+    _write_section("CPU kernels: node order", lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small graphs, few repeats")
     p.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--no-pyg", action="store_true", help="skip the (slow) PyG path")
-    p.add_argument("--roofs-only", action="store_true", help="only the gather roofs (all-hit / all-miss columns)")
+    p.add_argument("--only", nargs="+", choices=["table", "roofs", "order"], default=["table", "roofs", "order"],
+                   help="which parts to run: the peer table, the gather roofs, the node-order comparison")
     p.add_argument("--write", action="store_true", help="write the tables into bench/RESULTS.md")
     args = p.parse_args()
     torch.set_num_threads(max(args.threads))
     args.bw = stream_bandwidth(5)
     print(f"# CPU: {cpu_model()}; read bandwidth {args.bw:.1f} GB/s; VNNI {sparsegnn._C.cpu_has_vnni()}")
     command = "python bench/spmm_cpu.py " + " ".join(sys.argv[1:])
-    if not args.roofs_only:
+    if "table" in args.only:
         print(HEADER)
         print(SEP)
         rows = run(args)
         if args.write:
             write_results(rows, args, args.bw, command)
-    roofs = run_roofs(args)
-    if args.write:
-        write_roofs(roofs, args.bw, command)
+    if "roofs" in args.only:
+        roofs = run_roofs(args)
+        if args.write:
+            write_roofs(roofs, args.bw, command)
+    if "order" in args.only:
+        orders = run_order(args)
+        if args.write:
+            write_order(orders, command)
 
 
 if __name__ == "__main__":

@@ -59,3 +59,13 @@ def test_write_section_replaces_only_its_own(bench, tmp_path):
     assert "old table" in text and "## Layers\n\nkept" in text
     bench._write_section("Dense policy", ["## Dense policy", "", "appended"], path)
     assert path.read_text().rstrip().endswith("## Dense policy\n\nappended")
+
+
+def test_run_order_times_both_orders_on_every_graph(bench):
+    from types import SimpleNamespace
+
+    rows = bench.run_order(SimpleNamespace(quick=True, threads=[1], repeats=1))
+    assert [r["graph"] for r in rows] == ["power-law", "rmat", "sbm"]
+    assert all(r["own"] > 0 and r["rcm"] > 0 and r["rcm_s"] >= 0 for r in rows)
+    assert all("metis" in r for r in rows) or importlib.util.find_spec("pymetis") is None
+    assert all(bench.fmt_order_row(r).count("|") == bench.ORDER_HEADER.count("|") for r in rows)

@@ -150,3 +150,74 @@ def test_zero_node_graph():
     assert graph.num_nodes == 0 and graph.nnz == 0
     assert graph.transpose().shape == (0, 0)
     assert graph.gcn_norm().nnz == 0
+
+
+# ------------------------------------------------------------------------------ node order
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max"])
+@pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
+def test_permute_moves_entries_with_their_nodes(reduce, index_dtype):
+    from sparsegnn import ops
+
+    gen = torch.Generator().manual_seed(3)
+    n = 60
+    ei = torch.randint(0, n, (2, 400), generator=gen)
+    ei[:, :5] = torch.tensor([[7], [9]])  # a repeated edge: kept as separate entries
+    graph = Graph.from_edge_index(ei, n, torch.rand(400, generator=gen, dtype=torch.float64)).to_index_dtype(index_dtype)
+    perm = torch.randperm(n, generator=gen)
+    moved = graph.permute(perm)
+    assert moved.col.dtype == index_dtype and moved.nnz == graph.nnz
+    x = torch.randn(n, 5, generator=gen, dtype=torch.float64)
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(n)
+    out = ops.spmm(moved, x[perm], reduce)
+    torch.testing.assert_close(out[inverse], ops.spmm(graph, x, reduce))
+    torch.testing.assert_close(moved.to_dense(torch.float64), graph.to_dense(torch.float64)[perm][:, perm])
+    same = graph.permute(torch.arange(n))
+    assert torch.equal(same.rowptr, graph.rowptr) and torch.equal(same.col, graph.col)
+
+
+def test_rcm_order_recovers_a_band():
+    n = 50
+    path = torch.stack([torch.arange(n - 1), torch.arange(1, n)])
+    path = torch.cat([path, path.flip(0)], 1)  # undirected path: bandwidth 1 in its own order
+    shuffle = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    graph = Graph.from_edge_index(shuffle[path], n)
+    bandwidth = lambda g: int((g.row_index() - g.col.long()).abs().max())  # noqa: E731
+    assert bandwidth(graph) > 1
+    order = graph.rcm_order()
+    assert order.dtype == torch.int64 and torch.equal(torch.sort(order).values, torch.arange(n))
+    assert bandwidth(graph.permute(order)) == 1
+
+
+def test_metis_order_groups_communities():
+    pytest.importorskip("pymetis")
+    gen = torch.Generator().manual_seed(1)
+    block = torch.combinations(torch.arange(20)).T
+    cliques = torch.cat([block, block + 20], 1)
+    cliques = torch.cat([cliques, cliques.flip(0)], 1)  # two undirected 20-cliques
+    shuffle = torch.randperm(40, generator=gen)
+    graph = Graph.from_edge_index(shuffle[cliques], 40)
+    order = graph.metis_order(2)
+    assert torch.equal(torch.sort(order).values, torch.arange(40))
+    assert torch.equal(order, graph.metis_order(2))  # deterministic
+    first = set(order[:20].tolist())
+    assert first in ({int(shuffle[i]) for i in range(20)}, {int(shuffle[i]) for i in range(20, 40)})
+    assert torch.equal(graph.metis_order(1), torch.arange(40))
+    assert graph.metis_order().shape == (40,)  # default: parts of ~1,024 nodes, here one
+    with pytest.raises(ValueError, match="num_parts"):
+        graph.metis_order(0)
+
+
+def test_permute_and_rcm_order_errors():
+    edge_index, weight = _example()
+    graph = Graph.from_edge_index(edge_index, 4, weight)
+    for bad in (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1, 2]), torch.tensor([0.0, 1, 2, 3]), [0, 1, 2, 3]):
+        with pytest.raises(ValueError, match="perm"):
+            graph.permute(bad)
+    rect = Graph(torch.tensor([0, 1, 2]), torch.tensor([0, 2]), num_cols=3)
+    with pytest.raises(ValueError, match="square"):
+        rect.permute(torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match="square"):
+        rect.rcm_order()
+    with pytest.raises(ValueError, match="square"):
+        rect.metis_order(2)
