@@ -345,7 +345,10 @@ class Graph:
         "CPU kernels: node order"). Square graphs only."""
         from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-        order = reverse_cuthill_mckee(self._symmetric_pattern("rcm_order"), symmetric_mode=True)
+        sym = self._symmetric_pattern("rcm_order")
+        if self.num_nodes == 0:
+            return torch.zeros(0, dtype=torch.int64, device=self.device)
+        order = reverse_cuthill_mckee(sym, symmetric_mode=True)
         return torch.from_numpy(order.astype("int64")).to(self.device)
 
     def metis_order(self, num_parts: int | None = None) -> Tensor:

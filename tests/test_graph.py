@@ -189,6 +189,12 @@ def test_rcm_order_recovers_a_band():
     assert bandwidth(graph.permute(order)) == 1
 
 
+def _has_pymetis() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pymetis") is not None
+
+
 def test_metis_order_groups_communities():
     pytest.importorskip("pymetis")
     gen = torch.Generator().manual_seed(1)
@@ -221,3 +227,8 @@ def test_permute_and_rcm_order_errors():
         rect.rcm_order()
     with pytest.raises(ValueError, match="square"):
         rect.metis_order(2)
+    for n, edges in ((0, [[], []]), (1, [[], []]), (3, [[0], [0]])):  # empty, single, self loop only
+        tiny = Graph.from_edge_index(torch.tensor(edges, dtype=torch.long), n)
+        for order in (tiny.rcm_order(), tiny.metis_order(2)) if _has_pymetis() else (tiny.rcm_order(),):
+            assert torch.equal(torch.sort(order).values, torch.arange(n))
+            assert tiny.permute(order).nnz == tiny.nnz
