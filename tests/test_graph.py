@@ -209,6 +209,7 @@ def test_metis_order_groups_communities():
     first = set(order[:20].tolist())
     assert first in ({int(shuffle[i]) for i in range(20)}, {int(shuffle[i]) for i in range(20, 40)})
     assert torch.equal(graph.metis_order(1), torch.arange(40))
+    assert torch.equal(torch.sort(graph.metis_order(100)).values, torch.arange(40))  # parts <= nodes
     assert graph.metis_order().shape == (40,)  # default: parts of ~1,024 nodes, here one
     with pytest.raises(ValueError, match="num_parts"):
         graph.metis_order(0)
