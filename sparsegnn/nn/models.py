@@ -100,7 +100,7 @@ class EGC(torch.nn.Module):
 
     Args:
         in_channels, hidden_channels, out_channels (int): sizes (``hidden_channels`` divisible by
-            ``num_heads``).
+            ``num_heads``; ``in_channels=-1``: read from the first input).
         num_layers (int): number of EGConv layers (default: 2).
         dropout (float): dropout probability (default: 0.5).
         aggregators, num_heads, num_bases, cached, add_self_loops, bias: as :class:`EGConv`
@@ -151,7 +151,8 @@ class MLP(torch.nn.Module):
     ignores the graph (the graph-free student / base predictor of C&S and GLNN).
 
     Args:
-        in_channels, hidden_channels, out_channels (int): sizes (``num_layers=1`` is linear).
+        in_channels, hidden_channels, out_channels (int): sizes (``num_layers=1`` is linear;
+            ``in_channels=-1``: read from the first input).
         num_layers (int): number of linear layers (default: 2).
         dropout (float): dropout probability (default: 0.5).
 
