@@ -18,6 +18,7 @@ DEFAULT_GRAPH = "synthetic:power_law,100000,1000000"
 KERNEL_NAMES = ("spmm", "segment", "sddmm", "int8", "layer", "train")
 DTYPE_NAMES = ("fp32", "fp64", "bf16", "fp16")
 REDUCE_NAMES = ("sum", "mean", "max", "min")
+ORDER_NAMES = ("own", "rcm", "metis")
 
 
 def _list(kind: str, choices: tuple[str, ...] | None = None):
@@ -95,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="'all' (every available backend but the slow 'torch' reference), or names, "
         "e.g. cpu,numba or all,torch",
+    )
+    bench.add_argument(
+        "--order",
+        type=_list("node orders", ORDER_NAMES),
+        default=["own"],
+        help="node orders to time each graph in: own (as loaded), rcm (Graph.rcm_order), metis "
+        "(Graph.metis_order, needs pymetis); e.g. own,metis. A renumbered graph is SPEC@ORDER",
     )
     bench.add_argument("--peers", default="all", help="'all', 'none' or comma-separated peer names")
     bench.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -266,6 +274,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"graph {spec}: {g.num_nodes} nodes, {g.nnz} nonzeros, degree mean {stats['mean']:.1f} "
             f"max {stats['max']:.0f} (built in {time.perf_counter() - start:.1f} s)"
         )
+        for order in args.order:
+            if order == "own":
+                continue
+            start = time.perf_counter()
+            try:
+                perm = g.rcm_order() if order == "rcm" else g.metis_order()
+            except (ValueError, ImportError) as error:
+                print(f"sparsegnn bench: error: --order {order} on {spec}: {error}", file=sys.stderr)
+                return 2
+            graphs[f"{spec}@{order}"] = g.permute(perm)
+            print(f"graph {spec}@{order}: renumbered in {time.perf_counter() - start:.1f} s")
+        if "own" not in args.order:
+            del graphs[spec]
     roofs = {}
     for t in threads:
         torch.set_num_threads(t)
@@ -283,7 +304,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     env = environment()
     print(f"{env['cpu']}, {env['cores']} cores; torch {env['versions']['torch']}")
     _prewarm(args.device)
-    cases = plan(kernels, specs, args.feat, args.dtype, args.reduce, args.device, threads)
+    cases = plan(kernels, list(graphs), args.feat, args.dtype, args.reduce, args.device, threads)
     result = sweep(
         cases,
         graphs,

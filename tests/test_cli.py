@@ -4,6 +4,7 @@ CSV, plots and traces, and ``tune`` / ``tune --show``. No timing is asserted."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 
 import pytest
@@ -29,6 +30,7 @@ def test_bench_defaults():
     assert args.feat == [64] and args.dtype == ["fp32"] and args.reduce == ["sum"]
     assert args.backend == "all" and args.device == "cpu" and args.repeat == 10
     assert args.json is None and args.csv is None and args.plot is None and args.trace is None
+    assert args.order == ["own"]
 
 
 def test_bench_lists_and_kernels():
@@ -101,6 +103,25 @@ def test_cuda_without_gpu(capsys):
 
 
 # ------------------------------------------------------------------------- end to end
+def test_order_times_the_renumbered_graph_beside_the_loaded_one(tmp_path, capsys):
+    orders = "own,rcm,metis" if importlib.util.find_spec("pymetis") else "own,rcm"
+    out_json = tmp_path / "bench.json"
+    argv = ["bench", "spmm", "--graph", TINY, "--order", orders, "--backend", "cpu", "--peers", "none",
+            "--json", str(out_json), *FAST]
+    assert cli.main(argv) == 0
+    assert f"graph {TINY}@rcm: renumbered" in capsys.readouterr().out
+    document = json.loads(out_json.read_text())
+    expected = {TINY} | {f"{TINY}@{o}" for o in orders.split(",") if o != "own"}
+    assert set(document["graphs"]) == expected
+    assert {r["graph"] for r in document["results"]} == expected
+    assert len({document["graphs"][g]["nnz"] for g in expected}) == 1  # same graph, renumbered
+    assert cli.main(["bench", "spmm", "--graph", TINY, "--order", "rcm", "--backend", "cpu", "--peers", "none",
+                     "--json", str(out_json), *FAST]) == 0
+    assert set(json.loads(out_json.read_text())["graphs"]) == {f"{TINY}@rcm"}  # own left out
+    with pytest.raises(SystemExit):
+        parse("bench", "--order", "random")
+
+
 def test_tiny_sweep_end_to_end(tmp_path, capsys):
     out_json, out_csv = tmp_path / "bench.json", tmp_path / "bench.csv"
     argv = [
