@@ -174,6 +174,9 @@ def test_permute_moves_entries_with_their_nodes(reduce, index_dtype):
     torch.testing.assert_close(moved.to_dense(torch.float64), graph.to_dense(torch.float64)[perm][:, perm])
     same = graph.permute(torch.arange(n))
     assert torch.equal(same.rowptr, graph.rowptr) and torch.equal(same.col, graph.col)
+    weight = graph.value.clone().requires_grad_()
+    ops.spmm(graph.with_value(weight).permute(perm), x[perm], "sum").sum().backward()
+    assert weight.grad is not None and weight.grad.shape == weight.shape  # weights keep their graph
 
 
 def test_rcm_order_recovers_a_band():
