@@ -482,44 +482,43 @@ def _write_section(title: str, lines: list[str], path: Path = RESULTS) -> None:
     print(f"# wrote {path}")
 
 
-def write_roofs(rows: list[dict], bw: float, command: str) -> None:
-    lines = [
-        "## CPU kernels: gather roofs",
+def _write_table(title: str, machine: str, command: str, about: str, header: str, rows: list[str]) -> None:
+    """A RESULTS.md section: date and machine, command, what the table holds, the table."""
+    _write_section(title, [
+        f"## {title}",
         "",
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; CPU: {cpu_model()};"
-        f" streaming-read bandwidth in the same run: {bw:.1f} GB/s",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; CPU: {cpu_model()}{machine}",
         f"- command: `{command}`",
-        "- Our forward sum (float32) with the graph's rowptr and three column arrays, timed round-robin:"
+        f"- {about}",
+        "",
+        header,
+        "|" + "---|" * (header.count("|") - 1),
+    ] + rows + [""])
+
+
+def write_roofs(rows: list[dict], bw: float, command: str) -> None:
+    _write_table(
+        "CPU kernels: gather roofs", f"; streaming-read bandwidth in the same run: {bw:.1f} GB/s", command,
+        "Our forward sum (float32) with the graph's rowptr and three column arrays, timed round-robin:"
         " the graph's own columns; `col % 2048` over the same x (every gathered row is in cache:"
         " all-hit); a random permutation of 0..nnz-1 over an [nnz, F] x (every edge gathers a row"
         " never read before: all-miss). Hit share = (all-miss - ours) / (all-miss - all-hit), the"
         " fraction of gathered rows that the graph's time says came from cache. All-miss GB/s ="
         " gathered bytes / time: the machine's random-row read bandwidth with this loop.",
-        "",
-        ROOF_HEADER,
-        "|" + "---|" * (ROOF_HEADER.count("|") - 1),
-    ] + [fmt_roof_row(r) for r in rows] + [""]
-    _write_section("CPU kernels: gather roofs", lines)
+        ROOF_HEADER, [fmt_roof_row(r) for r in rows])
 
 
 def write_order(rows: list[dict], command: str) -> None:
-    lines = [
-        "## CPU kernels: node order",
-        "",
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; CPU: {cpu_model()}",
-        f"- command: `{command}`",
-        "- Our forward sum, float32, F = 128, on each graph in its own node order and renumbered by"
+    _write_table(
+        "CPU kernels: node order", "", command,
+        "Our forward sum, float32, F = 128, on each graph in its own node order and renumbered by"
         " `Graph.permute` with `Graph.rcm_order()` (reverse Cuthill-McKee, scipy) and"
         " `Graph.metis_order()` (METIS parts of ~1,024 nodes, pymetis), x permuted alike; timed"
         " round-robin; the order's own time (once per graph) beside it. `sbm`: a stochastic block"
         " model with the power-law graph's node count and mean degree, 40 communities, edge"
         " homophily 0.8 and node ids at random, as a stand-in for real graphs with community"
         " structure.",
-        "",
-        ORDER_HEADER,
-        "|" + "---|" * (ORDER_HEADER.count("|") - 1),
-    ] + [fmt_order_row(r) for r in rows] + [""]
-    _write_section("CPU kernels: node order", lines)
+        ORDER_HEADER, [fmt_order_row(r) for r in rows])
 
 
 def main() -> None:
