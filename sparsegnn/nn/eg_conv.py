@@ -94,8 +94,8 @@ class EGConv(torch.nn.Module):
         self.add_self_loops = add_self_loops
         self.aggregators = aggregators
         self._cached_graphs: tuple[Graph, Graph | None] | None = None
-        self.bases_lin = linear(in_channels, (out_channels // num_heads) * num_bases, False, glorot_init)
-        self.comb_lin = linear(in_channels, num_heads * num_bases * len(aggregators), True, torch_init)
+        self.bases_lin = linear(in_channels, (out_channels // num_heads) * num_bases, False)
+        self.comb_lin = linear(in_channels, num_heads * num_bases * len(aggregators), True)
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:

@@ -77,7 +77,7 @@ class GCNConv(torch.nn.Module):
         self.add_self_loops = add_self_loops
         self.normalize = normalize
         self._cached_graph: Graph | None = None
-        self.lin = linear(in_channels, out_channels, False, glorot_init)
+        self.lin = linear(in_channels, out_channels, False)
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:

@@ -46,15 +46,16 @@ def torch_init(lin: torch.nn.Linear) -> None:
 
 
 class LazyLinear(torch.nn.LazyLinear):
-    """``torch.nn.LazyLinear`` initialised by ``init`` once its input size is known.
+    """``torch.nn.LazyLinear`` initialised by ``init`` (torch's own until :func:`reset_linear`
+    names the layer's) once its input size is known.
 
     Shapes: input :math:`(*, F_{in})` (``F_in`` read at the first call), output
     :math:`(*, F_{out})`.
     """
 
-    def __init__(self, out_features: int, bias: bool, init: Init) -> None:
+    def __init__(self, out_features: int, bias: bool) -> None:
         super().__init__(out_features, bias=bias)
-        self.init = init
+        self.init: Init = torch_init
 
     def reset_parameters(self) -> None:
         # torch.nn.Linear.__init__ calls this before `init` is set, with nothing to initialise yet
@@ -62,16 +63,17 @@ class LazyLinear(torch.nn.LazyLinear):
             self.init(self)
 
 
-def linear(in_channels: int, out_channels: int, bias: bool, init: Init) -> torch.nn.Module:
-    """An ``[in_channels -> out_channels]`` linear map initialised by ``init`` (call
-    :func:`reset_linear` from the layer's ``reset_parameters``); lazy when ``in_channels`` is -1."""
+def linear(in_channels: int, out_channels: int, bias: bool) -> torch.nn.Module:
+    """An ``[in_channels -> out_channels]`` linear map, lazy when ``in_channels`` is -1; the layer
+    initialises it with :func:`reset_linear` from its ``reset_parameters``."""
     if in_channels == -1:
-        return LazyLinear(out_channels, bias, init)
+        return LazyLinear(out_channels, bias)
     return torch.nn.Linear(in_channels, out_channels, bias=bias)
 
 
 def reset_linear(lin: torch.nn.Module, init: Init) -> None:
     """``init(lin)``, unless lin is still lazy: it then runs ``init`` when it learns its size."""
     if isinstance(lin, LazyModuleMixin) and lin.has_uninitialized_params():
+        lin.init = init
         return
     init(lin)

@@ -169,7 +169,7 @@ class MLP(torch.nn.Module):
     ) -> None:
         super().__init__()
         sizes = _layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
-        self.lins = torch.nn.ModuleList(linear(a, b, True, torch_init) for a, b in pairwise(sizes))
+        self.lins = torch.nn.ModuleList(linear(a, b, True) for a, b in pairwise(sizes))
         self.dropout = dropout
 
     def reset_parameters(self) -> None:

@@ -60,7 +60,7 @@ class SGConv(torch.nn.Module):
         self.cached = cached
         self.add_self_loops = add_self_loops
         self._cached_x: Tensor | None = None
-        self.lin = linear(in_channels, out_channels, bias, torch_init)
+        self.lin = linear(in_channels, out_channels, bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
