@@ -278,6 +278,11 @@ def run(args) -> list[dict]:
     return rows
 
 
+def sep(header: str) -> str:
+    """The markdown separator row under a table header."""
+    return "|" + "---|" * (header.count("|") - 1)
+
+
 # ----------------------------------------------------------------------------- gather roofs
 HIT_ROWS = 2048  # x rows of the all-hit variant: 2048 * F * 4 bytes stay in L2 / L3 for F <= 128
 
@@ -324,7 +329,7 @@ def run_roofs(args) -> list[dict]:
     threads = max(args.threads)
     torch.set_num_threads(threads)
     print(ROOF_HEADER)
-    print("|" + "---|" * (ROOF_HEADER.count("|") - 1))
+    print(sep(ROOF_HEADER))
     for name, (ei, n) in make_graphs(args.quick).items():
         g = CSR(ei, n)
         for F in (16, 128):
@@ -358,7 +363,7 @@ def run_order(args) -> list[dict]:
     except ImportError:
         print("# pymetis not importable: no METIS order")
     print(ORDER_HEADER)
-    print("|" + "---|" * (ORDER_HEADER.count("|") - 1))
+    print(sep(ORDER_HEADER))
     rows = []
     for name, (ei, n) in graphs.items():
         graph = Graph.from_edge_index(ei, n).to_index_dtype(torch.int32)
@@ -393,7 +398,7 @@ def fmt_order_row(r: dict) -> str:
 HEADER = ("| graph | thr | F | ours sum ms | torch.sparse.mm ms | x | ours cold ms | x cold | scipy ms | PyG path ms | x PyG "
           "| ours f+b ms | torch f+b ms | x | ours max ms | torch amax ms | x | ours max+arg ms | int8 ms | x fp32 "
           "| GB/s | % of read BW |")
-SEP = "|" + "---|" * (HEADER.count("|") - 1)
+SEP = sep(HEADER)
 
 
 def _f(v, fmt="{:.1f}"):
@@ -461,7 +466,7 @@ def write_results(rows: list[dict], args, bw: float, command: str) -> None:
             " torch-sparse` (~15 min on 2 cores), then run with `PYTHONPATH=DIR`.",
             "",
             PEER_HEADER,
-            "|" + "---|" * (PEER_HEADER.count("|") - 1),
+            sep(PEER_HEADER),
         ] + [fmt_peer_row(r) for r in rows] + [""]
     else:
         lines += ["torch_scatter / torch_sparse: not importable in this run, so absent.", ""]
@@ -492,7 +497,7 @@ def _write_table(title: str, machine: str, command: str, about: str, header: str
         f"- {about}",
         "",
         header,
-        "|" + "---|" * (header.count("|") - 1),
+        sep(header),
     ] + rows + [""])
 
 
