@@ -121,20 +121,8 @@ def as_graph(
         raise ValueError(
             f"edge_weight: expected shape ({edge_index.shape[1]},), got {tuple(edge_weight.shape)}"
         )
-    return with_shared_structure(graph, edge_weight[perm])
-
-
-def with_shared_structure(structure: Graph, value: Tensor) -> Graph:
-    """``structure.with_value(value)`` that reuses the structure's cached transpose (the CSC
-    needed by every backward SpMM) instead of sorting the edges again for each new weighting:
-    the transposed structure and its permutation do not depend on the values."""
-    graph = structure.with_value(value)
-    transposed, perm = structure.transpose(), structure.transpose_perm()
-    weighted_t = Graph(transposed.rowptr, transposed.col, None, transposed.num_cols, validate=False)
-    weighted_t.value = value[perm]
-    graph._cache.update(transpose=weighted_t, transpose_perm=perm)
-    weighted_t._cache.update(transpose=graph, transpose_perm=transposed.transpose_perm())
-    return graph
+    graph.transpose()  # computed once per structure; every re-weighting shares it
+    return graph.with_value(edge_weight[perm])
 
 
 def _with_diagonal(graph: Graph, fill: float, keep_existing: bool) -> Graph:
@@ -148,7 +136,7 @@ def _with_diagonal(graph: Graph, fill: float, keep_existing: bool) -> Graph:
     if keep_existing:
         diag = diag.index_add(0, row[loop], value[loop])
     keep = ~loop
-    return Graph._from_coo(
+    return Graph.from_coo(
         torch.cat([row[keep], nodes]),
         torch.cat([col[keep], nodes]),
         torch.cat([value[keep], diag]),
@@ -167,7 +155,9 @@ def gcn_norm(
     """GCN's ``D^-1/2 (A + I) D^-1/2`` as a weighted :class:`Graph`, matching PyG's ``gcn_norm``
     for each input kind.
 
-    - ``edge_index`` / ``Graph``: ``add_remaining_self_loops`` (a node's existing loop keeps its
+    - a ``Graph`` whose ``norm`` is set (already normalised by its maker: a sampler's batch,
+      GNNAutoScale's full-degree subgraph): returned as it is.
+    - ``edge_index`` / raw ``Graph``: ``add_remaining_self_loops`` (a node's existing loop keeps its
       weight, others get 1, or 2 when ``improved``), degrees are weighted in-degrees.
     - torch sparse ``adj_t``: PyG's ``add_self_loops`` (the fill is added to any existing loop).
     - ``torch_sparse.SparseTensor``: ``fill_diag`` (existing loops replaced by the fill).
@@ -182,6 +172,8 @@ def gcn_norm(
     Returns:
         A square weighted ``Graph`` of ``num_nodes`` nodes.
     """
+    if isinstance(edge_index, Graph) and edge_index.norm is not None:
+        return edge_index
     fill = 2.0 if improved else 1.0
     sparse_kind = (
         "torch"

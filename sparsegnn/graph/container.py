@@ -9,6 +9,7 @@ what kernels need more than once (the transpose for backward, degrees, GCN norma
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 if TYPE_CHECKING:  # pragma: no cover
     import scipy.sparse
 
-    from .blocksparse import BlockSparse
+    from ..blocksparse import BlockSparse
 
 INDEX_DTYPES = (torch.int32, torch.int64)
 DUPLICATE_POLICIES = ("keep", "sum")
@@ -35,12 +36,17 @@ class Graph:
         num_cols: number of columns (source nodes); defaults to ``num_nodes`` (square).
         validate: check every invariant (on by default; internal constructors that build a
             valid CSR by construction skip the O(nnz) checks).
+        norm: the normalisation ``value`` already carries (``"gcn"`` for :meth:`gcn_norm`'s
+            result, a sampler's tag such as ``"saint"``), or ``None`` for raw weights. A layer
+            that normalises (GCNConv, EGConv's symnorm) uses a graph whose ``norm`` is set as it
+            is, so a mini-batch is normalised once, by its maker, with the degrees its method
+            prescribes.
 
     Attributes:
-        rowptr, col, value: as above. ``num_nodes`` (rows), ``num_cols``, ``nnz``.
+        rowptr, col, value, norm: as above. ``num_nodes`` (rows), ``num_cols``, ``nnz``.
     """
 
-    __slots__ = ("rowptr", "col", "value", "num_nodes", "num_cols", "_cache")
+    __slots__ = ("rowptr", "col", "value", "num_nodes", "num_cols", "norm", "_cache")
 
     def __init__(
         self,
@@ -50,6 +56,7 @@ class Graph:
         num_cols: int | None = None,
         *,
         validate: bool = True,
+        norm: str | None = None,
     ) -> None:
         if not isinstance(rowptr, Tensor) or not isinstance(col, Tensor):
             raise TypeError("rowptr and col must be torch.Tensor")
@@ -60,7 +67,8 @@ class Graph:
         self.value = value
         self.num_nodes = int(rowptr.numel()) - 1
         self.num_cols = self.num_nodes if num_cols is None else int(num_cols)
-        self._cache: dict[str, Any] = {}
+        self.norm = norm
+        self._cache: dict[Any, Any] = {}
         if validate:
             self._validate()
 
@@ -119,9 +127,10 @@ class Graph:
 
     def __repr__(self) -> str:
         weighted = "weighted" if self.value is not None else "unweighted"
+        norm = f", norm={self.norm!r}" if self.norm is not None else ""
         return (
             f"Graph(num_nodes={self.num_nodes}, num_cols={self.num_cols}, nnz={self.nnz}, "
-            f"{weighted}, index={str(self.col.dtype).replace('torch.', '')}, device={self.device})"
+            f"{weighted}{norm}, index={str(self.col.dtype).replace('torch.', '')}, device={self.device})"
         )
 
     # ------------------------------------------------------------------ constructors
@@ -165,10 +174,10 @@ class Graph:
             num_nodes = inferred
         elif num_nodes < inferred:
             raise ValueError(f"num_nodes: {num_nodes} is smaller than max(edge_index) + 1 = {inferred}")
-        return cls._from_coo(edge_index[1], edge_index[0], edge_weight, num_nodes, num_nodes, duplicates)
+        return cls.from_coo(edge_index[1], edge_index[0], edge_weight, num_nodes, num_nodes, duplicates)
 
     @classmethod
-    def _from_coo(
+    def from_coo(
         cls,
         row: Tensor,
         col: Tensor,
@@ -176,8 +185,13 @@ class Graph:
         num_rows: int,
         num_cols: int,
         duplicates: str = "keep",
+        norm: str | None = None,
     ) -> Graph:
-        """CSR from in-range int64 COO arrays, sorted by (row, col) with a stable sort."""
+        """CSR from COO arrays, entries sorted by (row, col) with a stable sort.
+
+        Shapes: ``row``, ``col`` int64 ``[nnz]`` already in ``[0, num_rows)`` / ``[0, num_cols)``
+        (trusted: no range check), ``value`` floating ``[nnz]`` or None. ``duplicates`` as in
+        :meth:`from_edge_index`; ``norm`` tags the values (see the class docstring)."""
         key = row * max(num_cols, 1) + col
         key, perm = torch.sort(key, stable=True)
         row, col = row[perm], col[perm]
@@ -191,7 +205,7 @@ class Graph:
         counts = torch.bincount(row, minlength=num_rows) if row.numel() else row.new_zeros(num_rows)
         rowptr = torch.zeros(num_rows + 1, dtype=torch.int64, device=row.device)
         torch.cumsum(counts, 0, out=rowptr[1:])
-        return cls(rowptr, col, value, num_cols, validate=False)
+        return cls(rowptr, col, value, num_cols, validate=False, norm=norm)
 
     @classmethod
     def from_scipy(cls, matrix: scipy.sparse.spmatrix | scipy.sparse.sparray) -> Graph:
@@ -221,7 +235,7 @@ class Graph:
             tensor = tensor.coalesce()
             row, col = tensor.indices()
             value = tensor.values()
-            return cls._from_coo(row, col, _as_float(value), tensor.shape[0], tensor.shape[1])
+            return cls.from_coo(row, col, _as_float(value), tensor.shape[0], tensor.shape[1])
         csr = tensor.to_sparse_csr()
         return cls(csr.crow_indices().long(), csr.col_indices().long(), _as_float(csr.values()), csr.shape[1])
 
@@ -232,7 +246,7 @@ class Graph:
             raise ValueError("matrix: expected a 2-D dense torch.Tensor")
         row, col = matrix.nonzero(as_tuple=True)
         value = _as_float(matrix[row, col])
-        return cls._from_coo(row, col, value, matrix.shape[0], matrix.shape[1])
+        return cls.from_coo(row, col, value, matrix.shape[0], matrix.shape[1])
 
     @classmethod
     def from_pyg(cls, data: Any) -> Graph:
@@ -251,13 +265,25 @@ class Graph:
     def to(self, device: str | torch.device) -> Graph:
         """A copy on ``device`` (the caches move lazily: they are recomputed there)."""
         value = self.value.to(device) if self.value is not None else None
-        return Graph(self.rowptr.to(device), self.col.to(device), value, self.num_cols, validate=False)
+        return Graph(self.rowptr.to(device), self.col.to(device), value, self.num_cols, validate=False, norm=self.norm)
 
-    def with_value(self, value: Tensor | None) -> Graph:
-        """The same structure with other edge weights (``[nnz]`` or None)."""
-        graph = Graph(self.rowptr, self.col, value, self.num_cols, validate=False)
+    def with_value(self, value: Tensor | None, norm: str | None = None) -> Graph:
+        """The same structure with other edge weights (``[nnz]`` or None), tagged ``norm``.
+
+        The structure's transpose, once computed, is shared rather than sorted again: the CSC and
+        its permutation do not depend on the values, so every re-weighting of one structure (edge
+        weights that carry a gradient, a per-batch normalisation) pays for one sort only."""
+        graph = Graph(self.rowptr, self.col, value, self.num_cols, validate=False, norm=norm)
         if value is not None:
             graph._validate_value()
+        if "transpose" in self._cache:
+            transposed, perm = self._cache["transpose"], self._cache["transpose_perm"]
+            weighted_t = Graph(
+                transposed.rowptr, transposed.col, value[perm] if value is not None else None,
+                transposed.num_cols, validate=False, norm=norm,
+            )
+            graph._cache.update(transpose=weighted_t, transpose_perm=perm)
+            weighted_t._cache.update(transpose=graph, transpose_perm=transposed._cache["transpose_perm"])
         return graph
 
     def _validate_value(self) -> None:
@@ -271,11 +297,11 @@ class Graph:
             raise ValueError(f"dtype: expected int32 or int64, got {dtype}")
         if dtype == torch.int32 and max(self.num_cols, self.nnz) >= 2**31:
             raise ValueError("dtype: int32 cannot index this graph")
-        return Graph(self.rowptr, self.col.to(dtype), self.value, self.num_cols, validate=False)
+        return Graph(self.rowptr, self.col.to(dtype), self.value, self.num_cols, validate=False, norm=self.norm)
 
     def row_index(self) -> Tensor:
         """int64 ``[nnz]``: the row of every entry (COO row indices)."""
-        return self._cached("row", self._compute_row)
+        return self.memo("row", self._compute_row)
 
     def _compute_row(self) -> Tensor:
         counts = self.rowptr.diff()
@@ -309,9 +335,9 @@ class Graph:
 
     def to_block_sparse(self, block: int = 32) -> BlockSparse:
         """The tile structure for the block-sparse (tensor-core) SpMM, cached per block size."""
-        from .blocksparse import BlockSparse
+        from ..blocksparse import BlockSparse
 
-        return self._cached(
+        return self.memo(
             f"block_sparse_{block}",
             lambda: BlockSparse.from_csr(self.rowptr, self.col, self.value, self.num_nodes, self.num_cols, block=block),
         )
@@ -335,59 +361,43 @@ class Graph:
             raise ValueError(f"perm: expected a permutation of 0..{n - 1} of shape ({n},)")
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(n, device=self.device)
-        graph = Graph._from_coo(inverse[self.row_index()], inverse[self.col.long()], self.value, n, n)
+        graph = Graph.from_coo(
+            inverse[self.row_index()], inverse[self.col.long()], self.value, n, n, norm=self.norm
+        )
         return graph if self.col.dtype == torch.int64 else graph.to_index_dtype(self.col.dtype)
 
     def rcm_order(self) -> Tensor:
-        """int64 ``[num_nodes]``: reverse Cuthill-McKee order of the symmetrised pattern (scipy),
-        for :meth:`permute`. It numbers neighbours close together, so a gather of x rows reuses
-        cache lines; fast (well under a second at 2M edges), a modest gain (bench/RESULTS.md,
-        "CPU kernels: node order"). Square graphs only."""
-        from scipy.sparse.csgraph import reverse_cuthill_mckee
+        """Reverse Cuthill-McKee order for :meth:`permute`: :func:`sparsegnn.graph.rcm_order`."""
+        from .order import rcm_order
 
-        sym = self._symmetric_pattern("rcm_order")
-        if self.num_nodes == 0:
-            return torch.zeros(0, dtype=torch.int64, device=self.device)
-        order = reverse_cuthill_mckee(sym, symmetric_mode=True)
-        return torch.from_numpy(order.astype("int64")).to(self.device)
+        return rcm_order(self)
 
     def metis_order(self, num_parts: int | None = None) -> Tensor:
-        """int64 ``[num_nodes]``: nodes grouped by their METIS part (pymetis) of the symmetrised
-        pattern, parts in turn, ids ascending within a part; for :meth:`permute`. Parts of about
-        1,024 nodes by default, so that one part's x rows fit in a core's L2 cache (at most one
-        part per node). On graphs with community structure this is the larger gain (1.62x for
-        SpMM on the bench's block model: bench/RESULTS.md, "CPU kernels: node order"); it takes
-        seconds at 2M edges. Square graphs only; needs ``pip install pymetis``."""
-        n = self.num_nodes
-        if num_parts is None:
-            num_parts = max(1, -(-n // 1024))
-        if not isinstance(num_parts, int) or num_parts < 1:
-            raise ValueError(f"num_parts: expected a positive int, got {num_parts!r}")
-        sym = self._symmetric_pattern("metis_order")
-        try:
-            import pymetis
-        except ImportError as err:
-            raise ImportError("metis_order needs pymetis: pip install pymetis") from err
-        num_parts = min(num_parts, n)  # METIS complains about more parts than nodes
-        if num_parts <= 1 or sym.nnz == 0:
-            return torch.arange(n, device=self.device)
-        part = pymetis.part_graph(num_parts, pymetis.CSRAdjacency(sym.indptr, sym.indices)).vertex_part
-        part = torch.tensor(part, dtype=torch.int64)
-        return torch.sort(part, stable=True).indices.to(self.device)
+        """METIS part order for :meth:`permute`: :func:`sparsegnn.graph.metis_order`."""
+        from .order import metis_order
 
-    def _symmetric_pattern(self, caller: str) -> scipy.sparse.csr_matrix:
-        """``A + A^T`` as a 0/1 scipy CSR without the diagonal (the undirected structure)."""
+        return metis_order(self, num_parts)
+
+    def symmetric_pattern(self) -> scipy.sparse.csr_matrix:
+        """``A + A^T`` as a 0/1 scipy CSR without the diagonal (the undirected structure that
+        METIS and RCM take), cached. Square graphs only."""
         if not self.is_square:
-            raise ValueError(f"{caller}: needs a square graph, got shape {self.shape}")
-        pattern = self.with_value(None).to_scipy()  # ones: weights cannot cancel in the sum
-        sym = (pattern + pattern.T).tocsr()
-        sym.setdiag(0)
-        sym.eliminate_zeros()
-        sym.data[:] = 1
-        return sym
+            raise ValueError(f"symmetric_pattern: needs a square graph, got shape {self.shape}")
+
+        def compute() -> scipy.sparse.csr_matrix:
+            pattern = self.with_value(None).to_scipy()  # ones: weights cannot cancel in the sum
+            sym = (pattern + pattern.T).tocsr()
+            sym.setdiag(0)
+            sym.eliminate_zeros()
+            sym.data[:] = 1
+            return sym
+
+        return self.memo("symmetric_pattern", compute)
 
     # ------------------------------------------------------------------ cached derived data
-    def _cached(self, key: str, compute):
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per graph and ``key`` and kept with the graph (the
+        transpose, degrees, normalisations, partitions): derived data lives and dies with it."""
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
@@ -398,7 +408,7 @@ class Graph:
         Its ``perm`` (see :meth:`transpose_perm`) maps each transposed entry to its position here,
         so ``transpose().value == value[transpose_perm()]``.
         """
-        return self._cached("transpose", self._compute_transpose)
+        return self.memo("transpose", self._compute_transpose)
 
     def transpose_perm(self) -> Tensor:
         """int64 ``[nnz]``: position in this graph of every entry of :meth:`transpose`."""
@@ -412,18 +422,18 @@ class Graph:
         t_col = self.row_index()[perm].to(self.col.dtype)
         value = self.value[perm] if self.value is not None else None
         self._cache["transpose_perm"] = perm
-        transposed = Graph(colptr, t_col, value, self.num_nodes, validate=False)
+        transposed = Graph(colptr, t_col, value, self.num_nodes, validate=False, norm=self.norm)
         transposed._cache["transpose"] = self
         transposed._cache["transpose_perm"] = torch.argsort(perm)
         return transposed
 
     def in_degree(self) -> Tensor:
         """int64 ``[num_nodes]``: entries per row (messages each target receives)."""
-        return self._cached("in_degree", lambda: self.rowptr.diff())
+        return self.memo("in_degree", lambda: self.rowptr.diff())
 
     def out_degree(self) -> Tensor:
         """int64 ``[num_cols]``: entries per column (messages each source sends)."""
-        return self._cached(
+        return self.memo(
             "out_degree",
             lambda: torch.zeros(self.num_cols, dtype=torch.int64, device=self.device).index_add_(
                 0, self.col.long(), torch.ones_like(self.col, dtype=torch.int64)
@@ -437,7 +447,7 @@ class Graph:
             key = self.row_index() * max(self.num_cols, 1) + self.col.long()
             return bool(torch.unique(key).numel() < key.numel())
 
-        return self._cached("has_duplicates", compute)
+        return self.memo("has_duplicates", compute)
 
     def degree_stats(self) -> dict[str, float]:
         """Mean, max and coefficient of variation of the row lengths (for backend choice)."""
@@ -449,7 +459,7 @@ class Graph:
             mean = float(deg.mean())
             return {"mean": mean, "max": float(deg.max()), "cv": float(deg.std(unbiased=False) / mean) if mean else 0.0}
 
-        return self._cached("degree_stats", compute)
+        return self.memo("degree_stats", compute)
 
     def gcn_norm(self, add_self_loops: bool = True, improved: bool = False) -> Graph:
         """A new graph with GCN's weights ``D^-1/2 (A + I) D^-1/2`` (Kipf & Welling).
@@ -460,7 +470,7 @@ class Graph:
         """
         if not self.is_square:
             raise ValueError(f"gcn_norm: needs a square graph, got shape {self.shape}")
-        return self._cached(f"gcn_norm_{add_self_loops}_{improved}", lambda: self._compute_gcn_norm(add_self_loops, improved))
+        return self.memo(f"gcn_norm_{add_self_loops}_{improved}", lambda: self._compute_gcn_norm(add_self_loops, improved))
 
     def _compute_gcn_norm(self, add_self_loops: bool, improved: bool) -> Graph:
         dtype = self.value.dtype if self.value is not None else torch.float32
@@ -480,7 +490,7 @@ class Graph:
         dinv = deg.pow(-0.5)
         dinv.masked_fill_(torch.isinf(dinv), 0.0)
         value = dinv[row] * value * dinv[col]
-        graph = Graph._from_coo(row, col, value, self.num_nodes, self.num_cols)
+        graph = Graph.from_coo(row, col, value, self.num_nodes, self.num_cols, norm="gcn")
         return graph.to_index_dtype(self.col.dtype) if self.col.dtype != torch.int64 else graph
 
 
