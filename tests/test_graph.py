@@ -236,3 +236,100 @@ def test_permute_and_rcm_order_errors():
         for order in (tiny.rcm_order(), tiny.metis_order(2)) if _has_pymetis() else (tiny.rcm_order(),):
             assert torch.equal(torch.sort(order).values, torch.arange(n))
             assert tiny.permute(order).nnz == tiny.nnz
+
+
+# ------------------------------------------------------------------ partition, subgraph, k_hop
+from sparsegnn.data import sbm  # noqa: E402
+from sparsegnn.graph import k_hop, partition, subgraph  # noqa: E402
+
+
+def _random_graph(n: int = 60, e: int = 300, seed: int = 0, weighted: bool = True) -> Graph:
+    gen = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, e), generator=gen)
+    w = torch.rand(e, generator=gen) if weighted else None
+    return Graph.from_edge_index(ei, n, w)
+
+
+def test_partition_covers_every_node_once_and_is_cached():
+    pytest.importorskip("pymetis")
+    data = sbm(400, 4, 8.0, num_features=4, seed=0)
+    graph = Graph.from_edge_index(data.edge_index, data.num_nodes)
+    for recursive in (False, True):
+        parts = partition(graph, 4, recursive=recursive)
+        assert parts.num_parts == 4 and parts.part.shape == (400,)
+        assert torch.equal(torch.sort(parts.perm).values, torch.arange(400))
+        assert int(parts.partptr[-1]) == 400 and torch.equal(parts.sizes(), torch.bincount(parts.part, minlength=4))
+        for p in range(4):
+            assert bool((parts.part[parts.nodes(p)] == p).all())
+        assert partition(graph, 4, recursive=recursive) is parts  # kept with the graph
+    # METIS follows the planted blocks: most edges stay inside a part
+    parts = partition(graph, 4)
+    inside = (parts.part[graph.row_index()] == parts.part[graph.col.long()]).float().mean()
+    assert float(inside) > 0.6
+
+
+def test_partition_edge_cases_and_errors():
+    edgeless = Graph.from_edge_index(torch.zeros(2, 0, dtype=torch.long), 5)
+    parts = partition(edgeless, 2)  # nothing for METIS to cut: contiguous blocks
+    assert parts.part.tolist() == [0, 0, 0, 1, 1]
+    assert partition(_random_graph(), 1).part.eq(0).all()
+    with pytest.raises(ValueError, match="num_parts"):
+        partition(edgeless, 6)
+    with pytest.raises(ValueError, match="num_parts"):
+        partition(edgeless, 0)
+    with pytest.raises(ValueError, match="square"):
+        partition(Graph(torch.tensor([0, 1]), torch.tensor([3]), num_cols=4), 1)
+
+
+def test_subgraph_holds_exactly_the_induced_entries():
+    graph = _random_graph()
+    nodes = torch.tensor([7, 3, 41, 0, 22, 59, 15])
+    sub = subgraph(graph, nodes)
+    dense, local = graph.to_dense(torch.float64), sub.graph.to_dense(torch.float64)
+    torch.testing.assert_close(local, dense[nodes][:, nodes])
+    assert torch.equal(sub.node_ids, nodes)
+    assert torch.equal(graph.value[sub.edge_ids], sub.graph.value)
+    assert torch.equal(graph.row_index()[sub.edge_ids], nodes[sub.graph.row_index()])
+    assert torch.equal(graph.col.long()[sub.edge_ids], nodes[sub.graph.col.long()])
+    assert sub.graph.norm is None and subgraph(graph.gcn_norm(), nodes).graph.norm == "gcn"
+    assert subgraph(graph.to_index_dtype(torch.int32), nodes).graph.col.dtype == torch.int32
+    assert subgraph(graph, torch.zeros(0, dtype=torch.long)).graph.num_nodes == 0
+
+
+def test_subgraph_errors():
+    graph = _random_graph()
+    with pytest.raises(ValueError, match="nodes"):
+        subgraph(graph, torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match="nodes"):
+        subgraph(graph, torch.tensor([60]))
+    with pytest.raises(ValueError, match="nodes"):
+        subgraph(graph, torch.tensor([0.5]))
+
+
+def test_k_hop_is_the_ball_against_the_message_direction():
+    # a directed path 0 -> 1 -> 2 -> 3 -> 4: node 4 hears from 3 in one hop, from 2 in two
+    path = Graph.from_edge_index(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), 5)
+    nodes, hops = k_hop(path, torch.tensor([4]), 2)
+    assert nodes.tolist() == [4, 3, 2] and hops.tolist() == [0, 1, 2]
+    assert k_hop(path, torch.tensor([4]), 0)[0].tolist() == [4]
+    graph = _random_graph(weighted=False)
+    seeds = torch.tensor([5, 2])
+    nodes, hops = k_hop(graph, seeds, 2)
+    assert nodes[:2].tolist() == [5, 2] and len(set(nodes.tolist())) == nodes.numel()
+    reach = graph.to_dense(torch.float64)[seeds].sum(0) > 0  # one hop by dense reachability
+    reach2 = reach | ((graph.to_dense(torch.float64)[reach].sum(0)) > 0)
+    expected = set(seeds.tolist()) | set(torch.nonzero(reach2).flatten().tolist())
+    assert set(nodes.tolist()) == expected
+    with pytest.raises(ValueError, match="k"):
+        k_hop(graph, seeds, -1)
+    with pytest.raises(ValueError, match="seeds"):
+        k_hop(graph, torch.tensor([2, 2]), 1)
+
+
+def test_with_value_shares_the_transpose_and_tags():
+    graph = _random_graph()
+    t = graph.transpose()
+    other = graph.with_value(torch.rand(graph.nnz), norm="saint")
+    assert other.norm == "saint" and other.transpose().rowptr is t.rowptr
+    torch.testing.assert_close(other.transpose().to_dense(), other.to_dense().T)
+    assert graph.gcn_norm().norm == "gcn" and graph.gcn_norm().to("cpu").norm == "gcn"

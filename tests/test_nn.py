@@ -9,7 +9,21 @@ import torch
 
 from sparsegnn import Graph
 from sparsegnn.data import sbm
-from sparsegnn.nn import EGC, GCN, MLP, EGConv, GCNConv, SGConv, as_graph, gcn_norm
+from sparsegnn.nn import (
+    EGC,
+    GCN,
+    MLP,
+    SAGE,
+    SGC,
+    Aggregation,
+    EGConv,
+    GCNConv,
+    MultiAggregation,
+    SAGEConv,
+    SGConv,
+    as_graph,
+    gcn_norm,
+)
 from sparsegnn.ops.multi import AGGREGATORS, multi_aggregate
 
 pyg_nn = pytest.importorskip("torch_geometric.nn", reason="torch_geometric not installed")
@@ -357,3 +371,119 @@ def test_weighted_gcn_conv_x_gradient_through_shared_transpose():
         ref(x1, ei, w * 2).sum().backward()
         ours(x2, ei, w * 2).sum().backward()
         torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------- SAGEConv
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"aggr": "max"}, {"aggr": "sum"}, {"aggr": "add"}, {"normalize": True}, {"root_weight": False},
+     {"project": True}, {"bias": False}, {"aggr": ["mean", "max"]}],
+)
+@pytest.mark.parametrize("form", ["edge_index", "graph", "csr"])
+def test_sage_conv_matches_pyg(kwargs, form):
+    ei, x, _ = _graph(3)
+    adjs = _adjacencies(ei)
+    ref = pyg_nn.SAGEConv(F_IN, 6, **kwargs).double()
+    ours = SAGEConv(F_IN, 6, **kwargs).double()
+    assert sorted(ref.state_dict()) == sorted(ours.state_dict())
+    _copy_weights(ref, ours)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ref = ref(x1, _pyg_adj(form, adjs[form], adjs["edge_index"]))
+    out = ours(x2, adjs[form])
+    torch.testing.assert_close(out, out_ref, atol=1e-6, rtol=1e-6)
+    g = torch.randn_like(out)
+    out_ref.backward(g)
+    out.backward(g)
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-6, rtol=1e-6)
+    _check_grads(ref.named_parameters(), ours.named_parameters())
+
+
+def test_sage_conv_bipartite_and_lazy():
+    gen = torch.Generator().manual_seed(4)
+    x_src = torch.randn(10, 5, generator=gen, dtype=torch.float64)
+    x_dst = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    ei = torch.stack([torch.randint(0, 10, (30,), generator=gen), torch.randint(0, 4, (30,), generator=gen)])
+    ref, ours = pyg_nn.SAGEConv((5, 3), 7).double(), SAGEConv((5, 3), 7).double()
+    _copy_weights(ref, ours)
+    torch.testing.assert_close(ours((x_src, x_dst), ei), ref((x_src, x_dst), ei))
+    torch.testing.assert_close(ours((x_src, None), ei, size=(10, 4)), ref((x_src, None), ei, size=(10, 4)))
+    lazy_ref, lazy = pyg_nn.SAGEConv(-1, 7).double(), SAGEConv(-1, 7).double()
+    x = torch.randn(10, 5, dtype=torch.float64)
+    ei_sq = torch.randint(0, 10, (2, 30), generator=gen)
+    lazy_ref(x, ei_sq)
+    lazy(x, ei_sq)
+    _copy_weights(lazy_ref, lazy)
+    torch.testing.assert_close(lazy(x, ei_sq), lazy_ref(x, ei_sq))
+    with pytest.raises(ValueError, match="aggr"):
+        SAGEConv(4, 4, aggr="lstm")
+
+
+# ------------------------------------------------------------------ the per-layer model protocol
+def _models():
+    return [
+        GCN(F_IN, 8, 3, num_layers=3),
+        SAGE(F_IN, 8, 3, num_layers=2),
+        EGC(F_IN, 8, 3, num_layers=2, num_heads=2),
+        SGC(F_IN, 3, K=2, cached=False),
+        MLP(F_IN, 8, 3, num_layers=3),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_layer_by_layer_equals_forward_and_hidden_states(index):
+    model = _models()[index].double().eval()
+    ei, x, _ = _graph(5)
+    logits, hidden = model(x, ei, return_hidden=True)
+    assert len(hidden) == model.num_layers and hidden[-1] is logits
+    h = x
+    for i in range(model.num_layers):
+        h = model.layer(i, h, ei)
+        torch.testing.assert_close(h, hidden[i])
+    torch.testing.assert_close(model(x, ei), logits)
+
+
+def test_layer_stack_errors_and_param_groups():
+    ei, x, w = _graph(6)
+    with pytest.raises(ValueError, match="edge_weight"):
+        EGC(F_IN, 8, 3, num_heads=2)(x.float(), ei, w.float())
+    model = GCN(F_IN, 8, 3)
+    groups = model.param_groups(5e-4, first_layer_only=True)
+    assert [g["weight_decay"] for g in groups] == [5e-4, 0.0]
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    assert len(model.param_groups(1e-3)) == 1
+
+
+def test_aggregation_is_a_swappable_stateless_module():
+    ei, x, _ = _graph(7)
+    conv = GCNConv(F_IN, 4).double()
+    assert isinstance(conv.aggr_module, Aggregation) and not list(conv.aggr_module.state_dict())
+    calls = []
+
+    class Spy(Aggregation):
+        def forward(self, graph, h):
+            calls.append(h.shape)
+            return super().forward(graph, h)
+
+    expected = conv(x, ei)
+    conv.aggr_module = Spy("sum")
+    torch.testing.assert_close(conv(x, ei), expected)
+    assert calls == [(N, 4)]
+    assert isinstance(EGConv(F_IN, 8, num_heads=2).aggr_module, MultiAggregation)
+    assert isinstance(SAGEConv(F_IN, 8).aggr_module, Aggregation)
+    with pytest.raises(ValueError, match="reduce"):
+        Aggregation("prod")
+
+
+def test_layers_use_a_normalised_batch_graph_as_it_is():
+    ei, x, _ = _graph(8)
+    graph = Graph.from_edge_index(ei, N)
+    norm = graph.gcn_norm()
+    for conv in (GCNConv(F_IN, 4).double(), EGConv(F_IN, 4, num_heads=2).double()):
+        torch.testing.assert_close(conv(x, norm), conv(x, graph))  # not normalised twice
+    # a rectangular batch graph: 5 targets over all N columns, targets first in x
+    rows = torch.arange(5)
+    batch = Graph(norm.rowptr[: 6].clone(), norm.col[: int(norm.rowptr[5])], norm.value[: int(norm.rowptr[5])],
+                  N, norm="gcn")
+    for conv in (GCNConv(F_IN, 4).double(), EGConv(F_IN, 4, num_heads=2).double(), SAGEConv(F_IN, 4).double()):
+        full = conv(x, norm if not isinstance(conv, SAGEConv) else norm)
+        torch.testing.assert_close(conv(x, batch), full[rows])

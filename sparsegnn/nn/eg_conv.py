@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from ..graph import Graph
-from ..ops.multi import AGGREGATORS, multi_aggregate
+from .aggregation import MultiAggregation, target_rows
 from .linear import check_channels, glorot_init, linear, reset_linear, torch_init
 from .norm import as_graph, gcn_norm
 
@@ -37,7 +37,11 @@ class EGConv(torch.nn.Module):
     with one aggregator: :math:`\mathbf{Y} = [\mathbf{W}_{comb}\mathbf{X}]
     \cdot \mathrm{AGG}(\mathbf{A}, \mathbf{X}\mathbf{W}_{bases})`. ``symnorm`` is GCN's
     :math:`\hat{\mathbf{D}}^{-1/2}\hat{\mathbf{A}}\hat{\mathbf{D}}^{-1/2}`. All aggregators of a
-    layer run in at most three passes over the graph (:func:`sparsegnn.ops.multi.multi_aggregate`).
+    layer run in at most three passes over the graph (:func:`sparsegnn.ops.multi.multi_aggregate`,
+    through the module ``aggr_module``). A :class:`sparsegnn.Graph` whose ``norm`` is set is a ready
+    batch graph: its entries are the structure and its values the symnorm weights, used as they
+    are (it may be rectangular: ``x`` has its column count, the combination weights are read from
+    the first ``num_nodes`` rows, the targets).
     ``state_dict`` keys (``bases_lin.weight``, ``comb_lin.weight``, ``comb_lin.bias``, ``bias``)
     are PyG's.
 
@@ -80,12 +84,8 @@ class EGConv(torch.nn.Module):
             raise ValueError(
                 f"out_channels: {out_channels} must be divisible by num_heads ({num_heads})"
             )
-        aggregators = list(aggregators or ["symnorm"])
-        for name in aggregators:
-            if name not in AGGREGATORS:
-                raise ValueError(
-                    f"aggregators: unsupported {name!r}, expected names from {AGGREGATORS}"
-                )
+        self.aggr_module = MultiAggregation(aggregators or ["symnorm"])  # validates the names
+        aggregators = self.aggr_module.aggregators
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_heads = num_heads
@@ -114,7 +114,10 @@ class EGConv(torch.nn.Module):
         if self._cached_graphs is not None:
             return self._cached_graphs
         symnorm = None
-        if "symnorm" in self.aggregators:
+        if isinstance(edge_index, Graph) and edge_index.norm is not None:  # a ready batch graph
+            symnorm = edge_index if "symnorm" in self.aggregators else None
+            structure = edge_index.with_value(None)
+        elif "symnorm" in self.aggregators:
             symnorm = gcn_norm(edge_index, None, num_nodes, False, self.add_self_loops)
             structure = symnorm.with_value(None)
         else:
@@ -126,10 +129,10 @@ class EGConv(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Any) -> Tensor:
         structure, symnorm = self.graphs(edge_index, x.size(0))
         bases = self.bases_lin(x)
-        weightings = self.comb_lin(x).view(
+        weightings = self.comb_lin(target_rows(x, structure)).view(
             -1, self.num_heads, self.num_bases * len(self.aggregators)
         )
-        aggregated = multi_aggregate(structure, bases, self.aggregators, symnorm)
+        aggregated = self.aggr_module(structure, bases, symnorm)
         aggregated = aggregated.view(
             -1, len(self.aggregators) * self.num_bases, self.out_channels // self.num_heads
         )

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from .. import ops
 from ..graph import Graph
+from .aggregation import Aggregation
 from .linear import check_channels, glorot_init, linear, reset_linear
 from .norm import as_graph, gcn_norm
 
@@ -30,7 +30,9 @@ class GCNConv(torch.nn.Module):
         \frac{e_{j,i}}{\sqrt{\hat{d}_j \hat{d}_i}} \mathbf{x}_j + \mathbf{b}
 
     where :math:`e_{j,i}` is the weight of the edge ``j -> i`` (default 1). The aggregation is one
-    weighted :func:`sparsegnn.ops.spmm`. Arguments, forward signature and ``state_dict`` keys
+    weighted :func:`sparsegnn.ops.spmm`, through the module ``aggr_module``. A
+    :class:`sparsegnn.Graph` whose ``norm`` is set (a sampler's batch, normalised once by its
+    maker) is aggregated over as it is; it may be rectangular (``x`` then has its column count). Arguments, forward signature and ``state_dict`` keys
     (``lin.weight``, ``bias``) are PyG's, so a ``torch_geometric.nn.GCNConv`` checkpoint loads
     unchanged.
 
@@ -78,6 +80,7 @@ class GCNConv(torch.nn.Module):
         self.normalize = normalize
         self._cached_graph: Graph | None = None
         self.lin = linear(in_channels, out_channels, False)
+        self.aggr_module = Aggregation("sum")
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:
@@ -106,7 +109,7 @@ class GCNConv(torch.nn.Module):
         if isinstance(x, (tuple, list)):
             raise ValueError("x: GCNConv does not support bipartite (tuple) node features")  # noqa: TRY004 (PyG raises ValueError)
         graph = self.adjacency(edge_index, edge_weight, x.size(0))
-        out = ops.spmm(graph, self.lin(x), "sum")
+        out = self.aggr_module(graph, self.lin(x))
         if self.bias is not None:
             out = out + self.bias
         return out

@@ -1,7 +1,11 @@
-"""Ready-made models on the sparsegnn layers: :class:`GCN`, :class:`EGC` and :class:`MLP`.
+"""Ready-made models on the sparsegnn layers: :class:`GCN`, :class:`SAGE`, :class:`EGC`,
+:class:`SGC` and :class:`MLP`, all on one per-layer protocol (:class:`LayerStack`).
 
-All three take ``forward(x, edge_index)`` (the MLP ignores the graph), so training loops, demos
-and the distillation code can swap them freely.
+The protocol is what the toolbox builds on: ``layer(i, x, graph)`` runs layer ``i`` alone
+(GNNAutoScale pulls and pushes histories between layers), ``forward(x, graph,
+return_hidden=True)`` also returns every layer's output (representation distillation reads
+them), and ``num_layers`` says how many there are. Every model takes ``forward(x, graph)``; the
+MLP ignores the graph, so training loops, demos and the distillation code can swap them freely.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from torch import Tensor
 from .eg_conv import EGConv
 from .gcn_conv import GCNConv
 from .linear import linear, reset_linear, torch_init
+from .sage_conv import SAGEConv
+from .sg_conv import SGConv
 
 
 def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -37,7 +43,7 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     )
 
 
-def _layer_sizes(
+def layer_sizes(
     in_channels: int, hidden_channels: int, out_channels: int, num_layers: int, dropout: float
 ) -> list[int]:
     """Validated ``[in, hidden, ..., hidden, out]`` (``num_layers + 1`` sizes)."""
@@ -48,7 +54,75 @@ def _layer_sizes(
     return [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
 
 
-class GCN(torch.nn.Module):
+class LayerStack(torch.nn.Module):
+    """The per-layer model protocol: ``num_layers`` layers, each ``dropout -> layer -> ReLU``
+    (no ReLU after the last; dropout also on the input, as in Kipf & Welling's code).
+
+    Subclasses hold their layers in the ``ModuleList`` named by ``layers_attr`` (``convs``, or
+    ``lins`` for the MLP: PyG's and earlier checkpoints' ``state_dict`` keys) and say how one
+    layer is applied in :meth:`apply_layer`.
+    """
+
+    layers_attr = "convs"
+    takes_edge_weight = False
+
+    def __init__(self, dropout: float) -> None:
+        super().__init__()
+        self.dropout = dropout
+
+    @property
+    def layers(self) -> torch.nn.ModuleList:
+        return getattr(self, self.layers_attr)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def reset_parameters(self) -> None:
+        for layer in self.layers:
+            layer.reset_parameters()
+
+    def apply_layer(self, i: int, x: Tensor, graph: Any, edge_weight: Tensor | None) -> Tensor:
+        """Layer ``i`` alone, without dropout or activation."""
+        return self.layers[i](x, graph)
+
+    def layer(self, i: int, x: Tensor, graph: Any = None, edge_weight: Tensor | None = None) -> Tensor:
+        """Layer ``i`` with its dropout and activation: ``[rows of graph's columns, F_i] ->
+        [graph's rows, F_{i+1}]`` (a rectangular batch graph maps its columns to its rows)."""
+        if edge_weight is not None and not self.takes_edge_weight:
+            raise ValueError(f"edge_weight: {type(self).__name__} does not take edge weights")
+        x = feature_dropout(x, self.dropout, self.training)
+        x = self.apply_layer(i, x, graph, edge_weight)
+        return F.relu(x) if i < self.num_layers - 1 else x
+
+    def forward(
+        self,
+        x: Tensor,
+        graph: Any = None,
+        edge_weight: Tensor | None = None,
+        *,
+        return_hidden: bool = False,
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """Logits ``[N, F_out]``; with ``return_hidden`` also the list of every layer's output
+        (after its activation; the last entry is the logits)."""
+        hidden = []
+        for i in range(self.num_layers):
+            x = self.layer(i, x, graph, edge_weight)
+            hidden.append(x)
+        return (x, hidden) if return_hidden else x
+
+    def param_groups(self, weight_decay: float, first_layer_only: bool = False) -> list[dict]:
+        """Optimizer parameter groups: ``weight_decay`` on every layer, or on the first layer
+        only (Kipf & Welling's GCN setting)."""
+        if not first_layer_only:
+            return [{"params": list(self.parameters()), "weight_decay": weight_decay}]
+        first = list(self.layers[0].parameters())
+        first_ids = {id(p) for p in first}
+        rest = [p for p in self.parameters() if id(p) not in first_ids]
+        return [{"params": first, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+class GCN(LayerStack):
     """Kipf & Welling's GCN: ``num_layers`` :class:`GCNConv` with ReLU and dropout between them
     (and dropout on the input, as in the reference implementation).
 
@@ -60,8 +134,41 @@ class GCN(torch.nn.Module):
         **conv_kwargs: passed to every :class:`GCNConv` (e.g. ``cached=True``).
 
     Shapes: ``x`` :math:`(N, F_{in})` (dense, or sparse COO for bag-of-words features),
-    ``edge_index`` any adjacency GCNConv takes;
-    output :math:`(N, F_{out})` logits.
+    ``graph`` any adjacency GCNConv takes; output :math:`(N, F_{out})` logits.
+    """
+
+    takes_edge_weight = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        **conv_kwargs: Any,
+    ) -> None:
+        super().__init__(dropout)
+        sizes = layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
+        self.convs = torch.nn.ModuleList(GCNConv(a, b, **conv_kwargs) for a, b in pairwise(sizes))
+        self.reset_parameters()  # a second draw, kept: the published seeds' figures depend on it
+
+    def apply_layer(self, i: int, x: Tensor, graph: Any, edge_weight: Tensor | None) -> Tensor:
+        return self.convs[i](x, graph, edge_weight)
+
+
+class SAGE(LayerStack):
+    """Hamilton et al.'s GraphSAGE: ``num_layers`` :class:`SAGEConv` (mean aggregation by
+    default) with ReLU and dropout between them.
+
+    Args:
+        in_channels, hidden_channels, out_channels (int): layer sizes (``in_channels=-1``: read
+            from the first input).
+        num_layers (int): number of SAGEConv layers (default: 2).
+        dropout (float): dropout probability (default: 0.5).
+        **conv_kwargs: passed to every :class:`SAGEConv` (e.g. ``aggr="max"``).
+
+    Shapes: ``x`` :math:`(N, F_{in})`; output :math:`(N, F_{out})` logits.
     """
 
     def __init__(
@@ -73,26 +180,12 @@ class GCN(torch.nn.Module):
         dropout: float = 0.5,
         **conv_kwargs: Any,
     ) -> None:
-        super().__init__()
-        sizes = _layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
-        self.convs = torch.nn.ModuleList(GCNConv(a, b, **conv_kwargs) for a, b in pairwise(sizes))
-        self.dropout = dropout
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        for conv in self.convs:
-            conv.reset_parameters()
-
-    def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
-        for i, conv in enumerate(self.convs):
-            x = feature_dropout(x, self.dropout, self.training)
-            x = conv(x, edge_index, edge_weight)
-            if i < len(self.convs) - 1:
-                x = F.relu(x)
-        return x
+        super().__init__(dropout)
+        sizes = layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
+        self.convs = torch.nn.ModuleList(SAGEConv(a, b, **conv_kwargs) for a, b in pairwise(sizes))
 
 
-class EGC(torch.nn.Module):
+class EGC(LayerStack):
     """Tailor et al.'s EGC model: ``num_layers`` :class:`EGConv` with ReLU and dropout between
     them, like :class:`GCN`. Hidden layers use ``num_heads`` heads; the output layer uses one
     head (its width is the class count, which ``num_heads`` rarely divides), with the same
@@ -123,32 +216,42 @@ class EGC(torch.nn.Module):
         add_self_loops: bool = True,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        sizes = _layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
+        super().__init__(dropout)
+        sizes = layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
         heads = [num_heads] * (num_layers - 1) + [1]
         self.convs = torch.nn.ModuleList(
             EGConv(a, b, aggregators, h, num_bases, cached, add_self_loops, bias)
             for a, b, h in zip(sizes[:-1], sizes[1:], heads)
         )
-        self.dropout = dropout
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        for conv in self.convs:
-            conv.reset_parameters()
-
-    def forward(self, x: Tensor, edge_index: Any) -> Tensor:
-        for i, conv in enumerate(self.convs):
-            x = feature_dropout(x, self.dropout, self.training)
-            x = conv(x, edge_index)
-            if i < len(self.convs) - 1:
-                x = F.relu(x)
-        return x
+        self.reset_parameters()  # a second draw, kept: the published seeds' figures depend on it
 
 
-class MLP(torch.nn.Module):
-    """A plain multi-layer perceptron with ReLU and dropout; ``forward(x, edge_index=None)``
-    ignores the graph (the graph-free student / base predictor of C&S and GLNN).
+class SGC(LayerStack):
+    """Wu et al.'s SGC as a model: one :class:`SGConv` with ``K`` hops, no dropout (the paper's
+    setting); with ``cached=True`` (the default) the propagation runs once and training is a
+    logistic regression.
+
+    Args:
+        in_channels, out_channels (int): sizes.
+        K (int): number of hops (default: 2).
+        cached (bool): cache the propagated features (default: ``True``; transductive).
+
+    Shapes: ``x`` :math:`(N, F_{in})`; output :math:`(N, F_{out})` logits.
+    """
+
+    takes_edge_weight = True
+
+    def __init__(self, in_channels: int, out_channels: int, K: int = 2, cached: bool = True) -> None:
+        super().__init__(0.0)
+        self.convs = torch.nn.ModuleList([SGConv(in_channels, out_channels, K=K, cached=cached)])
+
+    def apply_layer(self, i: int, x: Tensor, graph: Any, edge_weight: Tensor | None) -> Tensor:
+        return self.convs[i](x, graph, edge_weight)
+
+
+class MLP(LayerStack):
+    """A plain multi-layer perceptron with ReLU and dropout; the graph is ignored (the
+    graph-free student / base predictor of C&S and GLNN).
 
     Args:
         in_channels, hidden_channels, out_channels (int): sizes (``num_layers=1`` is linear;
@@ -159,6 +262,8 @@ class MLP(torch.nn.Module):
     Shapes: ``x`` :math:`(N, F_{in})`; output :math:`(N, F_{out})`.
     """
 
+    layers_attr = "lins"
+
     def __init__(
         self,
         in_channels: int,
@@ -167,19 +272,13 @@ class MLP(torch.nn.Module):
         num_layers: int = 2,
         dropout: float = 0.5,
     ) -> None:
-        super().__init__()
-        sizes = _layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
+        super().__init__(dropout)
+        sizes = layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
         self.lins = torch.nn.ModuleList(linear(a, b, True) for a, b in pairwise(sizes))
-        self.dropout = dropout
 
     def reset_parameters(self) -> None:
         for lin in self.lins:
             reset_linear(lin, torch_init)
 
-    def forward(self, x: Tensor, edge_index: Any = None) -> Tensor:
-        for i, lin in enumerate(self.lins):
-            x = feature_dropout(x, self.dropout, self.training)
-            x = lin(x)
-            if i < len(self.lins) - 1:
-                x = F.relu(x)
-        return x
+    def apply_layer(self, i: int, x: Tensor, graph: Any, edge_weight: Tensor | None) -> Tensor:
+        return self.lins[i](x)

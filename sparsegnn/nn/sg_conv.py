@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import ops
+from .aggregation import Aggregation
 from .linear import check_channels, linear, reset_linear, torch_init
 from .norm import gcn_norm
 
@@ -61,6 +61,7 @@ class SGConv(torch.nn.Module):
         self.add_self_loops = add_self_loops
         self._cached_x: Tensor | None = None
         self.lin = linear(in_channels, out_channels, bias)
+        self.aggr_module = Aggregation("sum")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -73,7 +74,7 @@ class SGConv(torch.nn.Module):
             return self._cached_x
         graph = gcn_norm(edge_index, edge_weight, x.size(0), False, self.add_self_loops)
         for _ in range(self.K):
-            x = ops.spmm(graph, x, "sum")
+            x = self.aggr_module(graph, x)
         if self.cached:
             self._cached_x = x.detach()
         return x

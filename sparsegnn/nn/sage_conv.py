@@ -1,0 +1,125 @@
+"""SAGEConv (GraphSAGE) on sparsegnn kernels, argument- and checkpoint-compatible with PyG's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..graph import Graph
+from .aggregation import Aggregation, MultiAggregation, check_reduce_name, target_rows
+from .linear import check_channels, linear, reset_linear, torch_init
+from .norm import as_graph
+
+
+class SAGEConv(torch.nn.Module):
+    r"""The GraphSAGE operator of Hamilton et al., `"Inductive Representation Learning on Large
+    Graphs" <https://arxiv.org/abs/1706.02216>`_ (NeurIPS 2017).
+
+    .. math::
+        \mathbf{x}'_i = \mathbf{W}_1 \mathbf{x}_i + \mathbf{W}_2 \cdot
+        \mathrm{aggr}_{j \in \mathcal{N}(i)} \mathbf{x}_j
+
+    (``root_weight=False`` drops the first term; ``normalize`` then L2-normalises every row;
+    ``project`` first maps the source features through ``ReLU(W_3 x_j + b)``). The aggregation is
+    one :func:`sparsegnn.ops.spmm` (``mean`` by default) through ``aggr_module``; a list of
+    aggregators is concatenated along features, as PyG's ``MultiAggregation(mode="cat")``.
+    Arguments, forward signature and ``state_dict`` keys (``lin_l.weight``, ``lin_l.bias``,
+    ``lin_r.weight``, ``lin.*`` with ``project``) are PyG's. A weighted :class:`sparsegnn.Graph`
+    (e.g. a GraphSAINT batch with its aggregator normalisation) weights the messages of a single
+    aggregator (a list of them reads the structure only); an ``edge_index`` is unweighted, as in
+    PyG.
+
+    Args:
+        in_channels (int or tuple): size of each input sample (-1: read from the first input), or
+            ``(source, target)`` sizes for bipartite graphs.
+        out_channels (int): size of each output sample.
+        aggr (str or list of str): ``"mean"`` (default), ``"sum"`` / ``"add"``, ``"max"``,
+            ``"min"``, or a list of them.
+        normalize (bool): L2-normalise the output (default: ``False``).
+        root_weight (bool): add the transformed root features (default: ``True``).
+        project (bool): project the source features first (default: ``False``).
+        bias (bool): learn an additive bias in ``lin_l`` (default: ``True``).
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or a pair
+          :math:`((|\mathcal{V}_s|, F_{s}), (|\mathcal{V}_t|, F_{t}))`, ``edge_index``
+          :math:`(2, |\mathcal{E}|)` or a :class:`sparsegnn.Graph` / sparse ``adj_t``; with a
+          rectangular graph and a single ``x``, the targets are ``x[:num_nodes]`` (targets
+          first, the neighbour sampler's layout); ``size`` an optional ``(N_s, N_t)``.
+        - **output:** node features :math:`(|\mathcal{V}_t|, F_{out})`
+    """
+
+    def __init__(
+        self,
+        in_channels: int | tuple[int, int],
+        out_channels: int,
+        aggr: str | list[str] = "mean",
+        normalize: bool = False,
+        root_weight: bool = True,
+        project: bool = False,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        src_channels, dst_channels = (in_channels, in_channels) if isinstance(in_channels, int) else in_channels
+        check_channels(src_channels, out_channels)
+        check_channels(dst_channels, out_channels)
+        if project and src_channels == -1:
+            raise ValueError("in_channels: project=True needs the source size (not -1)")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.normalize = normalize
+        self.root_weight = root_weight
+        self.project = project
+        if isinstance(aggr, str):
+            self.aggr = check_reduce_name(aggr)
+            self.aggr_module: torch.nn.Module = Aggregation(self.aggr)
+            width = 1
+        else:
+            self.aggr = [check_reduce_name(a) for a in aggr]
+            self.aggr_module = MultiAggregation(self.aggr)
+            width = len(self.aggr)
+        if project:
+            self.lin = linear(src_channels, src_channels, True)
+        self.lin_l = linear(-1 if src_channels == -1 else width * src_channels, out_channels, bias)
+        if root_weight:
+            self.lin_r = linear(dst_channels, out_channels, False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for name in ("lin", "lin_l", "lin_r"):
+            if hasattr(self, name):
+                reset_linear(getattr(self, name), torch_init)
+
+    def graph(self, edge_index: Any, num_src: int, num_dst: int | None) -> Graph:
+        """The adjacency as a :class:`Graph` (rows = targets)."""
+        return as_graph(edge_index, num_src, None, num_dst)
+
+    def forward(
+        self,
+        x: Tensor | tuple[Tensor, Tensor | None],
+        edge_index: Any,
+        size: tuple[int, int] | None = None,
+    ) -> Tensor:
+        x_src, x_dst = (x, None) if isinstance(x, Tensor) else x
+        num_src = x_src.size(0) if size is None else size[0]
+        num_dst = (x_dst.size(0) if x_dst is not None else None) if size is None else size[1]
+        graph = self.graph(edge_index, num_src, num_dst)
+        if x_dst is None and isinstance(x, Tensor):
+            x_dst = target_rows(x, graph)
+        if self.project:
+            x_src = F.relu(self.lin(x_src))
+        aggregated = self.aggr_module(graph, x_src)
+        if aggregated.dim() == 3:  # several aggregators: concatenated along features
+            aggregated = aggregated.reshape(aggregated.size(0), -1)
+        out = self.lin_l(aggregated)
+        if self.root_weight and x_dst is not None:
+            out = out + self.lin_r(x_dst)
+        if self.normalize:
+            out = F.normalize(out, p=2.0, dim=-1)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, aggr={self.aggr!r})"
