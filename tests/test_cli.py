@@ -60,9 +60,9 @@ def test_bench_lists_and_kernels():
         and args.reduce == ["sum", "max"]
     )
     assert args.graph == ["rmat:8,4", "planetoid:cora"] and args.threads == [1, 2]
-    assert cli._backends(args.backend) == ["cpu", "numba"]
-    assert cli._backends("all") is None
-    assert "torch" in cli._backends("all,torch") and "torch" not in cli._backends("all,numba")
+    assert cli.bench.parse_backends(args.backend) == ["cpu", "numba"]
+    assert cli.bench.parse_backends("all") is None
+    assert "torch" in cli.bench.parse_backends("all,torch") and "torch" not in cli.bench.parse_backends("all,numba")
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,17 @@ the fly from a spec string by :func:`make_synthetic`.
 
 from .dataset import GraphData, find_data_root
 from .planetoid import Planetoid
+from .specs import load_dataset, random_split
 from .synthetic import make_synthetic, power_law, rmat, sbm
 
 __all__ = [
     "GraphData",
     "Planetoid",
     "find_data_root",
+    "load_dataset",
     "make_synthetic",
     "power_law",
+    "random_split",
     "rmat",
     "sbm",
 ]

@@ -90,7 +90,7 @@ class Inputs:
 
     @property
     def norm(self) -> Graph:
-        """The symmetric GCN normalisation ``D^-1/2 (A + I) D^-1/2`` (layer, train)."""
+        """The symmetric GCN normalisation ``D^-1/2 (A + I) D^-1/2`` (layer, step)."""
         return self._memoized("norm", self.graph.gcn_norm)
 
     @property

@@ -22,7 +22,7 @@ stay in cache can exceed 100% of the bandwidth roof; that is reuse, not a measur
 - **layer** (one GCN layer forward, ``A_hat (X W) + b`` with ``F -> F``): flops
   ``2 N F^2 + 2 nnz F``; bytes ``s (N F + F^2 + N F)`` for the GEMM (read X, W, write XW) plus
   the spmm model over the normalised (weighted) graph.
-- **train** (one step of a 2-layer GCN ``F -> F -> C``, forward + backward + Adam): modelled as
+- **step** (one training step of a 2-layer GCN ``F -> F -> C``, forward + backward + Adam): modelled as
   3x the forward (backward costs two products per forward product) of two layers; an estimate
   for the roofline plot, not an exact count.
 """
@@ -101,6 +101,6 @@ def layer_cost(graph: Graph, feat: int, dtype: torch.dtype, reduce: str = "sum")
     return Cost(gemm.flops + agg.flops, gemm.bytes + agg.bytes)
 
 
-def train_cost(graph: Graph, feat: int, dtype: torch.dtype, reduce: str = "sum") -> Cost:
+def step_cost(graph: Graph, feat: int, dtype: torch.dtype, reduce: str = "sum") -> Cost:
     layer = layer_cost(graph, feat, dtype)
     return Cost(6.0 * layer.flops, 6.0 * layer.bytes)

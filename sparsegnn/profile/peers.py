@@ -232,7 +232,7 @@ def fp32_sparsegnn(inputs: Inputs) -> Callable[[], object]:
     return lambda: ops.spmm(graph, x, "sum")
 
 
-# ------------------------------------------------------------------------------- layer/train
+# -------------------------------------------------------------------------------- layer/step
 @functools.lru_cache(maxsize=1)
 def _gcn_conv():
     return _require("torch_geometric.nn").GCNConv
@@ -286,7 +286,18 @@ def torch_sparse_layer(inputs: Inputs) -> Callable[[], object]:
     return run
 
 
-def _pyg_train(inputs: Inputs, adjacency: str) -> Callable[[], object]:
+class _PygGCN(torch.nn.Module):
+    """A 2-layer GCN on PyG's GCNConv: ``forward(x, adj)``."""
+
+    def __init__(self, convs: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.convs = torch.nn.ModuleList(convs)
+
+    def forward(self, x: Tensor, adj: object) -> Tensor:
+        return self.convs[1](torch.relu(self.convs[0](x, adj)), adj)
+
+
+def _pyg_step(inputs: Inputs, adjacency: str) -> Callable[[], object]:
     gcn = _gcn_conv()
     feat, classes = inputs.feat, inputs.num_classes
     if adjacency == "edge_index":
@@ -295,29 +306,20 @@ def _pyg_train(inputs: Inputs, adjacency: str) -> Callable[[], object]:
     else:
         convs = [gcn(feat, feat, normalize=False), gcn(feat, classes, normalize=False)]
         adj = inputs.norm_csr
-    model = torch.nn.ModuleList(convs).to(device=inputs.device, dtype=inputs.dtype)
-
-    def forward(x: Tensor) -> Tensor:
-        return model[1](torch.relu(model[0](x, adj)), adj)
-
-    return train_step(model, forward, inputs)
+    model = _PygGCN(convs).to(device=inputs.device, dtype=inputs.dtype)
+    return train_step(model, adj, inputs)
 
 
-def train_step(
-    model: torch.nn.Module, forward: Callable[[Tensor], Tensor], inputs: Inputs
-) -> Callable[[], object]:
-    """One full-batch step: forward, cross-entropy, backward, Adam."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    x, labels = inputs.x, inputs.labels
+def train_step(model: torch.nn.Module, adj: object, inputs: Inputs) -> Callable[[], object]:
+    """One full-batch step of ``model(x, adj)`` through :class:`sparsegnn.train.Trainer`:
+    forward, cross-entropy on every node, backward, Adam (lr 0.01)."""
+    from ..train import FullBatch, Trainer
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(forward(x).float(), labels)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step
+    labels = inputs.labels
+    method = FullBatch(inputs.x, adj, labels, torch.ones_like(labels, dtype=torch.bool))
+    trainer = Trainer(model, method, labels, {}, lr=0.01, select="last")
+    batch = next(iter(method.batches(0)))
+    return lambda: trainer.step(batch)
 
 
 PEERS: dict[str, dict[str, PeerBuilder]] = {
@@ -350,9 +352,9 @@ PEERS: dict[str, dict[str, PeerBuilder]] = {
         "pyg-GCNConv-sparse": pyg_gcn_layer_sparse,
         "torch.sparse": torch_sparse_layer,
     },
-    "train": {
-        "pyg-GCN": lambda inputs: _pyg_train(inputs, "edge_index"),
-        "pyg-GCN-sparse": lambda inputs: _pyg_train(inputs, "sparse"),
+    "step": {
+        "pyg-GCN": lambda inputs: _pyg_step(inputs, "edge_index"),
+        "pyg-GCN-sparse": lambda inputs: _pyg_step(inputs, "sparse"),
     },
 }
 
@@ -362,5 +364,5 @@ BASELINES = {
     "sddmm": "torch.sampled_addmm",
     "int8": "fp32-torch.sparse",
     "layer": "pyg-GCNConv",
-    "train": "pyg-GCN",
+    "step": "pyg-GCN",
 }

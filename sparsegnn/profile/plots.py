@@ -35,7 +35,7 @@ def _colors(names: list[str]) -> dict[str, object]:
     return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
 
 
-_MARKERS = {"spmm": "o", "segment": "s", "sddmm": "^", "int8": "D", "layer": "P", "train": "X"}
+_MARKERS = {"spmm": "o", "segment": "s", "sddmm": "^", "int8": "D", "layer": "P", "step": "X"}
 
 
 def roofline(

@@ -1,10 +1,5 @@
-"""The ``sparsegnn`` command line.
-
-``sparsegnn bench [spmm|segment|sddmm|int8|layer|train ...]`` times every sparsegnn backend
-against the peers a user would otherwise pick (table, JSON, CSV, roofline/speed-up plots, Chrome
-traces); ``sparsegnn plot RESULTS.json`` redraws the plots from a JSON file; ``sparsegnn tune`` measures this machine and writes the policy file that
-``backend="auto"`` reads; ``sparsegnn tune --show`` prints it.
-"""
+"""``sparsegnn bench``: time every sparsegnn backend against the peers a user would otherwise
+pick (table, JSON, CSV, roofline / speed-up plots, Chrome traces)."""
 
 from __future__ import annotations
 
@@ -14,63 +9,23 @@ import time
 
 import torch
 
+from .args import comma_list, positive_int
+
 DEFAULT_GRAPH = "synthetic:power_law,100000,1000000"
-KERNEL_NAMES = ("spmm", "segment", "sddmm", "int8", "layer", "train")
+KERNEL_NAMES = ("spmm", "segment", "sddmm", "int8", "layer", "step")
 DTYPE_NAMES = ("fp32", "fp64", "bf16", "fp16")
 REDUCE_NAMES = ("sum", "mean", "max", "min")
 ORDER_NAMES = ("own", "rcm", "metis")
 
 
-def _list(kind: str, choices: tuple[str, ...] | None = None):
-    def parse(text: str) -> list:
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {kind}, got {text!r}"
-            )
-        if kind == "positive integers":
-            try:
-                values = [int(item) for item in items]
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"expected comma-separated integers, got {text!r}"
-                ) from None
-            if min(values) < 1:
-                raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-            return values
-        bad = [item for item in items if choices is not None and item not in choices]
-        if bad:
-            raise argparse.ArgumentTypeError(
-                f"unknown {kind} {bad}; choose from {', '.join(choices)}"
-            )
-        return list(dict.fromkeys(items))
-
-    return parse
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sparsegnn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="profile kernels: every backend against every peer")
     bench.add_argument(
         "kernels",
         nargs="*",
         metavar="KERNEL",
         default=[],
-        help=f"kernels to profile: {', '.join(KERNEL_NAMES)} (default spmm)",
+        help=f"kernels to profile: {', '.join(KERNEL_NAMES)} (default spmm; step = one GCN training step)",
     )
     bench.add_argument(
         "--graph",
@@ -81,15 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--feat",
-        type=_list("positive integers"),
+        type=comma_list("positive integers"),
         default=[64],
         help="feature widths, e.g. 16,64,256",
     )
     bench.add_argument(
-        "--dtype", type=_list("dtypes", DTYPE_NAMES), default=["fp32"], help="e.g. fp32,bf16"
+        "--dtype", type=comma_list("dtypes", DTYPE_NAMES), default=["fp32"], help="e.g. fp32,bf16"
     )
     bench.add_argument(
-        "--reduce", type=_list("reduces", REDUCE_NAMES), default=["sum"], help="e.g. sum,max"
+        "--reduce", type=comma_list("reduces", REDUCE_NAMES), default=["sum"], help="e.g. sum,max"
     )
     bench.add_argument(
         "--backend",
@@ -99,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--order",
-        type=_list("node orders", ORDER_NAMES),
+        type=comma_list("node orders", ORDER_NAMES),
         default=["own"],
         help="node orders to time each graph in: own (as loaded), rcm (Graph.rcm_order), metis "
         "(Graph.metis_order, needs pymetis); e.g. own,metis. A renumbered graph is SPEC@ORDER",
@@ -108,12 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     bench.add_argument(
         "--threads",
-        type=_list("positive integers"),
+        type=comma_list("positive integers"),
         default=None,
         help="torch (and numba) threads, a list sweeps them (default: torch's)",
     )
     bench.add_argument(
-        "--repeat", type=_positive_int, default=10, help="timed repeats (default 10)"
+        "--repeat", type=positive_int, default=10, help="timed repeats (default 10)"
     )
     bench.add_argument("--warmup", type=int, default=2, help="untimed warm-up calls (default 2)")
     bench.add_argument(
@@ -149,50 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar (default: when stderr is a terminal)",
     )
 
-    plot = sub.add_parser(
-        "plot", help="draw the roofline and speed-up PNGs from a `bench --json` file"
-    )
-    plot.add_argument("json", metavar="JSON", help="a file written by `sparsegnn bench --json`")
-    plot.add_argument("--out", metavar="DIR", default=".", help="where the PNGs go (default: here)")
-
-    tune = sub.add_parser(
-        "tune", help="measure this machine and write the policy file backend='auto' reads"
-    )
-    tune.add_argument("--show", action="store_true", help="print the policy file and exit")
-    tune.add_argument(
-        "--out",
-        metavar="PATH",
-        help="policy file (default $SPARSEGNN_POLICY or ~/.cache/sparsegnn/policy.json)",
-    )
-    tune.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    tune.add_argument(
-        "--feat", type=_list("positive integers"), default=None, help="F values (default 16,64,256)"
-    )
-    tune.add_argument(
-        "--degrees",
-        type=_list("positive integers"),
-        default=None,
-        help="average degrees (default 4,16,64)",
-    )
-    tune.add_argument(
-        "--nnz", type=_positive_int, default=None, help="nonzeros per tuning graph (default 400000)"
-    )
-    tune.add_argument(
-        "--repeat", type=_positive_int, default=None, help="timed repeats (default 5)"
-    )
-    tune.add_argument("--threads", type=_positive_int, default=None)
-    tune.add_argument(
-        "--quick", action="store_true", help="a tiny sweep (seconds), for smoke tests"
-    )
-    tune.add_argument(
-        "--include-reference", action="store_true", help="also time the slow plain-torch reference"
-    )
-    tune.add_argument("--quiet", action="store_true")
-    return parser
+    bench.set_defaults(run=run)
 
 
-def _backends(text: str) -> list[str] | None:
-    from . import ops
+def parse_backends(text: str) -> list[str] | None:
+    from .. import ops
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
@@ -203,7 +119,7 @@ def _backends(text: str) -> list[str] | None:
     return names
 
 
-def _peers(text: str) -> list[str] | None:
+def parse_peers(text: str) -> list[str] | None:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
         return None
@@ -220,19 +136,19 @@ def _quiet_torch_sparse_warnings() -> None:
 def _prewarm(device: str) -> None:
     """One tiny op call: the first custom-op call imports torch._dynamo (seconds), outside any
     timing and before the progress bar starts."""
-    from . import Graph, ops
+    from .. import Graph, ops
 
     graph = Graph.from_edge_index(torch.tensor([[0, 1], [1, 0]]), 2).to(device)
     ops.spmm(graph, torch.ones(2, 1, device=device))
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .profile import format_table
-    from .profile.graphs import load_graph
-    from .profile.machine import Roofs, environment, measure_peak_gflops, measure_roofs
-    from .profile.peers import PEERS
-    from .profile.report import payload, write_csv, write_json
-    from .profile.runner import plan, sweep
+def run(args: argparse.Namespace) -> int:
+    from ..profile import format_table
+    from ..profile.graphs import load_graph
+    from ..profile.machine import Roofs, environment, measure_peak_gflops, measure_roofs
+    from ..profile.peers import PEERS
+    from ..profile.report import payload, write_csv, write_json
+    from ..profile.runner import plan, sweep
 
     _quiet_torch_sparse_warnings()
     kernels = list(dict.fromkeys(args.kernels)) or ["spmm"]
@@ -243,7 +159,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    peers = _peers(args.peers)
+    peers = parse_peers(args.peers)
     if peers:
         known = {p for k in kernels for p in PEERS[k]}
         bad = [p for p in peers if p not in known]
@@ -308,7 +224,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result = sweep(
         cases,
         graphs,
-        _backends(args.backend),
+        parse_backends(args.backend),
         peers,
         args.repeat,
         args.warmup,
@@ -332,7 +248,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rows = write_csv(args.csv, result.records, f"{env['host']}|{env['cpu']}")
         print(f"wrote {args.csv} ({rows} rows)")
     if args.plot and result.records:
-        from .profile.plots import write_plots
+        from ..profile.plots import write_plots
 
         for path in write_plots(result.records, roofs, args.plot):
             print(f"wrote {path}")
@@ -341,64 +257,3 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
-    from .profile.plots import write_plots
-    from .profile.report import read_json
-
-    try:
-        records, roofs = read_json(args.json)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"sparsegnn plot: error: {error}", file=sys.stderr)
-        return 2
-    for path in write_plots(records, roofs, args.out):
-        print(f"wrote {path}")
-    return 0
-
-
-def cmd_tune(args: argparse.Namespace) -> int:
-    from .profile import tune as tuning
-
-    if args.show:
-        try:
-            print(tuning.show(args.out))
-        except ValueError as error:
-            print(f"sparsegnn tune: error: {error}", file=sys.stderr)
-            return 1
-        return 0
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("sparsegnn tune: error: --device cuda but torch sees no CUDA device", file=sys.stderr)
-        return 2
-    if args.threads:
-        from .profile.runner import set_threads
-
-        set_threads(args.threads)
-    config = (
-        tuning.TuneConfig.quick(args.device)
-        if args.quick
-        else tuning.TuneConfig(device=args.device)
-    )
-    config.include_reference = args.include_reference
-    for name in ("feat", "degrees", "nnz", "repeat"):
-        value = getattr(args, name)
-        if value is not None:
-            setattr(config, "feats" if name == "feat" else name, value)
-    start = time.perf_counter()
-    policy = tuning.tune(config, progress=None if args.quiet else print)
-    path = tuning.write_policy(policy, args.out)
-    print(f"wrote {path} in {time.perf_counter() - start:.1f} s")
-    if not args.quiet:
-        print(tuning.show(path))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return {"bench": cmd_bench, "plot": cmd_plot, "tune": cmd_tune}[args.command](args)
-    except KeyboardInterrupt:  # before the sweep started (graph building, roofs) or in tune
-        print(f"\nsparsegnn {args.command}: interrupted before anything finished", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

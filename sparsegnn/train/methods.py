@@ -1,0 +1,93 @@
+"""How a training method plugs into the one loop (:class:`~sparsegnn.train.Trainer`): it
+supplies each epoch's batches, the loss of a batch, and the logits the loop evaluates.
+
+:class:`FullBatch` is the full-graph method; samplers, GNNAutoScale, distillation and QAT are
+further :class:`Method` subclasses, never copies of the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass
+class Batch:
+    """One optimisation step's input.
+
+    Attributes:
+        x: ``[n, F]`` features of the batch's nodes (the columns of ``graph``; dense or sparse).
+        graph: the adjacency the model takes (a :class:`sparsegnn.Graph`, ready: normalised by
+            the method once per batch, or an ``edge_index``).
+        y: int64 ``[t]`` labels of the nodes that count in the loss.
+        loss_rows: int64 ``[t]``, the output rows those labels belong to (``None``: every row).
+        loss_weight: ``[t]`` per-node loss weights, summed (GraphSAINT's lambda); ``None``
+            takes the mean cross-entropy.
+        node_ids: int64 ``[n]`` global ids of the batch's nodes (``None``: the whole graph).
+    """
+
+    x: Tensor
+    graph: Any
+    y: Tensor
+    loss_rows: Tensor | None = None
+    loss_weight: Tensor | None = None
+    node_ids: Tensor | None = None
+
+
+def batch_loss(logits: Tensor, batch: Batch) -> Tensor:
+    """Cross-entropy of the batch's loss rows: the mean, or the ``loss_weight``-weighted sum."""
+    if batch.loss_rows is not None:
+        logits = logits[batch.loss_rows]
+    if batch.loss_weight is None:
+        return F.cross_entropy(logits.float(), batch.y)
+    return (F.cross_entropy(logits.float(), batch.y, reduction="none") * batch.loss_weight).sum()
+
+
+class Method:
+    """A training method: what :class:`~sparsegnn.train.Trainer` asks of it.
+
+    Subclasses implement :meth:`batches` and :meth:`predict`; :meth:`loss` defaults to the
+    cross-entropy of the batch's loss rows (:func:`batch_loss`).
+    """
+
+    def batches(self, epoch: int) -> Iterable[Batch]:
+        """The batches of epoch ``epoch`` (0-based), in order."""
+        raise NotImplementedError
+
+    def loss(self, model: torch.nn.Module, batch: Batch) -> Tensor:
+        """The scalar loss of one batch (the model is in training mode)."""
+        return batch_loss(model(batch.x, batch.graph), batch)
+
+    def predict(self, model: torch.nn.Module) -> Tensor:
+        """``[N, C]`` logits of every node for evaluation (eval mode, no gradient)."""
+        raise NotImplementedError
+
+
+class FullBatch(Method):
+    """Full-graph training: one batch per epoch, the whole graph, loss on the training nodes.
+
+    Args:
+        x: ``[N, F]`` node features (dense or sparse COO).
+        graph: the adjacency the model takes (e.g. ``data.graph``).
+        y: int64 ``[N]`` labels.
+        train_mask: bool ``[N]``, the nodes in the loss.
+    """
+
+    def __init__(self, x: Tensor, graph: Any, y: Tensor, train_mask: Tensor) -> None:
+        if train_mask.dtype != torch.bool or train_mask.shape != y.shape:
+            raise ValueError(f"train_mask: expected a bool mask of shape {tuple(y.shape)}")
+        if not bool(train_mask.any()):
+            raise ValueError("train_mask: no training node")
+        rows = train_mask.nonzero().flatten()
+        self.batch = Batch(x, graph, y[rows], loss_rows=rows)
+
+    def batches(self, epoch: int) -> Iterable[Batch]:
+        return (self.batch,)
+
+    def predict(self, model: torch.nn.Module) -> Tensor:
+        return model(self.batch.x, self.batch.graph)
