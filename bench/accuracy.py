@@ -33,68 +33,45 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparsegnn import ops
 from sparsegnn.data import Planetoid
-from sparsegnn.nn import EGC, GCN, MLP, SGConv
+from sparsegnn.nn import MLP
 from sparsegnn.prop import CorrectAndSmooth
+from sparsegnn.train import FullBatch, Trainer, fit_full_batch, model_inputs, recipe, seed_everything
 
 _CACHE: dict[str, object] = {}
 
 
 def load(name: str):
+    """``(data, {model: its inputs})`` of a Planetoid dataset (inputs made once per model), or
+    None when the files are absent."""
     if name not in _CACHE:
-        _CACHE[name] = _load(name)
+        try:
+            _CACHE[name] = (Planetoid(None, name), {})
+        except FileNotFoundError as err:
+            print(f"skip {name}: {err}")
+            _CACHE[name] = None
     return _CACHE[name]
 
 
-def _load(name: str):
-    try:
-        data = Planetoid(None, name)
-    except FileNotFoundError as err:
-        print(f"skip {name}: {err}")
-        return None
-    x = data.x / data.x.sum(1, keepdim=True).clamp(min=1)  # row-normalised features
-    # bag-of-words features are ~1% dense: a sparse COO matrix (dropout on its stored entries
-    # only, as in Kipf & Welling's code) is the same model, an order of magnitude cheaper
-    return data, x.to_sparse().coalesce(), data.graph
+def inputs(name: str, model: str):
+    data, made = load(name)
+    if model not in made:
+        made[model] = model_inputs(model, data.x, data.graph, recipe(model))
+    return data, made[model]
 
 
-def accuracy(logits, y, mask) -> float:
-    return float((logits[mask].argmax(-1) == y[mask]).float().mean())
-
-
-def train_best_val(model, params, x, adj, data, epochs: int, lr: float) -> tuple[float, float]:
-    """(best validation accuracy, test accuracy at that epoch)."""
-    opt = torch.optim.Adam(params, lr=lr)
-    best_val, test_at_best = -1.0, 0.0
-    for _ in range(epochs):
-        model.train()
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x, adj)[data.train_mask], data.y[data.train_mask])
-        loss.backward()
-        opt.step()
-        model.eval()
-        with torch.no_grad():
-            logits = model(x, adj)
-        val = accuracy(logits, data.y, data.val_mask)
-        if val >= best_val:
-            best_val, test_at_best = val, accuracy(logits, data.y, data.test_mask)
-    return best_val, test_at_best
+def masks(data) -> dict:
+    return {"train": data.train_mask, "val": data.val_mask, "test": data.test_mask}
 
 
 def run_gcn(name: str, seed: int) -> float:
-    data, x, adj = load(name)
-    torch.manual_seed(seed)
-    model = GCN(x.size(1), 16, data.num_classes, num_layers=2, dropout=0.5, cached=True)
-    params = [
-        {"params": model.convs[0].parameters(), "weight_decay": 5e-4},
-        {"params": model.convs[1].parameters(), "weight_decay": 0.0},
-    ]
-    return train_best_val(model, params, x, adj, data, 200, 0.01)[1]
+    """Test accuracy (percent) at the best validation epoch of Kipf & Welling's GCN."""
+    data, x = inputs(name, "gcn")
+    return fit_full_batch("gcn", data, recipe("gcn"), seed, x, keep_best_state=False).acc["test"]
 
 
 # EGC-S settings (selected by --select-egc, 2026-11-24; see bench/RESULTS.md) and the grid.
@@ -104,23 +81,12 @@ SELECTION_SEEDS = (100, 101, 102)
 
 
 def run_egc(name: str, seed: int, settings: dict | None = None) -> tuple[float, float]:
-    """(best validation accuracy, test accuracy at that epoch) of EGC-S with settings."""
+    """(best validation accuracy, test accuracy at that epoch), percent, of EGC-S."""
     cfg = settings or EGC_SETTINGS
-    data, x, adj = load(name)
-    torch.manual_seed(seed)
-    model = EGC(
-        x.size(1),
-        cfg["hidden"],
-        data.num_classes,
-        num_layers=2,
-        dropout=cfg["dropout"],
-        aggregators=["symnorm"],
-        num_heads=8,
-        num_bases=cfg["bases"],
-        cached=True,
-    )
-    params = [{"params": model.parameters(), "weight_decay": 5e-4}]
-    return train_best_val(model, params, x, adj, data, 400, cfg["lr"])
+    data, x = inputs(name, "egc")
+    r = recipe("egc", hidden=cfg["hidden"], bases=cfg["bases"], dropout=cfg["dropout"], lr=cfg["lr"])
+    acc = fit_full_batch("egc", data, r, seed, x, keep_best_state=False).acc
+    return acc["val"], acc["test"]
 
 
 def _egc_val(job: tuple[dict, int]) -> float:
@@ -141,40 +107,35 @@ def select_egc(jobs: int) -> dict:
                  for i in range(len(points))]
     ranked = sorted(zip(per_point, range(len(points))), key=lambda t: -t[0])
     for val, i in ranked[:5]:
-        print(f"  val {100 * val:.2f}  {points[i]}", flush=True)
+        print(f"  val {val:.2f}  {points[i]}", flush=True)
     return points[ranked[0][1]]
 
 
 def run_sgc(name: str, seed: int) -> tuple[float, float]:
-    """SGC as its authors train it: propagate once (``SGConv(cached=True)``), then fit the
-    logistic regression on the training rows only."""
-    data, x, adj = load(name)
-    x = x.to_dense()
-    torch.manual_seed(seed)
+    """(final-epoch test accuracy in percent, seconds) of SGC as its authors train it: the
+    propagation runs once (``SGConv(cached=True)``), then a logistic regression; the wall time
+    includes the propagation and the per-epoch evaluation of the loop."""
+    data, x = inputs(name, "sgc")
     start = time.perf_counter()
-    model = SGConv(x.size(1), data.num_classes, K=2, cached=True)
-    feats = model.propagated(x, adj)
-    train_x, train_y = feats[data.train_mask], data.y[data.train_mask]
-    opt = torch.optim.Adam(model.parameters(), lr=0.2, weight_decay=1.3e-5)
-    for _ in range(100):
-        opt.zero_grad()
-        F.cross_entropy(model.lin(train_x), train_y).backward()
-        opt.step()
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        return accuracy(model(x, adj), data.y, data.test_mask), seconds
+    acc = fit_full_batch("sgc", data, recipe("sgc"), seed, x, keep_best_state=False).acc
+    return acc["test"], time.perf_counter() - start
 
 
 def run_cs(name: str, seed: int) -> tuple[float, float]:
-    data, x, adj = load(name)
-    torch.manual_seed(seed)
+    """(linear model's test accuracy, after Correct & Smooth), percent: a logistic regression on
+    the row-normalised features (Adam lr 0.2, wd 5e-4, 200 epochs, best validation), then C&S
+    with alpha1, alpha2 chosen on validation."""
+    data, x = inputs(name, "mlp")
+    seed_everything(seed)
     model = MLP(x.size(1), 0, data.num_classes, num_layers=1, dropout=0.0)
-    params = [{"params": model.parameters(), "weight_decay": 5e-4}]
-    base = train_best_val(model, params, x, None, data, 200, 0.2)[1]
+    trainer = Trainer(model, FullBatch(x, None, data.y, data.train_mask), data.y, masks(data),
+                      lr=0.2, weight_decay=5e-4, epochs=200)
+    result = trainer.fit()
+    model.load_state_dict(result.best_state)
     model.eval()
     with torch.no_grad():
         y_soft = model(x).softmax(-1)
-    train = data.train_mask
+    train, adj = data.train_mask, data.graph
     best = (-1.0, 0.0)
     for alpha1 in (0.5, 0.8, 0.979):
         for alpha2 in (0.5, 0.756, 0.9):
@@ -185,12 +146,17 @@ def run_cs(name: str, seed: int) -> tuple[float, float]:
             val = accuracy(out, data.y, data.val_mask)
             if val > best[0]:
                 best = (val, accuracy(out, data.y, data.test_mask))
-    return base, best[1]
+    return result.acc["test"], best[1]
+
+
+def accuracy(logits, y, mask) -> float:
+    """Accuracy in percent of ``logits[mask]``."""
+    return 100.0 * float((logits[mask].argmax(-1) == y[mask]).float().mean())
 
 
 def summary(values: list[float]) -> str:
-    mean = 100 * statistics.mean(values)
-    std = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
+    mean = statistics.mean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{mean:.2f} +- {std:.2f}"
 
 
@@ -214,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # The first torch.library custom-op call of a process imports torch._dynamo (2-3 s here,
     # torch's one-time lazy import, not sparsegnn work): pay it before anything is timed.
-    ops.spmm(load("cora")[2], torch.zeros(load("cora")[0].num_nodes, 1))
+    ops.spmm(load("cora")[0].graph, torch.zeros(load("cora")[0].num_nodes, 1))
     if "gcn" in only:
         for name in ("cora", "citeseer"):
             accs = [run_gcn(name, s) for s in seeds]

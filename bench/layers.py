@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparsegnn.data import power_law
 from sparsegnn.nn import GCN
+from sparsegnn.train import Batch, FullBatch, Trainer
 
 
 class PygGCN(torch.nn.Module):
@@ -49,8 +50,9 @@ class PygGCN(torch.nn.Module):
         return self.convs[1](x, edge_index)
 
 
-def one_epoch(model, opt, x, edge_index, y, patched: bool) -> float:
-    """One timed training epoch, under ``sparsegnn.pyg.patched()`` when ``patched``."""
+def one_epoch(trainer: Trainer, batch: Batch, patched: bool) -> float:
+    """Seconds of one training epoch (one full-batch ``Trainer.step``), under
+    ``sparsegnn.pyg.patched()`` when ``patched``."""
     context = contextlib.nullcontext()
     if patched:
         import sparsegnn.pyg as sp
@@ -58,9 +60,7 @@ def one_epoch(model, opt, x, edge_index, y, patched: bool) -> float:
         context = sp.patched()
     with context:
         start = time.perf_counter()
-        opt.zero_grad()
-        F.cross_entropy(model(x, edge_index), y).backward()
-        opt.step()
+        trainer.step(batch)
         return time.perf_counter() - start
 
 
@@ -108,16 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         variants["PyG GCNConv, patched"] = (pyg_model, True)
     except ImportError:
         print("torch_geometric not installed: only sparsegnn is timed")
-    opts = {
-        name: torch.optim.Adam(model.parameters(), lr=0.01) for name, (model, _) in variants.items()
+    method = FullBatch(x, ei, y, torch.ones_like(y, dtype=torch.bool))
+    batch = next(iter(method.batches(0)))
+    trainers = {
+        name: Trainer(model, method, y, {}, lr=0.01, select="last")
+        for name, (model, _) in variants.items()
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(args.epochs + 1):  # round-robin, so load changes hit every variant alike
         for name, (model, patched) in variants.items():
-            model.train()
             if round_ == 0 and patched:  # recompute the cached normalisation under the patch
                 model.convs[0]._cached_edge_index = model.convs[1]._cached_edge_index = None
-            seconds = one_epoch(model, opts[name], x, ei, y, patched)
+            seconds = one_epoch(trainers[name], batch, patched)
             if round_ > 0:  # round 0 warms caches (normalisation, CSR, transposes)
                 times[name].append(seconds)
     for name in variants:

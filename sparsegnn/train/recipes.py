@@ -13,8 +13,9 @@ Defaults per model (Planetoid's public split, full batch):
 | sign | 64 | K=2, gcn | 0.5 | 0.01 | 5e-4 | 200 | best val | Rossi et al.'s model, small |
 
 Non-negative features are row-normalised (every model above is trained so in its paper's
-Planetoid code) and kept as a sparse COO matrix when at most 10% dense (bag-of-words): sparse dropout drops only
-stored entries, the same distribution as dense dropout at a fraction of the cost.
+Planetoid code) and, for the models that start with a Linear (gcn, egc, mlp), kept as a sparse
+COO matrix when at most 10% dense (bag-of-words): sparse dropout drops only stored entries, the
+same distribution as dense dropout at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from .loop import FitResult, Trainer, seed_everything
 from .methods import FullBatch
 
 MODELS = ("gcn", "sage", "egc", "mlp", "sgc", "sign")
-SPARSE_BELOW = 0.10  # features at most this dense are stored sparse
+SPARSE_BELOW = 0.10  # features at most this dense are stored sparse ...
+LINEAR_FIRST = ("gcn", "egc", "mlp")  # ... for the models whose first operation is a Linear
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def model_inputs(model: str, x: Tensor, graph: Any, r: Recipe) -> Tensor:
         x = x / x.sum(1, keepdim=True).clamp(min=1e-12)
     if model == "sign":
         return torch.cat(sign_features(graph, x, r.hops), dim=1)
-    if float((x != 0).float().mean()) <= SPARSE_BELOW:
+    if model in LINEAR_FIRST and float((x != 0).float().mean()) <= SPARSE_BELOW:
         return x.to_sparse().coalesce()
     return x
 
@@ -124,6 +126,7 @@ def fit_full_batch(
     seed: int,
     x: Tensor | None = None,
     on_epoch: Any = None,
+    keep_best_state: bool = True,
 ) -> FitResult:
     """Seed everything with ``seed``, build ``model`` and train it full batch on ``data`` (a
     :class:`~sparsegnn.data.GraphData` with ``x``, ``y`` and the split masks) by ``r``.
@@ -141,6 +144,7 @@ def fit_full_batch(
         param_groups=param_groups(net, r),
         epochs=r.epochs,
         select=r.select,
+        keep_best_state=keep_best_state,
         on_epoch=on_epoch,
     )
     return trainer.fit()
