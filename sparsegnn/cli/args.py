@@ -58,3 +58,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+
+
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """``--progress / --no-progress``: a progress bar, by default when stderr is a terminal."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )

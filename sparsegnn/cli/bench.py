@@ -4,12 +4,11 @@ pick (table, JSON, CSV, roofline / speed-up plots, Chrome traces)."""
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import torch
 
-from .args import comma_list, positive_int
+from .args import UsageError, add_progress_flag, comma_list, positive_int
 
 DEFAULT_GRAPH = "synthetic:power_law,100000,1000000"
 KERNEL_NAMES = ("spmm", "segment", "sddmm", "int8", "layer", "step")
@@ -97,12 +96,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--trace", metavar="DIR", help="write a torch.profiler Chrome trace per case into DIR"
     )
-    bench.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar (default: when stderr is a terminal)",
-    )
+    add_progress_flag(bench)
 
     bench.set_defaults(run=run)
 
@@ -154,26 +148,15 @@ def run(args: argparse.Namespace) -> int:
     kernels = list(dict.fromkeys(args.kernels)) or ["spmm"]
     unknown = [k for k in kernels if k not in KERNEL_NAMES]
     if unknown:
-        print(
-            f"sparsegnn bench: error: unknown kernel {unknown}; choose from {', '.join(KERNEL_NAMES)}",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError(f"unknown kernel {unknown}; choose from {', '.join(KERNEL_NAMES)}")
     peers = parse_peers(args.peers)
     if peers:
         known = {p for k in kernels for p in PEERS[k]}
         bad = [p for p in peers if p not in known]
         if bad:
-            print(
-                f"sparsegnn bench: error: unknown peer {bad}; known for {kernels}: {sorted(known)}",
-                file=sys.stderr,
-            )
-            return 2
+            raise UsageError(f"unknown peer {bad}; known for {kernels}: {sorted(known)}")
     if args.device == "cuda" and not torch.cuda.is_available():
-        print(
-            "sparsegnn bench: error: --device cuda but torch sees no CUDA device", file=sys.stderr
-        )
-        return 2
+        raise UsageError("--device cuda but torch sees no CUDA device")
     threads = args.threads or [torch.get_num_threads()]
     specs = list(dict.fromkeys(args.graph or [DEFAULT_GRAPH]))
     graphs = {}
@@ -182,8 +165,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             graphs[spec] = load_graph(spec, seed=args.seed).to(args.device)
         except (ValueError, FileNotFoundError) as error:
-            print(f"sparsegnn bench: error: --graph {spec}: {error}", file=sys.stderr)
-            return 2
+            raise UsageError(f"--graph {spec}: {error}") from None
         g = graphs[spec]
         stats = g.degree_stats()
         print(
@@ -197,8 +179,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 perm = g.rcm_order() if order == "rcm" else g.metis_order()
             except (ValueError, ImportError) as error:
-                print(f"sparsegnn bench: error: --order {order} on {spec}: {error}", file=sys.stderr)
-                return 2
+                raise UsageError(f"--order {order} on {spec}: {error}") from None
             graphs[f"{spec}@{order}"] = g.permute(perm)
             print(f"graph {spec}@{order}: renumbered in {time.perf_counter() - start:.1f} s")
         if "own" not in args.order:

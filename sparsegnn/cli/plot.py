@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from .args import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +24,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         records, roofs = read_json(args.json)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"sparsegnn plot: error: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from None
     for path in write_plots(records, roofs, args.out):
         print(f"wrote {path}")
     return 0

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .args import UsageError, positive_int
+from .args import UsageError, add_progress_flag, positive_int
 
 SCHEMA = "sparsegnn-train/1"
 
@@ -42,12 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     train.add_argument("--json", metavar="PATH", help=f"write the results as JSON ({SCHEMA})")
     train.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
-    train.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar (default: when stderr is a terminal)",
-    )
+    add_progress_flag(train)
     train.set_defaults(run=run)
 
 

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from .args import comma_list, positive_int
+from .args import UsageError, comma_list, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         return 0
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("sparsegnn tune: error: --device cuda but torch sees no CUDA device", file=sys.stderr)
-        return 2
+        raise UsageError("--device cuda but torch sees no CUDA device")
     if args.threads:
         from ..profile.runner import set_threads
 

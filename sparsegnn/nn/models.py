@@ -122,7 +122,28 @@ class LayerStack(torch.nn.Module):
         return [{"params": first, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-class GCN(LayerStack):
+class ConvStack(LayerStack):
+    """``num_layers`` convs of one class, ``in -> hidden -> ... -> out``, every conv taking
+    ``conv_kwargs``."""
+
+    conv_class: type[torch.nn.Module]
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        **conv_kwargs: Any,
+    ) -> None:
+        super().__init__(dropout)
+        sizes = layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
+        self.convs = torch.nn.ModuleList(self.conv_class(a, b, **conv_kwargs) for a, b in pairwise(sizes))
+        self.reset_parameters()  # a second draw, kept: the published seeds' figures depend on it
+
+
+class GCN(ConvStack):
     """Kipf & Welling's GCN: ``num_layers`` :class:`GCNConv` with ReLU and dropout between them
     (and dropout on the input, as in the reference implementation).
 
@@ -137,27 +158,14 @@ class GCN(LayerStack):
     ``graph`` any adjacency GCNConv takes; output :math:`(N, F_{out})` logits.
     """
 
+    conv_class = GCNConv
     takes_edge_weight = True
-
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int = 2,
-        dropout: float = 0.5,
-        **conv_kwargs: Any,
-    ) -> None:
-        super().__init__(dropout)
-        sizes = layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
-        self.convs = torch.nn.ModuleList(GCNConv(a, b, **conv_kwargs) for a, b in pairwise(sizes))
-        self.reset_parameters()  # a second draw, kept: the published seeds' figures depend on it
 
     def apply_layer(self, i: int, x: Tensor, graph: Any, edge_weight: Tensor | None) -> Tensor:
         return self.convs[i](x, graph, edge_weight)
 
 
-class SAGE(LayerStack):
+class SAGE(ConvStack):
     """Hamilton et al.'s GraphSAGE: ``num_layers`` :class:`SAGEConv` (mean aggregation by
     default) with ReLU and dropout between them.
 
@@ -171,18 +179,7 @@ class SAGE(LayerStack):
     Shapes: ``x`` :math:`(N, F_{in})`; output :math:`(N, F_{out})` logits.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int = 2,
-        dropout: float = 0.5,
-        **conv_kwargs: Any,
-    ) -> None:
-        super().__init__(dropout)
-        sizes = layer_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
-        self.convs = torch.nn.ModuleList(SAGEConv(a, b, **conv_kwargs) for a, b in pairwise(sizes))
+    conv_class = SAGEConv
 
 
 class EGC(LayerStack):
