@@ -25,6 +25,7 @@ from sparsegnn.nn import (
     gcn_norm,
 )
 from sparsegnn.ops.multi import AGGREGATORS, multi_aggregate
+from sparsegnn.train import FullBatch, Trainer
 
 pyg_nn = pytest.importorskip("torch_geometric.nn", reason="torch_geometric not installed")
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
@@ -327,17 +328,9 @@ def test_models_forward_and_short_training(model_cls):
     data = sbm(300, 3, 6.0, homophily=0.9, num_features=16, seed=0)
     torch.manual_seed(0)
     model = model_cls(16, 32, 3, num_layers=2, dropout=0.2)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    losses = []
-    for _ in range(15):
-        model.train()
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(
-            model(data.x, data.edge_index)[data.train_mask], data.y[data.train_mask]
-        )
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    method = FullBatch(data.x, data.edge_index, data.y, data.train_mask)
+    trainer = Trainer(model, method, data.y, {}, lr=0.01, epochs=15, select="last")
+    losses = [r.loss for r in trainer.fit().records]
     assert losses[-1] < losses[0]
     model.eval()
     assert model(data.x, data.graph).shape == (300, 3)

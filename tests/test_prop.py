@@ -10,6 +10,7 @@ import torch
 from sparsegnn import Graph
 from sparsegnn.data import sbm
 from sparsegnn.prop import SIGN, CorrectAndSmooth, LabelPropagation, sign_features, triangle_graph
+from sparsegnn.train import FullBatch, Trainer
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
 N = 60
@@ -125,16 +126,9 @@ def test_sign_model_trains_briefly():
     feats = sign_features(data.graph, data.x, 2, ["gcn", "ppr"])
     torch.manual_seed(0)
     model = SIGN(16, 32, 3, len(feats), dropout=0.1)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    losses = []
-    for _ in range(20):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(
-            model(feats)[data.train_mask], data.y[data.train_mask]
-        )
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    method = FullBatch(torch.cat(feats, -1), None, data.y, data.train_mask)
+    trainer = Trainer(model, method, data.y, {}, lr=0.01, epochs=20, select="last")
+    losses = [r.loss for r in trainer.fit().records]
     assert losses[-1] < losses[0]
     model.eval()
     assert model(torch.cat(feats, -1)).shape == (300, 3)
