@@ -9,16 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import CPU_BACKENDS, EDGE_CASES, weighted
+from reference import assert_close
 from sparsegnn import Graph, ops
 from sparsegnn.ops.library import sddmm_op, segment_reduce_op, spmm_int8_op, spmm_op
 
 REDUCES = ("sum", "mean", "max", "min")
 ALL_BACKENDS = ["torch", *CPU_BACKENDS]
-TOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 3e-3}
 
 
 def loop_spmm(graph: Graph, x: torch.Tensor, reduce: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """A row-by-row reference, independent of every backend (float64)."""
+    """A row-by-row loop, independent of every backend (float64): the check of the suite's
+    reference (the ``torch`` backend, tests/reference.py)."""
     x = x.double()
     value = graph.value.double() if graph.value is not None else torch.ones(graph.nnz, dtype=torch.float64)
     out = torch.zeros(graph.num_nodes, x.shape[1], dtype=torch.float64)
@@ -41,14 +42,6 @@ def loop_spmm(graph: Graph, x: torch.Tensor, reduce: str) -> tuple[torch.Tensor,
 def features(rows: int, feat: int, dtype=torch.float32, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(rows, feat, generator=gen, dtype=torch.float64).to(dtype)
-
-
-def assert_close(actual, expected, dtype, scale=None):
-    """Close within the dtype's tolerance; ``scale`` (e.g. ``|A| @ |x|``) bounds the rounding
-    error of long sums, whose terms may cancel."""
-    tol = TOL[dtype]
-    atol = tol if scale is None else tol * (1 + scale.double())
-    assert torch.all((actual.double() - expected.double()).abs() <= atol + tol * expected.double().abs())
 
 
 def abs_bound(graph: Graph, x: torch.Tensor, reduce: str) -> torch.Tensor:
@@ -103,7 +96,7 @@ def test_spmm_half_precision_accumulates_in_float32(backend, dtype, reduce):
     expected = ops.spmm(graph, x, reduce, backend="torch")
     actual = ops.spmm(graph.with_value(graph.value.to(dtype)), x.to(dtype), reduce, backend=backend)
     assert actual.dtype == dtype
-    torch.testing.assert_close(actual.float(), expected, rtol=TOL[dtype] * 4, atol=TOL[dtype] * 4)
+    assert_close(actual, expected, dtype, abs_bound(graph, x, reduce))  # inputs rounded to dtype too
 
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
@@ -183,7 +176,7 @@ def random_graphs(draw):
     gen = torch.Generator().manual_seed(seed)
     row = torch.randint(0, num_nodes, (nnz,), generator=gen)
     col = torch.randint(0, num_cols, (nnz,), generator=gen)
-    graph = Graph._from_coo(row, col, None, num_nodes, num_cols)
+    graph = Graph.from_coo(row, col, None, num_nodes, num_cols)
     if draw(st.booleans()):
         graph = graph.with_value(torch.rand(nnz, generator=gen, dtype=torch.float64) * 2 - 1)
     if draw(st.booleans()):
@@ -205,10 +198,11 @@ def test_random_graphs_all_backends(case, reduce):
             if reduce in ("max", "min")
             else (ops.spmm(graph, x, reduce, backend=backend), None)
         )
-        assert_close(out, expected, torch.float64)
+        assert_close(out, expected, torch.float64, abs_bound(graph, x, reduce))
         if arg is not None:
             assert torch.equal(arg, expected_arg), backend
-        assert_close(ops.sddmm(graph, a, x, backend=backend), expected_sddmm, torch.float64)
+        sddmm_bound = (a[graph.row_index()].abs() * x[graph.col.long()].abs()).sum(1)
+        assert_close(ops.sddmm(graph, a, x, backend=backend), expected_sddmm, torch.float64, sddmm_bound)
 
 
 # --------------------------------------------------------------------------------- gradients

@@ -29,6 +29,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import reference
+from sparsegnn.ops.backends.reference import spmm_int8 as spmm_int8_reference
+
 triton = pytest.importorskip("triton")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,53 +143,27 @@ def graph(name, dtype=torch.float32, weighted=True, seed=0, integer=False):
     return rowptr, col, value, x
 
 
-def acc_of(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def ref_reduce(msg, rowptr, reduce):
-    """Reduce messages [nnz, F] (accumulation dtype) into rows; arg = first position."""
-    n = rowptr.numel() - 1
-    nnz, F = msg.shape
-    row = torch.repeat_interleave(torch.arange(n), rowptr.diff(), output_size=nnz)
-    if reduce in ("sum", "mean"):
-        out = torch.zeros(n, F, dtype=msg.dtype).index_add_(0, row, msg)
-        if reduce == "mean":
-            out = out / rowptr.diff().clamp(min=1).unsqueeze(1).to(msg.dtype)
-        return out, torch.empty(0, dtype=torch.int64)
-    idx = row.unsqueeze(1).expand(nnz, F)
-    out = torch.zeros(n, F, dtype=msg.dtype).scatter_reduce_(
-        0, idx, msg, "amax" if reduce == "max" else "amin", include_self=False)
-    pos = torch.arange(nnz).unsqueeze(1).expand(nnz, F)
-    hit = torch.where(msg == out[row], pos, torch.full_like(pos, nnz))
-    arg = torch.full((n, F), nnz, dtype=torch.int64).scatter_reduce_(0, idx, hit, "amin")
-    return out, arg
+    """The shared reference (tests/reference.py) in the kernels' accumulation dtype, rounded to
+    the messages' dtype, so products, roundings and ties are the kernels' own."""
+    out, arg = reference.reduce_rows(rowptr, msg, reduce, reference.acc_dtype(msg.dtype))
+    return out.to(msg.dtype), arg
 
 
 def ref_spmm(rowptr, col, value, x, reduce):
-    acc = acc_of(x.dtype)
-    msg = x.to(acc)[col.long()]
-    if value is not None:
-        msg = msg * value.to(acc).unsqueeze(1)
-    out, arg = ref_reduce(msg, rowptr, reduce)
+    """As :func:`ref_reduce`, for an SpMM."""
+    out, arg = reference.spmm(rowptr, col, value, x, reduce, reference.acc_dtype(x.dtype))
     return out.to(x.dtype), arg
-
-
-TOL = {
-    torch.float32: dict(atol=1e-5, rtol=1e-5),
-    torch.float64: dict(atol=1e-12, rtol=1e-12),
-    torch.float16: dict(atol=2e-3, rtol=2e-3),
-    torch.bfloat16: dict(atol=2e-2, rtol=2e-2),
-}
 
 
 def check(out, arg, ref_out, ref_arg, dtype):
     assert out.dtype == ref_out.dtype and out.shape == ref_out.shape
-    torch.testing.assert_close(out.float() if dtype != torch.float64 else out,
-                               ref_out.float() if dtype != torch.float64 else ref_out,
-                               **TOL[dtype])
+    reference.assert_close(out, ref_out, dtype)
     assert arg.dtype == torch.int64
-    assert torch.equal(arg, ref_arg)
+    if ref_arg is None:
+        assert arg.numel() == 0
+    else:
+        assert torch.equal(arg, ref_arg)
 
 
 REDUCES = ("sum", "mean", "max", "min")
@@ -215,7 +192,7 @@ def test_spmm_long_row_split(weighted, reduce):
     check(out, arg, *ref_spmm(rowptr, col, value, x, reduce), torch.float32)
     out1, arg1 = K.spmm.spmm(rowptr, col, value, x, reduce)
     assert K.last_config("spmm")["split"] is False
-    torch.testing.assert_close(out, out1, atol=1e-5, rtol=1e-5)
+    reference.assert_close(out, out1, torch.float32)
     assert torch.equal(arg, arg1)
 
 
@@ -264,10 +241,8 @@ def test_segment_reduce(name, reduce):
 
 
 def ref_sddmm(rowptr, col, a, b):
-    acc = acc_of(a.dtype)
-    row = torch.repeat_interleave(torch.arange(rowptr.numel() - 1), rowptr.diff(),
-                                  output_size=col.numel())
-    return (a.to(acc)[row] * b.to(acc)[col.long()]).sum(1).to(a.dtype)
+    """As :func:`ref_spmm`, for an SDDMM."""
+    return reference.sddmm(rowptr, col, a, b, reference.acc_dtype(a.dtype)).to(a.dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64])
@@ -279,25 +254,16 @@ def test_sddmm(name, dtype):
     out = K.sddmm.sddmm(rowptr, col, a, b)
     ref = ref_sddmm(rowptr, col, a, b)
     assert out.dtype == dtype and out.shape == (col.numel(),)
-    torch.testing.assert_close(out, ref, **TOL[dtype])
+    reference.assert_close(out, ref, dtype)
 
 
 # ------------------------------------------------------------------ max/min backward ----------
 
 
 def ref_arg_backward(col, value, arg, grad_out, num_cols):
-    nnz = col.numel()
-    n, F = grad_out.shape
-    acc = acc_of(grad_out.dtype)
-    gx = torch.zeros(num_cols, F, dtype=acc)
-    ok = arg != nnz
-    e = arg[ok]
-    g = grad_out.to(acc)[ok]
-    if value is not None:
-        g = g * value.to(acc)[e]
-    f = torch.arange(F).unsqueeze(0).expand(n, F)[ok]
-    gx.index_put_((col.long()[e], f), g, accumulate=True)
-    return gx.to(grad_out.dtype)
+    """As :func:`ref_spmm`, for the max/min backward."""
+    acc = reference.acc_dtype(grad_out.dtype)
+    return reference.arg_backward(col, value, arg, grad_out, num_cols, acc).to(grad_out.dtype)
 
 
 @pytest.mark.parametrize("reduce", ["max", "min"])
@@ -310,7 +276,7 @@ def test_spmm_arg_backward(name, weighted, reduce):
     grad_out = torch.randn(rowptr.numel() - 1, x.shape[1], generator=g)
     gx = K.spmm_arg_backward.spmm_arg_backward(col, value, arg, grad_out, x.shape[0])
     ref = ref_arg_backward(col, value, arg, grad_out, x.shape[0])
-    torch.testing.assert_close(gx, ref, atol=1e-5, rtol=1e-5)
+    reference.assert_close(gx, ref, torch.float32)
     gx2 = K.spmm_arg_backward.spmm_arg_backward(col, value, arg, grad_out, x.shape[0])
     assert torch.equal(gx, gx2)  # deterministic
 
@@ -330,11 +296,7 @@ def test_spmm_int8(name, weighted):
     rs = torch.rand(n, generator=g) + 0.5
     cs = torch.rand(F, generator=g) + 0.5
     out = K.spmm_int8.spmm_int8(rowptr, col, vq, xq, rs, cs)
-    msg = xq.to(torch.int64)[col.long()]
-    if vq is not None:
-        msg = msg * vq.to(torch.int64).unsqueeze(1)
-    acc, _ = ref_reduce(msg, rowptr, "sum")
-    ref = acc.to(torch.float32) * rs.unsqueeze(1) * cs.unsqueeze(0)
+    ref = spmm_int8_reference(rowptr, col, vq, xq, rs, cs)  # exact integer sums, then two scalings
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
 
@@ -386,8 +348,7 @@ def test_bsr_spmm(name, block, dtype):
     out = K.bsr_spmm.bsr_spmm(bs.block_rowptr, bs.block_col, bs.tiles, x, n)
     ref, _ = ref_spmm(rowptr, col, value, x, "sum")
     assert out.dtype == dtype and out.shape == ref.shape
-    tol = TOL[dtype] if dtype != torch.float16 else dict(atol=1e-2, rtol=1e-2)
-    torch.testing.assert_close(out, ref, **tol)
+    reference.assert_close(out, ref, dtype, reference.spmm_bound(rowptr, col, value, x, "sum"))
     if bs.num_tiles:
         assert K.last_config("bsr_spmm")["B"] == block
 
@@ -405,8 +366,7 @@ def test_bsr_large_clustered():
     bs = BS.from_csr(rowptr, col, value, n, n, block=32)
     assert bs.num_tiles == 3 and bs.fill_ratio > 0.1
     out = K.bsr_spmm.bsr_spmm(bs.block_rowptr, bs.block_col, bs.tiles, x, n)
-    torch.testing.assert_close(out, ref_spmm(rowptr, col, value, x, "sum")[0], atol=1e-5,
-                               rtol=1e-5)
+    reference.assert_close(out, ref_spmm(rowptr, col, value, x, "sum")[0], torch.float32)
 
 
 # ------------------------------------------------------------------ backends ------------------
@@ -517,13 +477,12 @@ def test_sddmm_and_backward_hypothesis(g):
     gen = torch.Generator().manual_seed(seed)
     a = torch.randn(n, F, generator=gen)
     b = torch.randn(m, F, generator=gen)
-    torch.testing.assert_close(K.sddmm.sddmm(rowptr, col, a, b), ref_sddmm(rowptr, col, a, b),
-                               atol=1e-5, rtol=1e-5)
+    reference.assert_close(K.sddmm.sddmm(rowptr, col, a, b), ref_sddmm(rowptr, col, a, b), torch.float32)
     x = torch.randint(-2, 3, (m, F), generator=gen).float()
     _, arg = ref_spmm(rowptr, col, None, x, "max")
     grad = torch.randn(n, F, generator=gen)
-    torch.testing.assert_close(K.spmm_arg_backward.spmm_arg_backward(col, None, arg, grad, m),
-                               ref_arg_backward(col, None, arg, grad, m), atol=1e-5, rtol=1e-5)
+    reference.assert_close(K.spmm_arg_backward.spmm_arg_backward(col, None, arg, grad, m),
+                           ref_arg_backward(col, None, arg, grad, m), torch.float32)
 
 
 # ------------------------------------------------------------------ AOT -----------------------
