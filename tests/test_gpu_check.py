@@ -67,6 +67,25 @@ def test_a_phase_past_its_budget_is_cut_and_the_next_still_runs(gc, tmp_path):
     assert failing.status == "failed (exit 3)"
 
 
+@pytest.mark.parametrize("have", [True, False])
+def test_gpu_plan_builds_for_the_present_gpu_and_never_reaches_a_registry(gc, tmp_path, monkeypatch, have):
+    monkeypatch.setattr(gc, "gpu_arch", lambda: "9.0")
+    monkeypatch.setattr(gc, "_have", lambda module: have)  # pytest-timeout and pytest-xdist
+    phases = {p.name: p for p in gc.plan(tmp_path, dry_run=False)}
+    assert list(phases) == ["build", "tests", "bench", "profile", "gcn"]
+    build = phases["build"]
+    assert build.env["TORCH_CUDA_ARCH_LIST"] == "9.0" and int(build.env["MAX_JOBS"]) >= 1
+    assert {"--no-build-isolation", "--no-deps", "--no-index", "-e"} <= set(build.cmd)
+    tests = phases["tests"].cmd
+    assert "--collect-only" not in tests and "-x" not in tests and f"--junitxml={tmp_path / 'tests.xml'}" in tests
+    assert (f"--timeout={gc.PER_TEST_TIMEOUT_S}" in tests) == have and ("-n" in tests) == have
+    assert "pytest-timeout is not installed" in phases["tests"].note or have
+    assert "--quick" in phases["bench"].cmd and "--dry-run" not in phases["bench"].cmd
+    assert phases["profile"].cmd[phases["profile"].cmd.index("--device") + 1] == "cuda"
+    assert phases["gcn"].cmd[phases["gcn"].cmd.index("--device") + 1] == "cuda"
+    assert sum(p.budget_s for p in phases.values()) + len(phases) * gc.GRACE_S <= 9 * 60 - 15
+
+
 def test_test_results_counts_and_lists_failures(gc, tmp_path):
     xml = tmp_path / "t.xml"
     xml.write_text(
