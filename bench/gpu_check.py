@@ -64,6 +64,8 @@ GRACE_S = 5  # after SIGINT, before SIGKILL: pytest writes its JUnit XML and sum
 PER_TEST_TIMEOUT_S = 60
 DRY_RUN_BUDGET_FACTOR = 3
 MAX_FAILURES_LISTED = 40
+OUTPUTS = ("gpu_check.log", "tests.xml", "spmm_gpu.json", "profile.json", "layers.json", "phases.json",
+           "gpu_check.md")
 
 
 @dataclass
@@ -300,6 +302,8 @@ def report(phases: list[Phase], env: dict, out: Path, dry_run: bool) -> list[str
     for t in bench.get("targets", []):
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
         md.append(f"| {t['figure']} | {_fmt(t['value'])} | {t['target']} | {met} | {t['issue']} |")
+    if not bench:
+        md.append("| no figures: the phase wrote no JSON | | | | |")
 
     layers = _load(out / "layers.json")
     md += ["", f"**2-layer GCN training epoch** (`{by['gcn'].label}`, median epoch, ms; the issue-6 targets "
@@ -330,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:  # a phase that writes nothing must not leave an earlier run's file to be read
+        (out / name).unlink(missing_ok=True)
     log = Log(out / "gpu_check.log")
     import torch
 

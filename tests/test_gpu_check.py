@@ -28,13 +28,13 @@ def gc():
     return _load("bench_gpu_check", ROOT / "bench" / "gpu_check.py")
 
 
-def test_dry_run_writes_every_output(tmp_path):
+def test_dry_run_writes_every_output(gc, tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--dry-run", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["gpu_check.log", "gpu_check.md", "layers.json", "phases.json", "profile.json", "spmm_gpu.json",
-                     "tests.xml"]
+    assert files == sorted(gc.OUTPUTS) == ["gpu_check.log", "gpu_check.md", "layers.json", "phases.json",
+                                           "profile.json", "spmm_gpu.json", "tests.xml"]
     assert all(p.stat().st_size < 16 << 20 for p in tmp_path.iterdir())
     log = (tmp_path / "gpu_check.log").read_text()
     assert "TORCH_CUDA_ARCH_LIST=" in log and "--no-build-isolation --no-deps --no-index -e ." in log
