@@ -2,7 +2,8 @@
 
 Each run is a fresh interpreter that imports torch, then times ``import sparsegnn`` and one
 ``ops.spmm`` on a 3-node graph (the first op call is where ``torch.library.custom_op`` imported
-``torch._dynamo``). Prints every run and the medians, and whether ``torch._dynamo`` got loaded.
+``torch._dynamo``). Prints every run and the medians, and whether ``torch._dynamo`` or numba got
+loaded (neither should be: tests/test_startup.py checks it).
 
     python bench/startup.py [--runs 7] [--root DIR]   # DIR: the checkout to import (default this one)
 """
@@ -30,12 +31,13 @@ graph = Graph.from_edge_index(torch.tensor([[0, 1, 2], [1, 2, 0]]), 3)
 ops.spmm(graph, torch.ones(3, 4))
 t2 = time.perf_counter()
 print(json.dumps({"file": sparsegnn.__file__, "import": t1 - t0, "first_spmm": t2 - t1, "total": t2 - t0,
-                  "dynamo": "torch._dynamo" in sys.modules}))
+                  "dynamo": "torch._dynamo" in sys.modules, "numba": "numba" in sys.modules}))
 """
 
 
 def measure(root: Path, runs: int) -> list[dict]:
-    """One dict per fresh-interpreter run: ``import``, ``first_spmm``, ``total`` seconds, ``dynamo``."""
+    """One dict per fresh-interpreter run: ``import``, ``first_spmm``, ``total`` seconds, and whether
+    ``dynamo`` and ``numba`` were loaded."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     out = []
     for _ in range(runs):
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sparsegnn from {rows[0]['file']}")
     for r in rows:
         print(f"  import {r['import']:.3f} s  first spmm {r['first_spmm']:.3f} s  total {r['total']:.3f} s"
-              f"  torch._dynamo loaded: {r['dynamo']}")
+              f"  loaded: torch._dynamo {r['dynamo']}, numba {r['numba']}")
     med = {k: statistics.median(r[k] for r in rows) for k in ("import", "first_spmm", "total")}
     print(f"median of {len(rows)}: import sparsegnn {med['import']:.3f} s, first ops.spmm {med['first_spmm']:.3f} s, "
           f"together {med['total']:.3f} s beyond import torch")
