@@ -321,7 +321,8 @@ def report(phases: list[Phase], env: dict, out: Path, dry_run: bool) -> list[str
 
     table = [line for line in by["profile"].output if line.startswith(("==", "impl", "roofs")) or "sparsegnn " in line
              or " peer " in line]
-    md += ["", f"**Profiler** (`{by['profile'].label}`):", "", "```", *table, "```", ""]
+    md += ["", f"**Profiler** (`{by['profile'].label}`):", "", "```", *table, "```", "",
+           "<!-- end section: GPU check -->", ""]
     return md
 
 
