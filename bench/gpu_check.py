@@ -158,7 +158,7 @@ def plan(out: Path, dry_run: bool) -> list[Phase]:
                                      "--no-index", "-e", "."],
                   {"TORCH_CUDA_ARCH_LIST": gpu_arch(), "MAX_JOBS": str(cores), "SPARSEGNN_CUDA": "1"})
     build.note = f"CUDA kernels for compute capability {build.env['TORCH_CUDA_ARCH_LIST']} only, {cores} ninja jobs"
-    tests = Phase("tests", 180, 90, [PY, "-m", "pytest", "tests/gpu", "-q", "-rfE", "-p", "no:cacheprovider",
+    tests = Phase("tests", 180, 90, [PY, "-m", "pytest", "tests/gpu", "-q", "-rfE", "--tb=short", "-p", "no:cacheprovider",
                                       f"--junitxml={out / 'tests.xml'}"])
     if dry_run:
         tests.cmd.append("--collect-only")
