@@ -6,7 +6,7 @@ TORCH_VER := 2.13.0
 STAMP     := $(VENV)/.sparsegnn-built
 SOURCES   := setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cpu/*.h csrc/cuda/*.cu csrc/cuda/*.cuh csrc/sparsegnn/*.h)
 
-.PHONY: run test venv build bench cuda-check triton-check asan clean
+.PHONY: run test venv build bench cuda-check triton-check gpu-check asan clean
 
 # Use a torch the system Python already has; otherwise install torch==$(TORCH_VER) into .venv.
 $(VENV)/bin/activate:
@@ -42,6 +42,12 @@ cuda-check: $(VENV)/bin/activate
 
 triton-check: $(VENV)/.test-deps $(STAMP)
 	$(VPY) -m sparsegnn.kernels.aot --report
+
+# GPU verification in one run (bench/gpu_check.py): builds for this GPU with the machine's own python3
+# and torch (no venv, no registry), runs tests/gpu and the GPU benches, writes $(OUT) or bench/out/gpu-check/.
+# DRY_RUN=1: no GPU needed, in .venv (build printed, tests collected, benches on the CPU, report written).
+gpu-check: $(if $(DRY_RUN),$(STAMP) $(VENV)/.test-deps)
+	$(if $(DRY_RUN),$(VPY),$(PY)) bench/gpu_check.py $(if $(DRY_RUN),--dry-run) $(if $(OUT),--out $(OUT))
 
 # AddressSanitizer build of the extension, running the kernel tests against it (not in CI: slow).
 asan: $(VENV)/.test-deps

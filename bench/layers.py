@@ -3,6 +3,7 @@ sparsegnn's GCN vs PyG's GCNConv, and PyG patched by ``sparsegnn.pyg.patch()`` v
 
     .venv/bin/python bench/layers.py [--nodes 169343] [--edges 1166243] [--features 128]
                                      [--hidden 256] [--classes 40] [--epochs 3] [--json out.json]
+                                     [--device cpu|cuda]
 
 The graph is ``sparsegnn.data.power_law(nodes, edges)`` made undirected (both directions,
 about 2.3M nonzeros at arxiv size), features are random. Every model is a 2-layer GCN
@@ -59,9 +60,16 @@ def one_epoch(trainer: Trainer, batch: Batch, patched: bool) -> float:
 
         context = sp.patched()
     with context:
+        _sync(batch.x.device)
         start = time.perf_counter()
         trainer.step(batch)
+        _sync(batch.x.device)
         return time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args(argv)
 
     data = power_law(args.nodes, args.edges, seed=0)
@@ -83,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(args.nodes, args.features, generator=gen)
     y = torch.randint(0, args.classes, (args.nodes,), generator=gen)
+    x, y, ei = x.to(args.device), y.to(args.device), ei.to(args.device)
     print(
         f"graph: {args.nodes} nodes, {ei.shape[1]} directed edges (undirected), F={args.features}, "
-        f"hidden={args.hidden}, threads={torch.get_num_threads()}",
+        f"hidden={args.hidden}, device={args.device}, threads={torch.get_num_threads()}",
         flush=True,
     )
 
@@ -95,15 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         "features": args.features,
         "hidden": args.hidden,
         "classes": args.classes,
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
     }
     torch.manual_seed(0)
-    ours = GCN(args.features, args.hidden, args.classes, num_layers=2, dropout=0.5, cached=True)
+    ours = GCN(args.features, args.hidden, args.classes, num_layers=2, dropout=0.5, cached=True).to(args.device)
     variants = {"sparsegnn GCN": (ours, False)}
     try:
         import sparsegnn.pyg  # noqa: F401  (needs torch_geometric)
 
         torch.manual_seed(0)
-        pyg_model = PygGCN(args.features, args.hidden, args.classes)
+        pyg_model = PygGCN(args.features, args.hidden, args.classes).to(args.device)
         variants["PyG GCNConv"] = (pyg_model, False)
         variants["PyG GCNConv, patched"] = (pyg_model, True)
     except ImportError:

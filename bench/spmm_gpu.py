@@ -5,15 +5,19 @@ cuSPARSE (`torch.sparse.mm` on a CUDA CSR tensor), PyG's default path (index_sel
 torch_scatter (gather + segment_csr) and torch_sparse (SparseTensor @ x).
 
 Graphs: an ogbn-arxiv-size Chung-Lu power-law graph (169,343 nodes, ~2.3M nonzeros), an R-MAT
-of similar size, a uniform-degree graph with the power-law graph's nnz (the skew test), and an
-R-MAT of 10^8 edges (skipped by --quick). F in {16, 32, 64, 128, 256, 512}, float32 and bfloat16,
+of similar size, a uniform-degree graph with the power-law graph's nnz (the skew test), a
+block-diagonal clustered graph of the same node count (31% tile fill: the block-sparse `triton_bsr`
+case, timed there only), and an R-MAT of 10^8 edges (skipped by --quick). F in {16, 32, 64, 128, 256, 512}, float32 and bfloat16,
 reduce="sum" (unweighted). Timing: CUDA events around each call, `--warmup` then `--repeat` calls,
 median (p20 / p80 kept in the JSON). The device-to-device copy bandwidth is measured in the same run
 and every row reports the fraction of it reached (bytes = the minimum traffic: gathered feature
 rows + output + CSR arrays).
 
-Summary targets (issue 4): geomean >= 1.2x cuSPARSE over F in {32, 64, 128, 256}; >= 2x PyG's
+Summary targets (issue 4, CUDA): geomean >= 1.2x cuSPARSE over F in {32, 64, 128, 256}; >= 2x PyG's
 default path; >= 60% of the copy bandwidth at F >= 64; power-law within 1.5x the uniform graph.
+(issue 5, Triton): within 1.25x of the CUDA kernel in every case; at least cuSPARSE at F >= 64;
+block-sparse at least 2x the row-wise Triton kernel on the clustered graph (tile fill >= 25%).
+The JSON's "targets" lists each figure beside its target.
 
     python bench/spmm_gpu.py                 # full run (needs a CUDA GPU)
     python bench/spmm_gpu.py --quick         # small F set, no 10^8-edge graph, fewer repeats
@@ -47,6 +51,8 @@ BIG_EDGES = 100_000_000
 F_ALL = (16, 32, 64, 128, 256, 512)
 F_QUICK = (32, 128, 512)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+CLUSTER, CLUSTER_DEG = 64, 20  # the clustered graph: cluster size, in-cluster degree
+TILE = 32  # the block-sparse kernel's default tile (SPARSEGNN_BSR_BLOCK)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +183,20 @@ def make_uniform(n: int, nnz: int, seed: int) -> CSR:
     return csr_from_edges("uniform", src, dst, n, "uniform degree, same nnz as powerlaw")
 
 
+def make_clustered(n: int, seed: int) -> CSR:
+    """Block-diagonal: clusters of CLUSTER consecutive nodes, each node with CLUSTER_DEG distinct
+    in-cluster neighbours, so every TILE x TILE tile on the diagonal blocks is CLUSTER_DEG / CLUSTER full."""
+    rng = np.random.default_rng(seed)
+    n = max(n // CLUSTER, 1) * CLUSTER
+    offsets = np.argsort(rng.random((n, CLUSTER)), axis=1)[:, :CLUSTER_DEG]
+    dst = np.repeat(np.arange(n), CLUSTER_DEG)
+    src = dst // CLUSTER * CLUSTER + offsets.ravel()
+    tiles = np.unique(dst // TILE * (n // TILE + 1) + src // TILE).size
+    fill = dst.size / (tiles * TILE * TILE)
+    return csr_from_edges("clustered", src, dst, n, f"block diagonal, {CLUSTER}-node clusters, "
+                          f"{CLUSTER_DEG} neighbours each: tile fill {fill:.1%} in {TILE}x{TILE} tiles")
+
+
 def build_graphs(scale_down: int, quick: bool, big: bool, seed: int = 0, device: str = "cpu") -> list[CSR]:
     n = max(ARXIV_NODES // scale_down, 64)
     nnz = max(ARXIV_NNZ // scale_down, 256)
@@ -184,6 +204,7 @@ def build_graphs(scale_down: int, quick: bool, big: bool, seed: int = 0, device:
     graphs.append(make_uniform(n, graphs[0].nnz, seed))
     rmat_scale = max(int(round(math.log2(n))), 6)
     graphs.append(make_rmat(rmat_scale, nnz, seed, "rmat"))
+    graphs.append(make_clustered(n, seed))
     if big and not quick:
         big_edges = max(BIG_EDGES // scale_down, 1024)
         big_scale = max(int(round(math.log2(big_edges / 12))), 8)
@@ -240,6 +261,17 @@ def provider_triton() -> Provider:
     return Provider("triton", make, note="sparsegnn.ops.spmm(backend='triton')")
 
 
+def provider_triton_bsr() -> Provider:
+    def make(g: CSR, x: torch.Tensor):
+        sg, ops = _graph_api()
+        if g.name != "clustered" or ops is None or "triton_bsr" not in ops.registered_backends():
+            return None
+        graph = sg.Graph(g.rowptr, g.col, None, g.num_cols, validate=False)
+        return lambda: ops.spmm(graph, x, "sum", backend="triton_bsr")
+
+    return Provider("triton_bsr", make, note="sparsegnn.ops.spmm(backend='triton_bsr'), clustered graph only")
+
+
 def provider_cusparse() -> Provider:
     def make(g: CSR, x: torch.Tensor):
         values = torch.ones(g.nnz, dtype=x.dtype, device=x.device)
@@ -291,8 +323,8 @@ def provider_torch_sparse() -> Provider:
     return Provider("torch_sparse", make, note="torch_sparse.SparseTensor.matmul")
 
 
-PROVIDERS = {p.name: p for p in (provider_cuda(), provider_triton(), provider_cusparse(), provider_pyg(),
-                                 provider_torch_scatter(), provider_torch_sparse())}
+PROVIDERS = {p.name: p for p in (provider_cuda(), provider_triton(), provider_triton_bsr(), provider_cusparse(),
+                                 provider_pyg(), provider_torch_scatter(), provider_torch_sparse())}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,6 +447,7 @@ def run(args) -> dict:
                     torch.cuda.empty_cache()
     summary = summarize(rows)
     print_table(rows, summary)
+    checked = targets(summary)
     meta = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name() if device == "cuda" else f"CPU dry run ({platform.processor()})",
@@ -425,7 +458,7 @@ def run(args) -> dict:
         "repeat": repeat,
         "providers": {p.name: p.note for p in providers},
     }
-    result = {"meta": meta, "summary": summary, "rows": [asdict(r) for r in rows]}
+    result = {"meta": meta, "summary": summary, "targets": checked, "rows": [asdict(r) for r in rows]}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=float))
@@ -450,11 +483,42 @@ def summarize(rows: list[Row]) -> dict:
         fr = [r.copy_fraction for r in rows if r.graph == graph and r.dtype == dtype and r.provider == "cuda"
               and r.F >= 64 and r.status == "ok"]
         s[f"{key} min copy-bandwidth fraction at F>=64"] = min(fr) if fr else float("nan")
+        ratios = [t[(graph, dtype, F, "triton")] / t[(graph, dtype, F, "cuda")] for F in F_ALL
+                  if (graph, dtype, F, "triton") in t and (graph, dtype, F, "cuda") in t]
+        s[f"{key} triton/cuda time ratio (max over F)"] = max(ratios) if ratios else float("nan")
+        ratios = [t[(graph, dtype, F, "cusparse")] / t[(graph, dtype, F, "triton")] for F in F_ALL
+                  if F >= 64 and (graph, dtype, F, "cusparse") in t and (graph, dtype, F, "triton") in t]
+        s[f"{key} triton speedup vs cusparse at F>=64 (min over F)"] = min(ratios) if ratios else float("nan")
     for dtype in sorted({r.dtype for r in rows}):
+        ratios = [t[("clustered", dtype, F, "triton")] / t[("clustered", dtype, F, "triton_bsr")] for F in F_ALL
+                  if ("clustered", dtype, F, "triton") in t and ("clustered", dtype, F, "triton_bsr") in t]
+        s[f"clustered/{dtype} triton_bsr speedup vs triton (geomean)"] = _geomean(ratios)
         ratios = [t[("powerlaw", dtype, F, "cuda")] / t[("uniform", dtype, F, "cuda")] for F in F_ALL
                   if ("powerlaw", dtype, F, "cuda") in t and ("uniform", dtype, F, "cuda") in t]
         s[f"powerlaw/uniform time ratio, cuda, {dtype} (max over F)"] = max(ratios) if ratios else float("nan")
     return s
+
+
+# (what a summary key contains, ">=" or "<=", bound, issue): the kernel issues' targets
+TARGETS = (
+    ("speedup vs cusparse (geomean)", ">=", 1.2, 4),
+    ("speedup vs pyg_index_add (geomean)", ">=", 2.0, 4),
+    ("min copy-bandwidth fraction at F>=64", ">=", 0.6, 4),
+    ("powerlaw/uniform time ratio", "<=", 1.5, 4),
+    ("triton/cuda time ratio", "<=", 1.25, 5),
+    ("triton speedup vs cusparse at F>=64", ">=", 1.0, 5),
+    ("triton_bsr speedup vs triton", ">=", 2.0, 5),
+)
+
+
+def targets(summary: dict) -> list[dict]:
+    """Each summary figure beside its target: ``met`` is None where the figure was not measured."""
+    out = []
+    for key, value in summary.items():
+        _, op, bound, issue = next(t for t in TARGETS if t[0] in key)
+        met = None if not math.isfinite(value) else (value >= bound if op == ">=" else value <= bound)
+        out.append({"figure": key, "value": value, "target": f"{op} {bound:g}", "met": met, "issue": issue})
+    return out
 
 
 def print_table(rows: list[Row], summary: dict) -> None:

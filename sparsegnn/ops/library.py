@@ -11,8 +11,15 @@ Backward formulas (``A`` the CSR, ``A^T`` its cached transpose ``t_*``):
   over the features whose arg is ``e``. Rows with no entries get no gradient.
 - segment_reduce: dsrc gathers ``g`` rows (``/ count`` for mean) or scatters to ``arg``.
 - sddmm:  da = A(dout) b,  db = A^T(dout) a.
+
+The ops are defined through ``torch.library.Library`` rather than ``torch.library.custom_op``:
+the same schemas, tags, fake kernels and autograd, but the first call of a process does not
+import ``torch._dynamo`` (1-3 s; see ``_kernel``).
 """
 
+import functools
+import sys
+from collections.abc import Callable
 from typing import Optional
 
 import torch
@@ -22,6 +29,51 @@ from .dispatch import Backend
 from .policy import resolve
 
 _EMPTY_ARG_SHAPE = (0,)
+_LIB = torch.library.Library("sparsegnn", "FRAGMENT")
+
+
+def _kernel(fn: Callable) -> Callable:
+    """``fn`` as an op's kernel, kept out of torch.compile's frame tracing as custom_op keeps it.
+
+    custom_op wraps each kernel in ``torch._disable_dynamo``, which imports ``torch._dynamo`` at
+    the first call. Nothing can be compiling before something has imported it, so until then the
+    kernel runs bare, and from then on through that same wrapper.
+    """
+    no_dynamo = None
+
+    @functools.wraps(fn)
+    def kernel(*args, **kwargs):
+        nonlocal no_dynamo
+        if no_dynamo is None:
+            if "torch._dynamo" not in sys.modules:
+                return fn(*args, **kwargs)
+            no_dynamo = torch._disable_dynamo(fn)
+        return no_dynamo(*args, **kwargs)
+
+    return kernel
+
+
+def _custom_op(fn: Callable) -> torch._ops.OpOverload:
+    """Define ``sparsegnn::<name>`` (``fn``'s name less ``_op``) with the schema custom_op infers
+    from ``fn``'s type hints and its tag, and ``fn`` as the kernel on every device; returns the op."""
+    name = fn.__name__.removesuffix("_op")
+    schema = torch.library.infer_schema(fn, mutates_args=())
+    _LIB.define(name + schema, tags=(torch.Tag.pt2_compliant_tag,))
+    _LIB.impl(name, _kernel(fn), "CompositeExplicitAutograd")
+    return getattr(torch.ops.sparsegnn, name).default
+
+
+def _register(op: torch._ops.OpOverload, fake: Callable, backward: Optional[Callable] = None,
+              setup_context: Optional[Callable] = None) -> None:
+    """The fake kernel and the autograd formula of ``op``; without ``backward``, differentiating
+    through it raises (as a custom_op with no registered autograd does)."""
+    qualname = op._schema.name
+    torch.library.register_fake(qualname, fake, lib=_LIB)
+
+    def no_backward(ctx, *grads):
+        raise RuntimeError(f"Trying to backward through {qualname}, which has no autograd formula")
+
+    torch.library.register_autograd(qualname, backward or no_backward, setup_context=setup_context, lib=_LIB)
 
 
 def _has_arg(reduce: str) -> bool:
@@ -29,7 +81,7 @@ def _has_arg(reduce: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- spmm
-@torch.library.custom_op("sparsegnn::spmm", mutates_args=())
+@_custom_op
 def spmm_op(
     rowptr: Tensor,
     col: Tensor,
@@ -57,8 +109,7 @@ def _spmm_backend(rowptr, col, value, x, reduce, backend, *_transpose) -> Backen
     )
 
 
-@spmm_op.register_fake
-def _(rowptr, col, value, x, reduce, backend, t_rowptr, t_col, t_perm, need_arg=True):
+def _spmm_fake(rowptr, col, value, x, reduce, backend, t_rowptr, t_col, t_perm, need_arg=True):
     num_rows = rowptr.shape[0] - 1
     out = x.new_empty(num_rows, x.shape[1])
     arg_shape = (num_rows, x.shape[1]) if _has_arg(reduce) and need_arg else _EMPTY_ARG_SHAPE
@@ -107,11 +158,11 @@ def _arg_value_grad(col: Tensor, arg: Tensor, grad: Tensor, x: Tensor) -> Tensor
     return out.index_add_(0, edges, contribution)
 
 
-spmm_op.register_autograd(_spmm_backward, setup_context=_spmm_setup)
+_register(spmm_op, _spmm_fake, _spmm_backward, _spmm_setup)
 
 
 # ---------------------------------------------------------------------------- spmm_arg_backward
-@torch.library.custom_op("sparsegnn::spmm_arg_backward", mutates_args=())
+@_custom_op
 def spmm_arg_backward_op(
     col: Tensor, value: Optional[Tensor], arg: Tensor, grad_out: Tensor, num_cols: int, backend: str
 ) -> Tensor:
@@ -127,13 +178,15 @@ def _spmm_arg_backward_backend(col, value, arg, grad_out, num_cols, backend) -> 
     )
 
 
-@spmm_arg_backward_op.register_fake
-def _(col, value, arg, grad_out, num_cols, backend):
+def _spmm_arg_backward_fake(col, value, arg, grad_out, num_cols, backend):
     return grad_out.new_empty(num_cols, grad_out.shape[1])
 
 
+_register(spmm_arg_backward_op, _spmm_arg_backward_fake)
+
+
 # -------------------------------------------------------------------------------------- sddmm
-@torch.library.custom_op("sparsegnn::sddmm", mutates_args=())
+@_custom_op
 def sddmm_op(
     rowptr: Tensor,
     col: Tensor,
@@ -154,8 +207,7 @@ def _sddmm_backend(rowptr, col, a, b, backend, *_transpose) -> Backend:
     )
 
 
-@sddmm_op.register_fake
-def _(rowptr, col, a, b, backend, t_rowptr, t_col, t_perm):
+def _sddmm_fake(rowptr, col, a, b, backend, t_rowptr, t_col, t_perm):
     return a.new_empty(col.shape[0])
 
 
@@ -178,11 +230,11 @@ def _sddmm_backward(ctx, grad_out):
     return None, None, grad_a, grad_b, None, None, None, None
 
 
-sddmm_op.register_autograd(_sddmm_backward, setup_context=_sddmm_setup)
+_register(sddmm_op, _sddmm_fake, _sddmm_backward, _sddmm_setup)
 
 
 # ----------------------------------------------------------------------------- segment_reduce
-@torch.library.custom_op("sparsegnn::segment_reduce", mutates_args=())
+@_custom_op
 def segment_reduce_op(src: Tensor, rowptr: Tensor, reduce: str, backend: str) -> tuple[Tensor, Tensor]:
     """``(out [N, F], arg)``: ``out[i] = reduce(src[rowptr[i]:rowptr[i+1]])``."""
     return _segment_reduce_backend(src, rowptr, reduce, backend).segment_reduce(src, rowptr, reduce)
@@ -195,8 +247,7 @@ def _segment_reduce_backend(src, rowptr, reduce, backend) -> Backend:
     )
 
 
-@segment_reduce_op.register_fake
-def _(src, rowptr, reduce, backend):
+def _segment_reduce_fake(src, rowptr, reduce, backend):
     num_rows = rowptr.shape[0] - 1
     arg_shape = (num_rows, src.shape[1]) if _has_arg(reduce) else _EMPTY_ARG_SHAPE
     return src.new_empty(num_rows, src.shape[1]), src.new_empty(arg_shape, dtype=torch.int64)
@@ -224,11 +275,11 @@ def _segment_backward(ctx, grad_out, _grad_arg):
     return grad_src.view(ctx.num_src, feat), None, None, None
 
 
-segment_reduce_op.register_autograd(_segment_backward, setup_context=_segment_setup)
+_register(segment_reduce_op, _segment_reduce_fake, _segment_backward, _segment_setup)
 
 
 # ---------------------------------------------------------------------------------- spmm_int8
-@torch.library.custom_op("sparsegnn::spmm_int8", mutates_args=())
+@_custom_op
 def spmm_int8_op(
     rowptr: Tensor,
     col: Tensor,
@@ -250,9 +301,11 @@ def _spmm_int8_backend(rowptr, col, value, xq, row_scale, col_scale, backend) ->
     )
 
 
-@spmm_int8_op.register_fake
-def _(rowptr, col, value, xq, row_scale, col_scale, backend):
+def _spmm_int8_fake(rowptr, col, value, xq, row_scale, col_scale, backend):
     return xq.new_empty((rowptr.shape[0] - 1, xq.shape[1]), dtype=torch.float32)
+
+
+_register(spmm_int8_op, _spmm_int8_fake)
 
 
 # The backend each op resolves to, from the op's own arguments (for tools such as

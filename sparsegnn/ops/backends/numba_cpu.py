@@ -6,6 +6,8 @@ not depend on the thread count. 16-bit inputs are computed in float32 and cast b
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -13,72 +15,18 @@ from torch import Tensor
 from ..dispatch import Backend, register_backend
 from .reference import acc_dtype
 
-try:
-    import numba
-    from numba import njit, prange
-
-    _IMPORT_ERROR = None
-except ImportError as error:  # pragma: no cover - numba is a base dependency
-    numba, _IMPORT_ERROR = None, str(error)
-
 _REDUCE_CODE = {"sum": 0, "mean": 1, "max": 2, "min": 3}
 
-if numba is not None:
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def _spmm_kernel(rowptr, col, value, weighted, x, out, arg, code):  # pragma: no cover - jitted
-        num_rows, feat, nnz = rowptr.shape[0] - 1, x.shape[1], col.shape[0]
-        for i in prange(num_rows):
-            start, stop = rowptr[i], rowptr[i + 1]
-            if code <= 1:
-                for e in range(start, stop):
-                    c = col[e]
-                    w = value[e] if weighted else 1.0
-                    for f in range(feat):
-                        out[i, f] += w * x[c, f]
-                if code == 1 and stop > start:
-                    for f in range(feat):
-                        out[i, f] /= stop - start
-                continue
-            for f in range(feat):
-                out[i, f] = -np.inf if code == 2 else np.inf
-                arg[i, f] = -1
-            for e in range(start, stop):
-                c = col[e]
-                w = value[e] if weighted else 1.0
-                for f in range(feat):
-                    v = w * x[c, f]
-                    if (code == 2 and v > out[i, f]) or (code == 3 and v < out[i, f]):
-                        out[i, f] = v
-                        arg[i, f] = e
-            for f in range(feat):
-                if arg[i, f] < 0:
-                    out[i, f] = 0.0
-                    arg[i, f] = nnz
+def _kernels():
+    """The jitted kernels module, imported (numba with it) at the first call."""
+    from . import numba_kernels
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def _sddmm_kernel(rowptr, col, a, b, out):  # pragma: no cover - jitted
-        for i in prange(rowptr.shape[0] - 1):
-            for e in range(rowptr[i], rowptr[i + 1]):
-                c = col[e]
-                total = 0.0
-                for f in range(a.shape[1]):
-                    total += a[i, f] * b[c, f]
-                out[e] = total
-
-    @njit(parallel=True, cache=True, nogil=True)
-    def _arg_backward_kernel(col, value, weighted, arg, grad, out):  # pragma: no cover - jitted
-        nnz = col.shape[0]
-        for f in prange(grad.shape[1]):
-            for i in range(grad.shape[0]):
-                e = arg[i, f]
-                if e < nnz:
-                    w = value[e] if weighted else 1.0
-                    out[col[e], f] += grad[i, f] * w
+    return numba_kernels
 
 
 def _unavailable() -> str | None:
-    return None if numba is not None else f"numba is not importable: {_IMPORT_ERROR}"
+    return None if importlib.util.find_spec("numba") is not None else "numba is not installed"
 
 
 def _np(tensor: Tensor) -> np.ndarray:
@@ -102,7 +50,7 @@ def spmm(
     has_arg = reduce in ("max", "min")
     arg = torch.empty((num_rows, feat) if has_arg else (0, 0), dtype=torch.int64)
     weights, weighted = _weights(value, acc)
-    _spmm_kernel(_np(rowptr), _np(col), weights, weighted, _np(xa), _np(out), _np(arg), _REDUCE_CODE[reduce])
+    _kernels().spmm_kernel(_np(rowptr), _np(col), weights, weighted, _np(xa), _np(out), _np(arg), _REDUCE_CODE[reduce])
     return out.to(x.dtype), arg if has_arg else arg.view(0)
 
 
@@ -113,7 +61,7 @@ def segment_reduce(src: Tensor, rowptr: Tensor, reduce: str) -> tuple[Tensor, Te
 def sddmm(rowptr: Tensor, col: Tensor, a: Tensor, b: Tensor) -> Tensor:
     acc = acc_dtype(a.dtype)
     out = torch.empty(col.numel(), dtype=acc)
-    _sddmm_kernel(_np(rowptr), _np(col), _np(a.to(acc).contiguous()), _np(b.to(acc).contiguous()), _np(out))
+    _kernels().sddmm_kernel(_np(rowptr), _np(col), _np(a.to(acc).contiguous()), _np(b.to(acc).contiguous()), _np(out))
     return out.to(a.dtype)
 
 
@@ -121,7 +69,7 @@ def spmm_arg_backward(col: Tensor, value: Tensor | None, arg: Tensor, grad_out: 
     acc = acc_dtype(grad_out.dtype)
     out = torch.zeros(num_cols, grad_out.shape[1], dtype=acc)
     weights, weighted = _weights(value, acc)
-    _arg_backward_kernel(_np(col), weights, weighted, _np(arg), _np(grad_out.to(acc).contiguous()), _np(out))
+    _kernels().arg_backward_kernel(_np(col), weights, weighted, _np(arg), _np(grad_out.to(acc).contiguous()), _np(out))
     return out.to(grad_out.dtype)
 
 
