@@ -36,7 +36,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sparsegnn import ops
 from sparsegnn.data import Planetoid
 from sparsegnn.nn import MLP
 from sparsegnn.prop import CorrectAndSmooth
@@ -178,9 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {"seeds": args.seeds}
     if load("cora") is None:
         return 0
-    # The first torch.library custom-op call of a process imports torch._dynamo (2-3 s here,
-    # torch's one-time lazy import, not sparsegnn work): pay it before anything is timed.
-    ops.spmm(load("cora")[0].graph, torch.zeros(load("cora")[0].num_nodes, 1))
     if "gcn" in only:
         for name in ("cora", "citeseer"):
             accs = [run_gcn(name, s) for s in seeds]

@@ -127,15 +127,6 @@ def _quiet_torch_sparse_warnings() -> None:
     warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 
-def _prewarm(device: str) -> None:
-    """One tiny op call: the first custom-op call imports torch._dynamo (seconds), outside any
-    timing and before the progress bar starts."""
-    from .. import Graph, ops
-
-    graph = Graph.from_edge_index(torch.tensor([[0, 1], [1, 0]]), 2).to(device)
-    ops.spmm(graph, torch.ones(2, 1, device=device))
-
-
 def run(args: argparse.Namespace) -> int:
     from ..profile import format_table
     from ..profile.graphs import load_graph
@@ -200,7 +191,6 @@ def run(args: argparse.Namespace) -> int:
         )
     env = environment()
     print(f"{env['cpu']}, {env['cores']} cores; torch {env['versions']['torch']}")
-    _prewarm(args.device)
     cases = plan(kernels, list(graphs), args.feat, args.dtype, args.reduce, args.device, threads)
     result = sweep(
         cases,
