@@ -480,3 +480,82 @@ def test_layers_use_a_normalised_batch_graph_as_it_is():
     for conv in (GCNConv(F_IN, 4).double(), EGConv(F_IN, 4, num_heads=2).double(), SAGEConv(F_IN, 4).double()):
         full = conv(x, norm if not isinstance(conv, SAGEConv) else norm)
         torch.testing.assert_close(conv(x, batch), full[rows])
+
+
+# ------------------------------------------------------------- PyG's MessagePassing arguments
+def close(actual, expected):
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)  # float32 GCN weights
+
+
+def _pair(name, **kwargs):
+    ours_cls = {"gcn": GCNConv, "sage": SAGEConv, "egc": EGConv, "sg": SGConv}[name]
+    ref_cls = {"gcn": pyg_nn.GCNConv, "sage": pyg_nn.SAGEConv, "egc": pyg_nn.EGConv, "sg": pyg_nn.SGConv}[name]
+    ref, ours = ref_cls(F_IN, 8, **kwargs).double(), ours_cls(F_IN, 8, **kwargs).double()
+    _copy_weights(ref, ours)
+    return ref, ours
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage", "egc", "sg"])
+def test_flow_target_to_source_matches_pyg(name):
+    ei, x, _ = _graph(9)
+    ref, ours = _pair(name, flow="target_to_source")
+    close(ours(x, ei), ref(x, ei))
+    _, plain = _pair(name)
+    plain.load_state_dict(ours.state_dict())
+    close(ours(x, ei), plain(x, ei.flip(0)))  # the same as reversed edges
+    with pytest.raises(ValueError, match="flow"):
+        ours(x, Graph.from_edge_index(ei, N))
+    with pytest.raises(ValueError, match="flow"):
+        type(ours)(F_IN, 8, flow="sideways")
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage", "egc", "sg"])
+def test_static_graph_batching_matches_pyg(name):
+    ei, _, _ = _graph(10)
+    x = torch.randn(3, N, F_IN, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    ref, ours = _pair(name)
+    out = ours(x, ei)
+    assert out.shape == (3, N, 8)
+    if name != "egc":  # PyG's EGConv fixes node_dim=0: it has no static-graph batching
+        close(out, ref(x, ei))
+    for b in range(3):
+        close(out[b], ours(x[b], ei))
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage", "egc", "sg"])
+def test_decomposed_layers_and_node_dim(name):
+    ei, x, _ = _graph(11)
+    ref, ours = _pair(name)
+    decomposed = type(ours)(F_IN, 8, decomposed_layers=2).double()
+    decomposed.load_state_dict(ours.state_dict())
+    close(decomposed(x, ei), ref(x, ei))  # (PyG's SAGEConv fails with decomposed_layers=2)
+    first = type(ours)(F_IN, 8, node_dim=0).double()  # (PyG's EGConv fixes node_dim itself)
+    first.load_state_dict(ours.state_dict())
+    close(first(x, ei), ours(x, ei))
+    with pytest.raises(ValueError, match="decomposed_layers"):
+        type(ours)(F_IN, 8, decomposed_layers=0)
+    with pytest.raises(ValueError, match="aggr_kwargs"):
+        type(ours)(F_IN, 8, aggr_kwargs={"semi_grad": True})
+    with pytest.raises(TypeError):
+        type(ours)(F_IN, 8, no_such_argument=1)
+
+
+def test_gcn_conv_other_aggregation_matches_pyg():
+    ei, x, _ = _graph(12)
+    for aggr in ("mean", "max"):
+        ref, ours = _pair("gcn", aggr=aggr)
+        close(ours(x, ei), ref(x, ei))
+
+
+def test_message_passing_hooks_are_refused_with_the_alternative():
+    ei, x, _ = _graph(13)
+    conv = GCNConv(F_IN, 4).double()
+    for name in ("register_message_forward_pre_hook", "register_message_forward_hook",
+                 "register_propagate_forward_pre_hook", "register_aggregate_forward_hook",
+                 "register_message_and_aggregate_forward_hook", "register_edge_update_forward_pre_hook"):
+        with pytest.raises(NotImplementedError, match="aggr_module"):
+            getattr(conv, name)(lambda *args: None)
+    seen = []
+    conv.aggr_module.register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    conv(x, ei)
+    assert seen == [(N, 4)]

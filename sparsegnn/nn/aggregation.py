@@ -27,11 +27,14 @@ def check_reduce_name(reduce: str, name: str = "aggr") -> str:
     return reduce
 
 
-def target_rows(x: Tensor, graph: Graph) -> Tensor:
-    """The rows of ``x`` that are ``graph``'s targets: all of ``x`` for a graph with as many rows
-    as ``x``, else the first ``graph.num_nodes`` (a batch graph lists its targets first).
-    Shapes: ``x`` :math:`(M, F)` (dense or sparse), output :math:`(N, F)`."""
-    return x if x.size(0) == graph.num_nodes else x[: graph.num_nodes]
+def target_rows(x: Tensor, graph: Graph, node_dim: int = -2) -> Tensor:
+    """The nodes of ``x`` that are ``graph``'s targets: all of ``x`` for a graph with as many rows
+    as ``x`` has nodes (along ``node_dim``), else the first ``graph.num_nodes`` (a batch graph
+    lists its targets first). Shapes: ``x`` :math:`(M, F)` (dense or sparse) or
+    :math:`(*, M, F)`, output with :math:`N` nodes."""
+    if x.size(node_dim) == graph.num_nodes:
+        return x
+    return x[: graph.num_nodes] if node_dim % x.dim() == 0 else x.narrow(node_dim, 0, graph.num_nodes)
 
 
 class Aggregation(torch.nn.Module):

@@ -10,20 +10,21 @@ from torch.nn import Parameter
 
 from ..graph import Graph
 from .aggregation import MultiAggregation, target_rows
+from .conv import Conv
 from .linear import check_channels, glorot_init, linear, reset_linear, torch_init
 from .norm import as_graph, gcn_norm
 
 
-def self_looped(edge_index: Any, num_nodes: int, add_self_loops: bool) -> Graph:
+def self_looped(edge_index: Any, num_nodes: int, add_self_loops: bool, flow: str = "source_to_target") -> Graph:
     """The unweighted graph with PyG's remaining self loops (every node exactly one)."""
-    graph = as_graph(edge_index, num_nodes)
+    graph = as_graph(edge_index, num_nodes, flow=flow)
     if not add_self_loops:
         return graph
     looped = graph.with_value(None).gcn_norm(add_self_loops=True)
     return looped.with_value(None)
 
 
-class EGConv(torch.nn.Module):
+class EGConv(Conv):
     r"""The Efficient Graph Convolution of Tailor et al., `"Adaptive Filters and Aggregator Fusion
     for Efficient Graph Convolutions" <https://arxiv.org/abs/2104.01481>`_ (2021).
 
@@ -56,6 +57,8 @@ class EGConv(torch.nn.Module):
             (default: ``False``).
         add_self_loops (bool): add remaining self loops (default: ``True``).
         bias (bool): learn an additive bias (default: ``True``).
+        **kwargs: PyG's ``MessagePassing`` arguments (``flow``, ``node_dim``,
+            ``decomposed_layers``, ``aggr_kwargs``): see :class:`~sparsegnn.nn.conv.Conv`.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, ``edge_index``
@@ -73,8 +76,9 @@ class EGConv(torch.nn.Module):
         cached: bool = False,
         add_self_loops: bool = True,
         bias: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         check_channels(in_channels, out_channels)
         if num_heads <= 0 or num_bases <= 0:
             raise ValueError(
@@ -118,25 +122,25 @@ class EGConv(torch.nn.Module):
             symnorm = edge_index if "symnorm" in self.aggregators else None
             structure = edge_index.with_value(None)
         elif "symnorm" in self.aggregators:
-            symnorm = gcn_norm(edge_index, None, num_nodes, False, self.add_self_loops)
+            symnorm = gcn_norm(edge_index, None, num_nodes, False, self.add_self_loops, self.flow)
             structure = symnorm.with_value(None)
         else:
-            structure = self_looped(edge_index, num_nodes, self.add_self_loops)
+            structure = self_looped(edge_index, num_nodes, self.add_self_loops, self.flow)
         if self.cached:
             self._cached_graphs = (structure, symnorm)
         return structure, symnorm
 
     def forward(self, x: Tensor, edge_index: Any) -> Tensor:
-        structure, symnorm = self.graphs(edge_index, x.size(0))
+        structure, symnorm = self.graphs(edge_index, self.num_nodes_of(x))
         bases = self.bases_lin(x)
-        weightings = self.comb_lin(target_rows(x, structure)).view(
-            -1, self.num_heads, self.num_bases * len(self.aggregators)
-        )
-        aggregated = self.aggr_module(structure, bases, symnorm)
-        aggregated = aggregated.view(
+        weightings = self.comb_lin(target_rows(x, structure, self.node_dim))
+        aggregated = self.aggregate_nodes(self.aggr_module, structure, bases, symnorm)
+        nodes = weightings.shape[:-1]  # [*, N]: the batch and node dimensions
+        weightings = weightings.reshape(-1, self.num_heads, self.num_bases * len(self.aggregators))
+        aggregated = aggregated.reshape(
             -1, len(self.aggregators) * self.num_bases, self.out_channels // self.num_heads
         )
-        out = torch.matmul(weightings, aggregated).view(-1, self.out_channels)
+        out = torch.matmul(weightings, aggregated).reshape(*nodes, self.out_channels)
         if self.bias is not None:
             out = out + self.bias
         return out

@@ -10,11 +10,12 @@ from torch.nn import Parameter
 
 from ..graph import Graph
 from .aggregation import Aggregation
+from .conv import Conv
 from .linear import check_channels, glorot_init, linear, reset_linear
 from .norm import as_graph, gcn_norm
 
 
-class GCNConv(torch.nn.Module):
+class GCNConv(Conv):
     r"""The graph convolution of Kipf & Welling, `"Semi-supervised Classification with Graph
     Convolutional Networks" <https://arxiv.org/abs/1609.02907>`_ (ICLR 2017).
 
@@ -47,9 +48,13 @@ class GCNConv(torch.nn.Module):
         add_self_loops (bool, optional): add self loops; defaults to ``normalize``.
         normalize (bool): apply the symmetric normalisation (default: ``True``).
         bias (bool): learn an additive bias (default: ``True``).
+        aggr (str): the reduction (default: ``"add"``, GCN's sum).
+        **kwargs: PyG's ``MessagePassing`` arguments (``flow``, ``node_dim``,
+            ``decomposed_layers``, ``aggr_kwargs``): see :class:`~sparsegnn.nn.conv.Conv`.
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, ``edge_index``
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` (or :math:`(B, |\mathcal{V}|,
+          F_{in})`: static-graph batching), ``edge_index``
           :math:`(2, |\mathcal{E}|)` (or a :class:`sparsegnn.Graph`, a torch sparse / torch_sparse
           ``adj_t`` of shape :math:`(|\mathcal{V}|, |\mathcal{V}|)`), edge weights
           :math:`(|\mathcal{E}|)` *(optional)*
@@ -65,8 +70,10 @@ class GCNConv(torch.nn.Module):
         add_self_loops: bool | None = None,
         normalize: bool = True,
         bias: bool = True,
+        aggr: str = "add",
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         check_channels(in_channels, out_channels)
         if add_self_loops is None:
             add_self_loops = normalize
@@ -80,7 +87,7 @@ class GCNConv(torch.nn.Module):
         self.normalize = normalize
         self._cached_graph: Graph | None = None
         self.lin = linear(in_channels, out_channels, False)
-        self.aggr_module = Aggregation("sum")
+        self.aggr_module = Aggregation(aggr)
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:
@@ -98,9 +105,9 @@ class GCNConv(torch.nn.Module):
         if self._cached_graph is not None:
             return self._cached_graph
         if self.normalize:
-            graph = gcn_norm(edge_index, edge_weight, num_nodes, self.improved, self.add_self_loops)
+            graph = gcn_norm(edge_index, edge_weight, num_nodes, self.improved, self.add_self_loops, self.flow)
         else:
-            graph = as_graph(edge_index, num_nodes, edge_weight)
+            graph = as_graph(edge_index, num_nodes, edge_weight, flow=self.flow)
         if self.cached:
             self._cached_graph = graph
         return graph
@@ -108,8 +115,8 @@ class GCNConv(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
         if isinstance(x, (tuple, list)):
             raise ValueError("x: GCNConv does not support bipartite (tuple) node features")  # noqa: TRY004 (PyG raises ValueError)
-        graph = self.adjacency(edge_index, edge_weight, x.size(0))
-        out = self.aggr_module(graph, self.lin(x))
+        graph = self.adjacency(edge_index, edge_weight, self.num_nodes_of(x))
+        out = self.aggregate_nodes(self.aggr_module, graph, self.lin(x))
         if self.bias is not None:
             out = out + self.bias
         return out

@@ -19,8 +19,9 @@ from torch import Tensor
 
 from ..graph import Graph
 
-_STRUCTURE_CACHE: dict[int, tuple[Any, int, int, Graph, Tensor]] = {}
+_STRUCTURE_CACHE: dict[tuple[int, bool], tuple[Any, int, tuple[int, int], Graph, Tensor]] = {}
 _CACHE_LIMIT = 16
+FLOWS = ("source_to_target", "target_to_source")
 
 
 def _torch_sparse_type() -> type | None:
@@ -44,10 +45,11 @@ def is_torch_sparse_sparse_tensor(obj: object) -> bool:
 
 
 def _edge_index_structure(
-    edge_index: Tensor, num_nodes: int, num_rows: int
+    edge_index: Tensor, num_nodes: int, num_rows: int, reverse: bool
 ) -> tuple[Graph, Tensor]:
-    """The unweighted CSR of ``edge_index`` and the permutation from edge order to CSR order."""
-    key = id(edge_index)
+    """The unweighted CSR of ``edge_index`` (of its reversed edges when ``reverse``) and the
+    permutation from edge order to CSR order."""
+    key = (id(edge_index), reverse)
     hit = _STRUCTURE_CACHE.get(key)
     if hit is not None:
         ref, version, nodes, graph, perm = hit
@@ -58,6 +60,8 @@ def _edge_index_structure(
         ):
             return graph, perm
     src, dst = edge_index[0].long(), edge_index[1].long()
+    if reverse:
+        src, dst = dst, src
     keys = dst * max(num_nodes, 1) + src
     perm = torch.sort(keys, stable=True)[1]
     counts = torch.bincount(dst, minlength=num_rows) if dst.numel() else dst.new_zeros(num_rows)
@@ -83,6 +87,7 @@ def as_graph(
     num_nodes: int | None = None,
     edge_weight: Tensor | None = None,
     num_rows: int | None = None,
+    flow: str = "source_to_target",
 ) -> Graph:
     """A :class:`Graph` (row = target) for any supported adjacency.
 
@@ -94,7 +99,14 @@ def as_graph(
         edge_weight: optional ``[E]`` weights for an ``edge_index`` (ignored otherwise: sparse
             inputs carry their own values).
         num_rows: number of target nodes when it differs from ``num_nodes`` (bipartite).
+        flow: PyG's message direction for an ``edge_index``: ``"source_to_target"`` (row 0
+            sends to row 1) or ``"target_to_source"`` (row 1 sends to row 0). Sparse and Graph
+            inputs are already in aggregation form and take the default only (as in PyG).
     """
+    if flow not in FLOWS:
+        raise ValueError(f"flow: expected one of {FLOWS}, got {flow!r}")
+    if flow != FLOWS[0] and (not isinstance(edge_index, Tensor) or is_sparse_tensor(edge_index)):
+        raise ValueError(f"flow: {flow!r} needs an edge_index; a sparse or Graph adjacency is already row = target")
     if isinstance(edge_index, Graph):
         return edge_index
     if is_sparse_tensor(edge_index):
@@ -114,7 +126,7 @@ def as_graph(
     if num_nodes is None:
         num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
     num_rows = num_nodes if num_rows is None else num_rows
-    graph, perm = _edge_index_structure(edge_index, num_nodes, num_rows)
+    graph, perm = _edge_index_structure(edge_index, num_nodes, num_rows, flow != FLOWS[0])
     if edge_weight is None:
         return graph
     if edge_weight.shape != (edge_index.shape[1],):
@@ -151,6 +163,7 @@ def gcn_norm(
     num_nodes: int | None = None,
     improved: bool = False,
     add_self_loops: bool = True,
+    flow: str = "source_to_target",
 ) -> Graph:
     """GCN's ``D^-1/2 (A + I) D^-1/2`` as a weighted :class:`Graph`, matching PyG's ``gcn_norm``
     for each input kind.
@@ -168,6 +181,7 @@ def gcn_norm(
         num_nodes: node count (``x.size(0)``).
         improved: use ``A + 2I``.
         add_self_loops: add the self loops at all.
+        flow: as :func:`as_graph` (degrees are then counted at the aggregating end, as PyG).
 
     Returns:
         A square weighted ``Graph`` of ``num_nodes`` nodes.
@@ -180,7 +194,7 @@ def gcn_norm(
         if is_sparse_tensor(edge_index)
         else ("torch_sparse" if is_torch_sparse_sparse_tensor(edge_index) else None)
     )
-    graph = as_graph(edge_index, num_nodes, edge_weight)
+    graph = as_graph(edge_index, num_nodes, edge_weight, flow=flow)
     if sparse_kind is None or not add_self_loops:
         return graph.gcn_norm(add_self_loops=add_self_loops, improved=improved)
     looped = _with_diagonal(graph, fill, keep_existing=sparse_kind == "torch")

@@ -10,11 +10,12 @@ from torch import Tensor
 
 from ..graph import Graph
 from .aggregation import Aggregation, MultiAggregation, check_reduce_name, target_rows
+from .conv import Conv
 from .linear import check_channels, linear, reset_linear, torch_init
 from .norm import as_graph
 
 
-class SAGEConv(torch.nn.Module):
+class SAGEConv(Conv):
     r"""The GraphSAGE operator of Hamilton et al., `"Inductive Representation Learning on Large
     Graphs" <https://arxiv.org/abs/1706.02216>`_ (NeurIPS 2017).
 
@@ -42,6 +43,8 @@ class SAGEConv(torch.nn.Module):
         root_weight (bool): add the transformed root features (default: ``True``).
         project (bool): project the source features first (default: ``False``).
         bias (bool): learn an additive bias in ``lin_l`` (default: ``True``).
+        **kwargs: PyG's ``MessagePassing`` arguments (``flow``, ``node_dim``,
+            ``decomposed_layers``, ``aggr_kwargs``): see :class:`~sparsegnn.nn.conv.Conv`.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or a pair
@@ -61,8 +64,9 @@ class SAGEConv(torch.nn.Module):
         root_weight: bool = True,
         project: bool = False,
         bias: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         src_channels, dst_channels = (in_channels, in_channels) if isinstance(in_channels, int) else in_channels
         check_channels(src_channels, out_channels)
         check_channels(dst_channels, out_channels)
@@ -95,7 +99,7 @@ class SAGEConv(torch.nn.Module):
 
     def graph(self, edge_index: Any, num_src: int, num_dst: int | None) -> Graph:
         """The adjacency as a :class:`Graph` (rows = targets)."""
-        return as_graph(edge_index, num_src, None, num_dst)
+        return as_graph(edge_index, num_src, None, num_dst, flow=self.flow)
 
     def forward(
         self,
@@ -104,16 +108,16 @@ class SAGEConv(torch.nn.Module):
         size: tuple[int, int] | None = None,
     ) -> Tensor:
         x_src, x_dst = (x, None) if isinstance(x, Tensor) else x
-        num_src = x_src.size(0) if size is None else size[0]
-        num_dst = (x_dst.size(0) if x_dst is not None else None) if size is None else size[1]
+        num_src = self.num_nodes_of(x_src) if size is None else size[0]
+        num_dst = (self.num_nodes_of(x_dst) if x_dst is not None else None) if size is None else size[1]
         graph = self.graph(edge_index, num_src, num_dst)
         if x_dst is None and isinstance(x, Tensor):
-            x_dst = target_rows(x, graph)
+            x_dst = target_rows(x, graph, self.node_dim)
         if self.project:
             x_src = F.relu(self.lin(x_src))
-        aggregated = self.aggr_module(graph, x_src)
-        if aggregated.dim() == 3:  # several aggregators: concatenated along features
-            aggregated = aggregated.reshape(aggregated.size(0), -1)
+        aggregated = self.aggregate_nodes(self.aggr_module, graph, x_src)
+        if isinstance(self.aggr, list):  # several aggregators: concatenated along features
+            aggregated = aggregated.flatten(-2)
         out = self.lin_l(aggregated)
         if self.root_weight and x_dst is not None:
             out = out + self.lin_r(x_dst)

@@ -8,11 +8,12 @@ import torch
 from torch import Tensor
 
 from .aggregation import Aggregation
+from .conv import Conv
 from .linear import check_channels, linear, reset_linear, torch_init
 from .norm import gcn_norm
 
 
-class SGConv(torch.nn.Module):
+class SGConv(Conv):
     r"""The simple graph convolution of Wu et al., `"Simplifying Graph Convolutional Networks"
     <https://arxiv.org/abs/1902.07153>`_ (ICML 2019).
 
@@ -33,6 +34,9 @@ class SGConv(torch.nn.Module):
             :meth:`reset_parameters` (default: ``False``).
         add_self_loops (bool): add self loops (default: ``True``).
         bias (bool): learn an additive bias (default: ``True``).
+        aggr (str): the reduction (default: ``"add"``).
+        **kwargs: PyG's ``MessagePassing`` arguments (``flow``, ``node_dim``,
+            ``decomposed_layers``, ``aggr_kwargs``): see :class:`~sparsegnn.nn.conv.Conv`.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, ``edge_index``
@@ -49,8 +53,10 @@ class SGConv(torch.nn.Module):
         cached: bool = False,
         add_self_loops: bool = True,
         bias: bool = True,
+        aggr: str = "add",
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         check_channels(in_channels, out_channels)
         if K < 0:
             raise ValueError(f"K: expected K >= 0, got {K}")
@@ -61,7 +67,7 @@ class SGConv(torch.nn.Module):
         self.add_self_loops = add_self_loops
         self._cached_x: Tensor | None = None
         self.lin = linear(in_channels, out_channels, bias)
-        self.aggr_module = Aggregation("sum")
+        self.aggr_module = Aggregation(aggr)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -72,9 +78,9 @@ class SGConv(torch.nn.Module):
         """:math:`\\hat{\\mathbf{A}}^K\\mathbf{X}`, from the cache when ``cached``."""
         if self._cached_x is not None:
             return self._cached_x
-        graph = gcn_norm(edge_index, edge_weight, x.size(0), False, self.add_self_loops)
+        graph = gcn_norm(edge_index, edge_weight, self.num_nodes_of(x), False, self.add_self_loops, self.flow)
         for _ in range(self.K):
-            x = self.aggr_module(graph, x)
+            x = self.aggregate_nodes(self.aggr_module, graph, x)
         if self.cached:
             self._cached_x = x.detach()
         return x
