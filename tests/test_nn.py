@@ -65,6 +65,18 @@ def _copy_weights(src: torch.nn.Module, dst: torch.nn.Module) -> None:
     dst.load_state_dict(src.state_dict())
 
 
+def _check_same_function(ref, ours, x, ref_adj, our_adj, tol, ref_args=()):
+    """Outputs, input gradients and parameter gradients of ``ref`` and ``ours`` agree."""
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ref, out = ref(x1, ref_adj, *ref_args), ours(x2, our_adj)
+    torch.testing.assert_close(out, out_ref, atol=tol, rtol=tol)
+    g = torch.randn_like(out)
+    out_ref.backward(g)
+    out.backward(g)
+    torch.testing.assert_close(x2.grad, x1.grad, atol=tol, rtol=tol)
+    _check_grads(ref.named_parameters(), ours.named_parameters())
+
+
 def _check_grads(ref_params, our_params, atol=1e-5):
     for (name, a), (_, b) in zip(ref_params, our_params):
         assert a.grad is not None and b.grad is not None, name
@@ -84,22 +96,14 @@ def test_gcn_conv_matches_pyg(form, kwargs):
     ours = GCNConv(F_IN, 7, **kwargs).double()
     assert sorted(ref.state_dict()) == sorted(ours.state_dict())
     _copy_weights(ref, ours)
-    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
     pyg_adj = _pyg_adj(form, adjs[form], adjs["edge_index"])
+    ref_args = ()
     if kwargs.get("improved") and form in ("edge_index", "graph"):
         # PyG 2.8 drops the fill value 2 of ``improved`` when no edge_weight is given (its
         # add_remaining_self_loops ignores fill_value without edge_attr); we follow the documented
         # A + 2I, which PyG computes when handed explicit unit weights.
-        out_ref = ref(x1, pyg_adj, torch.ones(pyg_adj.shape[1], dtype=torch.float64))
-    else:
-        out_ref = ref(x1, pyg_adj)
-    out = ours(x2, adjs[form])
-    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
-    g = torch.randn_like(out)
-    out_ref.backward(g)
-    out.backward(g)
-    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
-    _check_grads(ref.named_parameters(), ours.named_parameters())
+        ref_args = (torch.ones(pyg_adj.shape[1], dtype=torch.float64),)
+    _check_same_function(ref, ours, x, pyg_adj, adjs[form], 1e-5, ref_args)
 
 
 def test_gcn_conv_edge_weight_and_its_gradient():
@@ -380,15 +384,7 @@ def test_sage_conv_matches_pyg(kwargs, form):
     ours = SAGEConv(F_IN, 6, **kwargs).double()
     assert sorted(ref.state_dict()) == sorted(ours.state_dict())
     _copy_weights(ref, ours)
-    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out_ref = ref(x1, _pyg_adj(form, adjs[form], adjs["edge_index"]))
-    out = ours(x2, adjs[form])
-    torch.testing.assert_close(out, out_ref, atol=1e-6, rtol=1e-6)
-    g = torch.randn_like(out)
-    out_ref.backward(g)
-    out.backward(g)
-    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-6, rtol=1e-6)
-    _check_grads(ref.named_parameters(), ours.named_parameters())
+    _check_same_function(ref, ours, x, _pyg_adj(form, adjs[form], adjs["edge_index"]), adjs[form], 1e-6)
 
 
 def test_sage_conv_bipartite_and_lazy():
