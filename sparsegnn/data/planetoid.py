@@ -154,7 +154,8 @@ def _read(folder: Path, key: str, part: str) -> Any:
     out = safe_pickle.load(path)
     if part == "graph":
         if not isinstance(out, dict):
-            raise ValueError(f"{path}: expected a dict of adjacency lists, got {type(out).__name__}")
+            kind = type(out).__name__
+            raise ValueError(f"{path}: expected a dict of adjacency lists, got {kind}")
         return out
     if hasattr(out, "todense"):
         out = out.todense()
