@@ -23,8 +23,11 @@ class attribute) and records what it replaced, :func:`unpatch` puts everything b
   replaced ``utils`` functions, which fall back to PyG's under TorchScript, without error).
 
 Anything a replacement cannot run (integer data, reduces the kernels lack such as ``mul``,
-gradients w.r.t. sparse-tensor values) is passed to the original function, so patched PyG
-computes what unpatched PyG computes. :class:`SumAggregation`, :class:`MeanAggregation`,
+gradients w.r.t. sparse-tensor values, an index out of range, which PyG then reports in its
+own words) is passed to the original function, so patched PyG computes what unpatched PyG
+computes. Under ``torch.jit.trace`` and ``torch.compile`` every replacement defers to PyG's
+code (they validate on the host, which a trace would freeze and dynamo would break on).
+Scripting a conv swaps its class for good: that module runs PyG's propagate from then on. :class:`SumAggregation`, :class:`MeanAggregation`,
 :class:`MaxAggregation` and :class:`MinAggregation` (base :class:`Aggregation`) run on the
 kernels whether or not PyG is patched and are usable as ``aggr=`` in any ``MessagePassing``.
 """
