@@ -96,6 +96,7 @@ def test_scatter_matches_scatter_reduce(reduce, dim):
         )
     out = ts.scatter(src, index, dim, dim_size=dim_size, reduce=reduce)
     torch.testing.assert_close(out, ref)
+    assert out.is_contiguous()  # callers (PyG's static graphs) .view() the result
 
 
 def test_scatter_per_column_index_and_gradients():

@@ -329,3 +329,15 @@ def test_torch_compile_gives_pyg_results():
     with sp.patched():
         compiled = torch.compile(conv, backend="eager")
         torch.testing.assert_close(compiled(x, ei), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_static_graph_batches_match_pyg():
+    ei, _, _ = _data(13)
+    x = torch.randn(3, N, F)  # [batch, nodes, features] over one edge_index
+    conv = pyg_nn.GCNConv(F, 4)
+    conv.node_dim = 1
+    ref = conv(x, ei)
+    with sp.patched():
+        out = conv(x, ei)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    assert out.view(-1, 4).shape == (3 * N, 4)

@@ -279,9 +279,10 @@ def _scatter_fresh(
         if need_arg:
             arg2d = torch.div(arg1, feat, rounding_mode="floor")
             arg2d = arg2d.masked_fill(arg1 >= num * feat, num).view(dim_size, feat)
-    out = out2d.view([dim_size] + rest).movedim(0, dim)
+    # contiguous, as torch_scatter's (and PyG's) results are: callers may .view() them
+    out = out2d.view([dim_size] + rest).movedim(0, dim).contiguous()
     if need_arg:
-        return out, arg2d.view([dim_size] + rest).movedim(0, dim)
+        return out, arg2d.view([dim_size] + rest).movedim(0, dim).contiguous()
     return out, arg2d
 
 
