@@ -20,8 +20,11 @@ Checkouts: ``--scatter DIR`` / ``--pyg DIR`` (or ``$SPARSEGNN_SCATTER_CHECKOUT``
 which ``--scatter-rev`` / ``--pyg-rev`` is extracted (``git archive``) to a temporary folder. A
 suite without its checkout is skipped with a message.
 
+``--full-test`` sets ``FULL_TEST=1`` for PyG's suites: PyG then also runs the tests it gates
+as time-consuming (most of its ``torch.jit.script`` checks among them).
+
 Usage: ``python bench/upstream_suites.py --scatter ~/src/pytorch_scatter
---pyg ~/src/pytorch_geometric [--suite scatter pyg nn] [--show 40]``.
+--pyg ~/src/pytorch_geometric [--suite scatter pyg nn] [--full-test] [--show 40]``.
 """
 
 from __future__ import annotations
@@ -253,10 +256,14 @@ def main() -> None:
     parser.add_argument("--pyg-rev", default="HEAD")
     parser.add_argument("--suite", nargs="+", choices=("scatter", "pyg", "nn"),
                         default=["scatter", "pyg", "nn"])
+    parser.add_argument("--full-test", action="store_true",
+                        help="FULL_TEST=1 for PyG's suites (its slow tests, TorchScript ones)")
     parser.add_argument("--show", type=int, default=40,
                         help="list at most this many regressions per suite")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]} at {sys.executable}")
+    if args.full_test:
+        os.environ["FULL_TEST"] = "1"  # inherited by the pytest subprocesses
     with tempfile.TemporaryDirectory(prefix="upstream-suites-") as tmp:
         work = Path(tmp)
         if "scatter" in args.suite:
