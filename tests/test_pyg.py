@@ -16,6 +16,9 @@ import sparsegnn.pyg as sp
 from sparsegnn.profile import profile_ops
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
 N, E, F = 50, 300, 12
 
 
