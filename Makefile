@@ -8,11 +8,19 @@ SOURCES   := setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/c
 
 .PHONY: run test venv build bench cuda-check triton-check gpu-check asan clean
 
-# Use a torch the system Python already has; otherwise install torch==$(TORCH_VER) into .venv.
+# Use a torch $(PY) already has; otherwise install torch==$(TORCH_VER) into .venv. When $(PY)
+# is itself a virtualenv (sys.prefix != sys.base_prefix), --system-site-packages only shows its
+# base Python, so a .pth in .venv also adds that virtualenv's site-packages (after .venv's own).
+OUTER_PTH := import sys, sysconfig; dirs = dict.fromkeys(sysconfig.get_paths()[k] for k in ('purelib', 'platlib')); print('import site; ' + '; '.join(f'site.addsitedir({d!r})' for d in dirs) if sys.prefix != sys.base_prefix else '')
 $(VENV)/bin/activate:
 	@if $(PY) -c "import torch" 2>/dev/null; then \
 		echo "using the installed torch: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
-		$(PY) -m venv --system-site-packages $(VENV); \
+		$(PY) -m venv --system-site-packages $(VENV) && \
+		pth="$$($(PY) -c "$(OUTER_PTH)")" && \
+		if [ -n "$$pth" ]; then \
+			echo "$$pth" > "$$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/outer-venv.pth"; \
+		fi && \
+		$(VPY) -c "import torch" || { echo "$(VENV) cannot import the torch of $(PY)"; rm -rf $(VENV); exit 1; }; \
 	else \
 		$(PY) -m venv $(VENV) && $(VPY) -m pip install -q --upgrade pip && \
 		$(VPY) -m pip install -q torch==$(TORCH_VER); \

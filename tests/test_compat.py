@@ -8,6 +8,10 @@ import torch
 
 import sparsegnn.compat.torch_scatter as ts
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
+
 
 # ------------------------------------------------------------------- documented examples
 def test_scatter_max_documented_example():
@@ -56,8 +60,9 @@ def test_empty_segments_and_argmax_conventions():
     out, arg = ts.scatter_max(src, index, dim=0, dim_size=5)
     assert out.tolist() == [1.0, 0.0, 0.0, 3.0, 0.0]
     assert arg.tolist() == [0, 3, 3, 2, 3]
-    out, arg = ts.segment_csr(src, torch.tensor([0, 2, 2, 3]), reduce="min")
+    out, arg = ts.segment_min_csr(src, torch.tensor([0, 2, 2, 3]))
     assert out.tolist() == [-2.0, 0.0, 3.0] and arg.tolist() == [1, 3, 2]
+    assert ts.segment_csr(src, torch.tensor([0, 2, 2, 3]), reduce="min").tolist() == out.tolist()
     assert ts.scatter_mean(src, index, 0, dim_size=5).tolist() == [-0.5, 0.0, 0.0, 3.0, 0.0]
     assert ts.scatter_mul(src, index, 0, dim_size=4).tolist() == [-2.0, 1.0, 1.0, 3.0]
 
@@ -91,6 +96,7 @@ def test_scatter_matches_scatter_reduce(reduce, dim):
         )
     out = ts.scatter(src, index, dim, dim_size=dim_size, reduce=reduce)
     torch.testing.assert_close(out, ref)
+    assert out.is_contiguous()  # callers (PyG's static graphs) .view() the result
 
 
 def test_scatter_per_column_index_and_gradients():
@@ -178,3 +184,162 @@ def test_against_torch_scatter_when_installed():
         torch.testing.assert_close(
             a[0] if isinstance(a, tuple) else a, b[0] if isinstance(b, tuple) else b
         )
+
+
+# ------------------------------------------------------------------- the whole API, scripted
+NAMED = [
+    ("segment_sum_csr", "csr", "sum"),
+    ("segment_add_csr", "csr", "sum"),
+    ("segment_mean_csr", "csr", "mean"),
+    ("segment_min_csr", "csr", "amin"),
+    ("segment_max_csr", "csr", "amax"),
+    ("segment_sum_coo", "coo", "sum"),
+    ("segment_add_coo", "coo", "sum"),
+    ("segment_mean_coo", "coo", "mean"),
+    ("segment_min_coo", "coo", "amin"),
+    ("segment_max_coo", "coo", "amax"),
+]
+
+
+def _batched_segments():
+    """src [2, 7, 3] with a different sorted index per leading row, one segment left empty and
+    positions that indptr leaves out (indptr[1] starts at 1)."""
+    gen = torch.Generator().manual_seed(7)
+    src = torch.randn(2, 7, 3, generator=gen, dtype=torch.float64)
+    index = torch.tensor([[0, 0, 1, 1, 1, 3, 3], [0, 2, 2, 2, 3, 3, 3]])
+    indptr = torch.tensor([[0, 2, 5, 5, 7], [0, 1, 1, 4, 7]])
+    return src, index, indptr
+
+
+@pytest.mark.parametrize("name,kind,torch_reduce", NAMED)
+def test_named_segment_variants_scripted_and_against_torch(name, kind, torch_reduce):
+    src, index, indptr = _batched_segments()
+    fn = getattr(ts, name)
+    scripted = torch.jit.script(fn)
+    second = index if kind == "coo" else indptr
+    eager, jitted = fn(src, second), scripted(src, second)
+    ref = torch.zeros(2, 4, 3, dtype=src.dtype).scatter_reduce(
+        1, index.unsqueeze(-1).expand_as(src), src, torch_reduce, include_self=False
+    )
+    if isinstance(eager, tuple):
+        torch.testing.assert_close(eager[0], ref)
+        assert torch.equal(eager[1], jitted[1])
+        picked = src.gather(1, eager[1].clamp(max=6))
+        empty = eager[1] == 7
+        torch.testing.assert_close(picked[~empty], ref[~empty])
+        assert bool(empty[0, 2].all()) and bool(empty[1, 1].all())
+        eager, jitted = eager[0], jitted[0]
+    torch.testing.assert_close(eager, ref)
+    torch.testing.assert_close(jitted, eager, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n in ts.__all__ if n.startswith(("scatter", "segment", "gather"))],
+)
+def test_every_function_is_scriptable(name):
+    torch.jit.script(getattr(ts, name))
+
+
+def test_segment_csr_overwrites_out_and_segment_coo_reduces_into_it():
+    src = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    out = torch.full((4,), -2.0)
+    ts.segment_sum_csr(src, torch.tensor([0, 2, 5, 5, 6]), out)
+    assert out.tolist() == [3.0, 12.0, 0.0, 6.0]
+    out = torch.full((4,), -2.0)
+    ts.segment_sum_coo(src, torch.tensor([0, 0, 1, 1, 1, 3]), out)
+    assert out.tolist() == [1.0, 10.0, -2.0, 4.0]
+    out = torch.full((4,), 2.5)
+    values, arg = ts.segment_max_coo(src, torch.tensor([0, 0, 1, 1, 1, 3]), out)
+    assert values.tolist() == [2.5, 5.0, 2.5, 6.0] and arg.tolist() == [6, 4, 6, 5]
+
+
+def test_gather_csr_and_coo_invert_segments_and_keep_out_elsewhere():
+    src, index, indptr = _batched_segments()
+    seg = ts.segment_mean_csr(src, indptr)
+    by_csr, by_coo = ts.gather_csr(seg, indptr), ts.gather_coo(seg, index)
+    torch.testing.assert_close(by_csr, seg.gather(1, index.unsqueeze(-1).expand(2, 7, 3)))
+    torch.testing.assert_close(by_coo, by_csr)
+    out = torch.full((3, 6), 9.0)
+    ts.gather_csr(torch.tensor([[1.0] * 6, [2.0] * 6]), torch.tensor([1, 2, 3]), out)
+    assert out[:, 0].tolist() == [9.0, 1.0, 2.0]
+    torch.autograd.gradcheck(
+        lambda s: ts.gather_csr(s, indptr), (seg.detach().clone().requires_grad_(),)
+    )
+
+
+def test_float_inputs_run_on_the_kernels_and_integers_are_exact():
+    from sparsegnn.profile import profile_ops
+
+    src, index, indptr = _batched_segments()
+    with profile_ops(summary=False) as prof:
+        ts.scatter_max(src, index[0], 1)
+        ts.segment_csr(src.half(), indptr, reduce="mean")
+    assert [r.op for r in prof.records] == ["spmm", "segment_reduce"]
+    big = torch.tensor([2**60 + 1, 1, 2**60 + 3])
+    assert ts.scatter_sum(big, torch.tensor([0, 1, 0])).tolist() == [2**61 + 4, 1]
+    assert ts.segment_max_csr(big, torch.tensor([0, 2, 3]))[0].tolist() == [2**60 + 1, 2**60 + 3]
+
+
+def test_max_gradients_follow_the_arg():
+    gen = torch.Generator().manual_seed(3)
+    src = torch.randn(12, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(0, 5, (12,), generator=gen)
+    torch.autograd.gradcheck(lambda s: ts.scatter(s, index, 0, dim_size=6, reduce="max"), (src,))
+    ptr = torch.tensor([0, 3, 3, 12])
+    torch.autograd.gradcheck(lambda s: ts.segment_min_csr(s, ptr)[0], (src,))
+
+
+def test_composites_against_torch():
+    gen = torch.Generator().manual_seed(4)
+    src = torch.randn(3, 10, generator=gen, dtype=torch.float64)
+    index = torch.tensor([0, 0, 2, 2, 2, 1, 4, 4, 4, 4])
+    groups = [index == g for g in range(5)]
+    soft, log_soft = ts.scatter_softmax(src, index), ts.scatter_log_softmax(src, index)
+    lse, std = ts.scatter_logsumexp(src, index), ts.scatter_std(src, index)
+    for g, mask in enumerate(groups):
+        if not bool(mask.any()):
+            assert lse[:, g].tolist() == [0.0] * 3 and std[:, g].tolist() == [0.0] * 3
+            continue
+        torch.testing.assert_close(soft[:, mask], torch.softmax(src[:, mask], -1))
+        torch.testing.assert_close(log_soft[:, mask], torch.log_softmax(src[:, mask], -1))
+        torch.testing.assert_close(lse[:, g], torch.logsumexp(src[:, mask], -1))
+        if int(mask.sum()) > 1:
+            torch.testing.assert_close(std[:, g], src[:, mask].std(-1), atol=1e-5, rtol=1e-5)
+    for fn in (ts.scatter_softmax, ts.scatter_log_softmax, ts.scatter_logsumexp, ts.scatter_std):
+        with pytest.raises(ValueError, match="floating"):
+            fn(torch.arange(4), torch.tensor([0, 0, 1, 1]))
+
+
+def test_zero_size_inputs_keep_autograd():
+    x = torch.randn(0, 3, requires_grad=True)
+    empty = torch.tensor([], dtype=torch.long)
+    for out in (
+        ts.scatter(x, empty, 0, dim_size=2, reduce="max"),
+        ts.segment_csr(x, torch.tensor([0, 0, 0]), reduce="mean"),
+        ts.segment_coo(x, empty, dim_size=2),
+        ts.gather_coo(torch.randn(2, 3, requires_grad=True), empty),
+    ):
+        assert out.requires_grad
+        out.sum().backward()
+    assert ts.scatter(x, empty, 0, dim_size=2).tolist() == [[0.0] * 3] * 2
+
+
+def test_bad_segments_raise_value_errors():
+    src = torch.randn(5, 2)
+    with pytest.raises(ValueError, match="indptr: must be non-decreasing"):
+        ts.segment_csr(src, torch.tensor([0, 3, 2, 5]))
+    with pytest.raises(ValueError, match=r"indptr: values must lie in \[0, 5\]"):
+        ts.segment_csr(src, torch.tensor([0, 3, 6]))
+    with pytest.raises(ValueError, match="index: values must be >= 0"):
+        ts.segment_coo(src, torch.tensor([-1, 0, 0, 1, 1]))
+    with pytest.raises(ValueError, match=r"index: values must lie in \[0, src.size"):
+        ts.gather_coo(src, torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match="reduce"):
+        ts.segment_csr(src, torch.tensor([0, 5]), reduce="mul")
+    with pytest.raises(ValueError, match="out: expected size"):
+        ts.scatter_sum(src, torch.tensor([0, 0, 1, 1, 1]), 0, out=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="dim"):
+        ts.scatter(src, torch.tensor([0, 0, 1, 1, 1]), dim=2)
+    with pytest.raises(TypeError, match="indptr"):
+        ts.segment_csr(src, [0, 5])

@@ -3,7 +3,10 @@ synthetic generators and their spec parser, and the GraphData object."""
 
 from __future__ import annotations
 
+import os
+import pickle
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,7 @@ from sparsegnn.data import (
     rmat,
     sbm,
 )
+from sparsegnn.data import safe_pickle
 
 RAW_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 PYG_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
@@ -145,6 +149,88 @@ def test_planetoid_errors(tmp_path: Path) -> None:
     (tmp_path / "ind.cora.graph").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match=r"ind\.cora\.y"):
         Planetoid(tmp_path, "cora")
+
+
+class _RunsCode:
+    """Unpickling calls ``fn(*args)``: the shape of a malicious pickle."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_safe_pickle_round_trips_the_planetoid_types(tmp_path: Path, protocol: int) -> None:
+    from collections import defaultdict
+
+    import scipy.sparse as sp
+
+    graph = defaultdict(list, {0: [1, 2], 2: [0]})
+    dense = np.arange(12, dtype=np.float32).reshape(3, 4)
+    sparse = sp.csr_matrix(dense)
+    for name, obj in (("graph", graph), ("dense", dense), ("sparse", sparse)):
+        (tmp_path / name).write_bytes(pickle.dumps(obj, protocol=protocol))
+    assert safe_pickle.load(tmp_path / "graph") == graph
+    assert np.array_equal(safe_pickle.load(tmp_path / "dense"), dense)
+    assert np.array_equal(safe_pickle.load(tmp_path / "sparse").toarray(), dense)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        lambda marker: _RunsCode(open, str(marker), "w"),
+        lambda marker: _RunsCode(os.system, f"touch {marker}"),
+        lambda marker: _RunsCode(eval, f"open({str(marker)!r}, 'w')"),
+        lambda marker: np.array([_RunsCode(open, str(marker), "w")], dtype=object),
+    ],
+    ids=["open", "os.system", "eval", "inside-an-array"],
+)
+def test_safe_pickle_refuses_code_and_runs_nothing(tmp_path: Path, payload) -> None:
+    marker = tmp_path / "ran"
+    bad = tmp_path / "ind.cora.y"
+    bad.write_bytes(pickle.dumps(payload(marker), protocol=2))
+    with pytest.raises(ValueError, match=r"ind\.cora\.y: refused"):
+        safe_pickle.load(bad)
+    (tmp_path / "ind.cora.graph").write_bytes(pickle.dumps({0: [1]}, protocol=2))
+    with pytest.raises(ValueError, match=r"ind\.cora\.y: refused"):
+        Planetoid(tmp_path, "cora")
+    assert not marker.exists()
+
+
+def test_safe_pickle_truncated_or_damaged_names_the_file(tmp_path: Path) -> None:
+    full = pickle.dumps(np.arange(1000.0).reshape(10, 100), protocol=2)
+    cases = {"truncated": full[: len(full) // 2], "empty": b"", "garbage": b"not a pickle"}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=f"{name}: truncated or damaged"):
+            safe_pickle.load(tmp_path / name)
+    (tmp_path / "ind.cora.graph").write_bytes(pickle.dumps({0: [1]}, protocol=2))
+    (tmp_path / "ind.cora.y").write_bytes(full[:-7])
+    with pytest.raises(ValueError, match=r"ind\.cora\.y: truncated"):
+        Planetoid(tmp_path, "cora")
+    (tmp_path / "ind.cora.y").write_bytes(pickle.dumps([1, 2], protocol=2))  # wrong kind
+    with pytest.raises(ValueError, match=r"ind\.cora\.y: expected a 2-D"):
+        Planetoid(tmp_path, "cora")
+
+
+@pytest.mark.parametrize("name", ["cora", "citeseer", "pubmed"])
+def test_safe_pickle_reads_the_real_files_as_pickle_does(name: str) -> None:
+    folder = planetoid_raw_dir(name)
+    for part in ("y", "ty", "ally", "tx", "graph"):
+        path = folder / f"ind.{name}.{part}"
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            expected = pickle.load(f, encoding="latin1")
+        ours = safe_pickle.load(path)
+        assert type(ours) is type(expected)
+        if part == "graph":
+            assert ours == expected
+        elif hasattr(expected, "toarray"):
+            assert (ours != expected).nnz == 0 and ours.dtype == expected.dtype
+        else:
+            assert np.array_equal(ours, expected) and ours.dtype == expected.dtype
 
 
 def test_find_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -12,10 +12,13 @@ pytest.importorskip("torch_geometric", reason="torch_geometric not installed")
 import torch_geometric.nn as pyg_nn
 import torch_geometric.utils as pyg_utils
 
-import sparsegnn
 import sparsegnn.pyg as sp
+from sparsegnn.profile import profile_ops
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
 N, E, F = 50, 300, 12
 
 
@@ -109,20 +112,13 @@ def test_patched_equals_unpatched(name, kind):
 
 @pytest.mark.parametrize("name", ["gcn", "sage_mean", "gin", "graph_add", "eg_m"])
 @pytest.mark.parametrize("kind", ["edge_index", "csr"])
-def test_kernels_are_used(name, kind, monkeypatch):
-    calls = []
-    real = sparsegnn.ops.spmm
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sparsegnn.ops, "spmm", counting)
+def test_kernels_are_used(name, kind):
     ei, x, w = _data(1)
     conv = CONVS[name]()
-    with sp.patched():
+    with sp.patched(), profile_ops(summary=False) as prof:
         conv(*_inputs(name, kind, ei, x, w))
-    assert calls, f"{name} on {kind} did not reach sparsegnn.ops.spmm"
+    ops = {record.op for record in prof.records}
+    assert ops & {"spmm", "segment_reduce"}, f"{name} on {kind} ran no sparsegnn kernel: {ops}"
 
 
 def test_unpatch_restores_every_object():
@@ -209,6 +205,8 @@ def test_aggregation_classes_as_aggr(aggr_cls, name):
     expected = pyg_utils.scatter(src, index, 0, 7, name)
     torch.testing.assert_close(aggr_cls()(src, ptr=ptr, dim_size=7), expected, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(aggr_cls()(src, index, dim_size=7), expected, atol=1e-6, rtol=1e-6)
+    scripted = torch.jit.script(aggr_cls())  # runs PyG's scatter under TorchScript
+    torch.testing.assert_close(scripted(src, index, dim_size=7), expected, atol=1e-6, rtol=1e-6)
 
 
 def test_patched_utils_functions_match():
@@ -227,7 +225,7 @@ def test_patched_utils_functions_match():
         for r in ("sum", "mean", "max", "min"):
             torch.testing.assert_close(
                 pyg_utils.segment(src, ptr, r),
-                sp._ORIGINALS["segment"](src, ptr, r),
+                sp._pyg_segment(src, ptr, r),
                 atol=1e-6,
                 rtol=1e-6,
             )
@@ -243,3 +241,106 @@ def test_edge_index_subclass_input():
         ref = conv(x, edge_index)
         with sp.patched():
             torch.testing.assert_close(conv(x, edge_index), ref, atol=1e-5, rtol=1e-5)
+
+
+def _same_patched(make, *inputs, atol=1e-5):
+    """``make()`` built once; its output patched equals its output unpatched."""
+    torch.manual_seed(0)
+    module = make()
+    ref = module(*inputs)
+    with sp.patched():
+        out = module(*inputs)
+    torch.testing.assert_close(out, ref, atol=atol, rtol=atol)
+    return module, ref
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pyg_nn.GCNConv(F, 8),
+        lambda: pyg_nn.SAGEConv(F, 8, aggr="max"),
+        lambda: pyg_nn.GraphConv(F, 8),
+        lambda: pyg_nn.GINConv(torch.nn.Linear(F, 8)),
+    ],
+    ids=["gcn", "sage", "graph", "gin"],
+)
+def test_torchscript_of_patched_convs_runs_pyg_code(make):
+    ei, x, _ = _data(7)
+    conv = make()
+    ref = conv(x, ei)
+    with sp.patched():
+        scripted = torch.jit.script(conv)
+        torch.testing.assert_close(scripted(x, ei), ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(conv(x, ei), ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(scripted(x, ei), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_multi_aggregation_falls_back_to_pyg():
+    ei, x, _ = _data(8)
+    _same_patched(lambda: pyg_nn.SAGEConv(F, 8, aggr=["mean", "max"]), x, ei)
+    multi = pyg_nn.aggr.MultiAggregation(["mean", "sum", "max", "std"], mode="cat")
+    _same_patched(lambda: pyg_nn.SAGEConv(F, 8, aggr=multi), x, ei)
+
+
+def test_bipartite_sizes_and_edge_index_sparse_size():
+    from torch_geometric import EdgeIndex
+
+    gen = torch.Generator().manual_seed(9)
+    x_src, x_dst = torch.randn(N, F, generator=gen), torch.randn(20, 6, generator=gen)
+    ei = torch.stack(
+        [torch.randint(0, N, (E,), generator=gen), torch.randint(0, 20, (E,), generator=gen)]
+    )
+    sized = EdgeIndex(ei, sparse_size=(N, 20))
+    make = lambda: pyg_nn.GraphConv((F, 6), 5)  # noqa: E731
+    _same_patched(make, (x_src, x_dst), ei, None, (N, 20))
+    _same_patched(make, (x_src, None), ei, None, (N, 20))
+    module, ref = _same_patched(make, (x_src, None), sized)
+    assert ref.shape == (20, 5)
+    _same_patched(lambda: pyg_nn.SAGEConv((F, 6), 5), (x_src, x_dst), sized)
+
+
+def test_zero_size_and_non_contiguous_inputs():
+    _, x, _ = _data(10)
+    no_edges = torch.empty(2, 0, dtype=torch.long)
+    for make in (lambda: pyg_nn.GCNConv(F, 4), lambda: pyg_nn.SAGEConv(F, 4, aggr="max")):
+        _same_patched(make, x, no_edges)
+        _same_patched(make, x[:0], no_edges)
+    ei, _, _ = _data(10)
+    strided = torch.randn(F, N).t()  # [N, F], not contiguous
+    _same_patched(lambda: pyg_nn.GraphConv(F, 4, aggr="mean"), strided, ei)
+    _same_patched(lambda: pyg_nn.GCNConv(F, 4), strided, ei[:, ::2])
+
+
+def test_decomposed_layers_use_pyg_decomposition():
+    ei, x, _ = _data(11)
+    seen = []
+    conv = pyg_nn.GCNConv(F, 8)
+    conv.register_message_forward_pre_hook(lambda m, inputs: seen.append(inputs[0]["x_j"].shape))
+    ref = conv(x, ei)
+    with sp.patched():
+        conv.decomposed_layers = 2
+        seen.clear()
+        out = conv(x, ei)
+    assert seen and all(shape[1] == 4 for shape in seen)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_torch_compile_gives_pyg_results():
+    ei, x, _ = _data(12)
+    conv = pyg_nn.SAGEConv(F, 8, aggr=["mean", "max"])
+    ref = conv(x, ei)
+    with sp.patched():
+        compiled = torch.compile(conv, backend="eager")
+        torch.testing.assert_close(compiled(x, ei), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_static_graph_batches_match_pyg():
+    ei, _, _ = _data(13)
+    x = torch.randn(3, N, F)  # [batch, nodes, features] over one edge_index
+    conv = pyg_nn.GCNConv(F, 4)
+    conv.node_dim = 1
+    ref = conv(x, ei)
+    with sp.patched():
+        out = conv(x, ei)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    assert out.view(-1, 4).shape == (3 * N, 4)

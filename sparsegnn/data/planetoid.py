@@ -8,8 +8,6 @@ the same graph, features, labels and public split that
 
 from __future__ import annotations
 
-import pickle
-import warnings
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from . import safe_pickle
 from .dataset import GraphData, find_data_root, index_to_mask
 
 NAMES = ("cora", "citeseer", "pubmed")
@@ -50,7 +49,9 @@ class Planetoid(GraphData):
     are filled with zero features and zero label rows (label 0) and are in no mask.
 
     Raises:
-        ValueError: unknown name or ``features`` value.
+        ValueError: unknown name or ``features`` value; a raw file that is truncated or
+            damaged, or whose pickle references anything but numpy / scipy.sparse / builtin
+            types (it is refused unrun; named in the message).
         FileNotFoundError: no folder with the raw files, or a needed raw file is missing
             (named in the message).
     """
@@ -139,18 +140,28 @@ def _find_raw_folder(root: str | Path | None, key: str) -> Path:
 
 def _read(folder: Path, key: str, part: str) -> Any:
     """One raw file: ``test.index`` as int64 ``[T]``, ``graph`` as the dict of adjacency lists,
-    anything else (scipy sparse or numpy) as a dense numpy array."""
+    anything else (scipy sparse or numpy) as a dense numpy array. Pickles are read through
+    :func:`safe_pickle.load` (numpy / scipy / builtin types only); a file of another kind, or
+    a damaged one, raises a ValueError naming it."""
     path = folder / f"ind.{key}.{part}"
     if not path.is_file():
         raise FileNotFoundError(f"missing Planetoid raw file {path}")
     if part == "test.index":
-        return np.loadtxt(path, dtype=np.int64, ndmin=1)
-    with open(path, "rb") as f, warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        out = pickle.load(f, encoding="latin1")
+        try:
+            return np.loadtxt(path, dtype=np.int64, ndmin=1)
+        except ValueError as err:
+            raise ValueError(f"{path}: not a list of integer node ids ({err})") from None
+    out = safe_pickle.load(path)
     if part == "graph":
+        if not isinstance(out, dict):
+            kind = type(out).__name__
+            raise ValueError(f"{path}: expected a dict of adjacency lists, got {kind}")
         return out
-    return np.asarray(out.todense() if hasattr(out, "todense") else out)
+    if hasattr(out, "todense"):
+        out = out.todense()
+    if not isinstance(out, np.ndarray) or out.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D numpy array or scipy sparse matrix")
+    return np.asarray(out)
 
 
 def _pad_test_rows(rows: np.ndarray, test_index: np.ndarray, sorted_test: np.ndarray) -> np.ndarray:
