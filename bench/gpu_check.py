@@ -179,7 +179,7 @@ def plan(out: Path, dry_run: bool) -> list[Phase]:
                                     "--json", str(out / "spmm_gpu.json")])
     bench.label = shlex.join(bench.cmd[1:3])
     graph = ["--graph", "power_law:2000,20000", "--repeat", "2"] if dry_run else []
-    profile = Phase("profile", 35, 20, [PY, "-m", "sparsegnn.cli", "bench", "spmm", "segment", "sddmm", "int8",
+    profile = Phase("profile", 35, 20, [PY, "-m", "sparsegnn", "bench", "spmm", "segment", "sddmm", "int8",
                                         "--device", device, "--no-progress", "--json", str(out / "profile.json"),
                                         *graph])
     profile.label = shlex.join(["sparsegnn", *profile.cmd[3:10], *graph])
