@@ -343,3 +343,26 @@ def test_bad_segments_raise_value_errors():
         ts.scatter(src, torch.tensor([0, 0, 1, 1, 1]), dim=2)
     with pytest.raises(TypeError, match="indptr"):
         ts.segment_csr(src, [0, 5])
+
+
+def test_whole_api_against_torch_scatter_when_installed():
+    torch_scatter = pytest.importorskip("torch_scatter")
+    src, index, indptr = _batched_segments()
+    flat = torch.tensor([0, 2, 2, 1, 0, 3, 3])
+    for name, args in [
+        *[(n, (src, indptr)) for n, kind, _ in NAMED if kind == "csr"],
+        *[(n, (src, index)) for n, kind, _ in NAMED if kind == "coo"],
+        *[(f"scatter_{r}", (src, flat, 1)) for r in ("sum", "mean", "mul", "min", "max")],
+        ("gather_csr", (src[:, :4], indptr)),
+        ("gather_coo", (src[:, :4], index)),
+        ("scatter_softmax", (src, flat, 1)),
+        ("scatter_log_softmax", (src, flat, 1)),
+        ("scatter_logsumexp", (src, flat, 1)),
+        ("scatter_std", (src, flat, 1)),
+    ]:
+        ours, theirs = getattr(ts, name)(*args), getattr(torch_scatter, name)(*args)
+        if isinstance(theirs, tuple):
+            torch.testing.assert_close(ours[0], theirs[0], msg=name)
+            assert torch.equal(ours[1], theirs[1]), name
+        else:
+            torch.testing.assert_close(ours, theirs, msg=name)
