@@ -78,7 +78,7 @@ class MultiAggregation(torch.nn.Module):
             raise ValueError("aggregators: expected at least one aggregator")
         for name in aggregators:
             if name not in AGGREGATORS:
-                raise ValueError(f"aggregators: unsupported {name!r}, expected names from {AGGREGATORS}")
+                raise ValueError(f"aggregators: Unsupported aggregator {name!r} (expected names from {AGGREGATORS})")
         self.aggregators = aggregators
 
     def forward(self, graph: Graph, x: Tensor, symnorm: Graph | None = None) -> Tensor:

@@ -86,7 +86,7 @@ class EGConv(Conv):
             )
         if out_channels % num_heads != 0:
             raise ValueError(
-                f"out_channels: {out_channels} must be divisible by num_heads ({num_heads})"
+                f"out_channels: {out_channels} must be divisible by the number of heads (num_heads={num_heads})"
             )
         self.aggr_module = MultiAggregation(aggregators or ["symnorm"])  # validates the names
         aggregators = self.aggr_module.aggregators
@@ -97,7 +97,7 @@ class EGConv(Conv):
         self.cached = cached
         self.add_self_loops = add_self_loops
         self.aggregators = aggregators
-        self._cached_graphs: tuple[Graph, Graph | None] | None = None
+        self._cached_edge_index: tuple[Graph, Graph | None] | None = None
         self.bases_lin = linear(in_channels, (out_channels // num_heads) * num_bases, False)
         self.comb_lin = linear(in_channels, num_heads * num_bases * len(aggregators), True)
         if bias:
@@ -111,12 +111,12 @@ class EGConv(Conv):
         reset_linear(self.comb_lin, torch_init)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
-        self._cached_graphs = None
+        self._cached_edge_index = None
 
     def graphs(self, edge_index: Any, num_nodes: int) -> tuple[Graph, Graph | None]:
         """``(structure, symnorm graph or None)``, from the cache when ``cached``."""
-        if self._cached_graphs is not None:
-            return self._cached_graphs
+        if self._cached_edge_index is not None:
+            return self._cached_edge_index
         symnorm = None
         if isinstance(edge_index, Graph) and edge_index.norm is not None:  # a ready batch graph
             symnorm = edge_index if "symnorm" in self.aggregators else None
@@ -127,7 +127,7 @@ class EGConv(Conv):
         else:
             structure = self_looped(edge_index, num_nodes, self.add_self_loops, self.flow)
         if self.cached:
-            self._cached_graphs = (structure, symnorm)
+            self._cached_edge_index = (structure, symnorm)
         return structure, symnorm
 
     def forward(self, x: Tensor, edge_index: Any) -> Tensor:

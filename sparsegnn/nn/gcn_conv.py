@@ -78,14 +78,17 @@ class GCNConv(Conv):
         if add_self_loops is None:
             add_self_loops = normalize
         if add_self_loops and not normalize:
-            raise ValueError("add_self_loops: GCNConv cannot add self loops without normalize=True")
+            raise ValueError(
+                "add_self_loops: GCNConv does not support adding self-loops to the graph when no "
+                "on-the-fly normalization is applied (normalize=False)"
+            )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.improved = improved
         self.cached = cached
         self.add_self_loops = add_self_loops
         self.normalize = normalize
-        self._cached_graph: Graph | None = None
+        self._cached_edge_index: Graph | None = None  # PyG's name for the cached adjacency
         self.lin = linear(in_channels, out_channels, False)
         self.aggr_module = Aggregation(aggr)
         if bias:
@@ -98,18 +101,18 @@ class GCNConv(Conv):
         reset_linear(self.lin, glorot_init)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
-        self._cached_graph = None
+        self._cached_edge_index = None
 
     def adjacency(self, edge_index: Any, edge_weight: Tensor | None, num_nodes: int) -> Graph:
         """The (normalised) graph the layer aggregates over, from the cache when ``cached``."""
-        if self._cached_graph is not None:
-            return self._cached_graph
+        if self._cached_edge_index is not None:
+            return self._cached_edge_index
         if self.normalize:
             graph = gcn_norm(edge_index, edge_weight, num_nodes, self.improved, self.add_self_loops, self.flow)
         else:
             graph = as_graph(edge_index, num_nodes, edge_weight, flow=self.flow)
         if self.cached:
-            self._cached_graph = graph
+            self._cached_edge_index = graph
         return graph
 
     def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:

@@ -71,7 +71,7 @@ class SAGEConv(Conv):
         check_channels(src_channels, out_channels)
         check_channels(dst_channels, out_channels)
         if project and src_channels == -1:
-            raise ValueError("in_channels: project=True needs the source size (not -1)")
+            raise ValueError("in_channels: SAGEConv does not support lazy initialization (-1) with project=True")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.normalize = normalize
@@ -126,4 +126,4 @@ class SAGEConv(Conv):
         return out
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, aggr={self.aggr!r})"
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, aggr={self.aggr})"
