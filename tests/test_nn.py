@@ -149,7 +149,7 @@ def test_gcn_conv_cache_and_reset():
     first = conv(x, ei)
     torch.testing.assert_close(conv(x, other), first)  # the cached graph is used
     conv.reset_parameters()
-    assert conv._cached_graph is None
+    assert conv._cached_edge_index is None
     uncached = GCNConv(F_IN, 4).double()
     uncached.load_state_dict(conv.state_dict())
     torch.testing.assert_close(conv(x, other), uncached(x, other))
@@ -229,9 +229,9 @@ def test_eg_conv_no_self_loops_cached_and_errors():
     ours = EGConv(F_IN, 8, ["sum", "max"], num_heads=2, add_self_loops=False, cached=True).double()
     _copy_weights(ref, ours)
     torch.testing.assert_close(ours(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
-    assert ours._cached_graphs is not None
+    assert ours._cached_edge_index is not None
     ours.reset_parameters()
-    assert ours._cached_graphs is None
+    assert ours._cached_edge_index is None
     with pytest.raises(ValueError, match="divisible"):
         EGConv(4, 10, num_heads=8)
     with pytest.raises(ValueError, match="aggregators"):
