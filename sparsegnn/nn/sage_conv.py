@@ -77,6 +77,14 @@ class SAGEConv(Conv):
         self.normalize = normalize
         self.root_weight = root_weight
         self.project = project
+        if not isinstance(aggr, str) and not (
+            isinstance(aggr, (list, tuple)) and aggr and all(isinstance(a, str) for a in aggr)
+        ):
+            raise ValueError(
+                f"aggr: SAGEConv here takes 'sum', 'mean', 'max', 'min' or a list of them, got {aggr!r}; "
+                "learnable aggregations (LSTM, MLP, attention) are no SpMM: use torch_geometric.nn.SAGEConv "
+                "(under sparsegnn.pyg.patch() its plain aggregations run on these kernels)"
+            )
         if isinstance(aggr, str):
             self.aggr = check_reduce_name(aggr)
             self.aggr_module: torch.nn.Module = Aggregation(self.aggr)
