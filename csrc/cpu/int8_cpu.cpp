@@ -1,12 +1,12 @@
 // CPU INT8 SpMM: acc[i,f] = sum_e value[e] * xq[col[e], f] in int32 (value int8, or 1 when None),
 // out[i,f] = float(acc) * row_scale[i] * col_scale[f] (float32).
 //
-// Three paths, chosen at call time (isa.h): AVX-512 VNNI (vpdpbusd, u8 x s8 -> s32: the int8
-// features are shifted by +128 to u8 and the row's 128 * sum(weights) subtracted), AVX2 vpmaddwd
-// (int8_avx2.cpp) and a portable loop. All accumulate in wrapping int32 arithmetic, which is
+// Four paths, chosen at call time (isa.h): AVX-512 VNNI (vpdpbusd, u8 x s8 -> s32: the int8
+// features are shifted by +128 to u8 and the row's 128 * sum(weights) subtracted), AVX-VNNI and
+// AVX2 vpmaddwd (int8_avx2.cpp) and a portable loop. All accumulate in wrapping int32 arithmetic, which is
 // associative, so they give identical integers, and all apply the scales with the same scalar
 // expression: results are bitwise equal. SPARSEGNN_ISA picks the ISA; SPARSEGNN_DISABLE_VNNI=1
-// (read at each call) takes the AVX2 kernel instead of VNNI.
+// (read at each call) takes vpmaddwd instead of VNNI.
 #include "common.h"
 #include "int8_kernels.h"
 

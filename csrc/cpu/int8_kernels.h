@@ -46,13 +46,13 @@ inline void int8_accumulate_generic(const Int8Args& a, const idx_t* col, int64_t
 
 #if defined(__x86_64__) || defined(_M_X64)
 // acc gets the raw sums when row < 0; otherwise out[row] gets the finalized floats (acc unused).
-// AVX-512 VNNI (int8_cpu.cpp) and AVX2 vpmaddwd (int8_avx2.cpp).
+// AVX-512 VNNI (int8_cpu.cpp), and AVX2 vpmaddwd or AVX-VNNI (int8_avx2.cpp; vnni: the latter).
 template <typename idx_t>
 void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, int64_t row,
                           bool& bad);
 template <typename idx_t>
 void int8_accumulate_avx2(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, int64_t row,
-                          bool& bad);
+                          bool vnni, bool& bad);
 #endif
 
 // The edges [e0, e1) on path p: raw sums into acc when row < 0, else finalized into out[row]
@@ -62,7 +62,8 @@ inline void int8_accumulate(const Int8Args& a, const idx_t* col, int64_t e0, int
                             Int8Path p, bool& bad) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (p == Int8Path::Avx512Vnni) return int8_accumulate_vnni(a, col, e0, e1, acc, row, bad);
-  if (p == Int8Path::Avx2) return int8_accumulate_avx2(a, col, e0, e1, acc, row, bad);
+  if (p == Int8Path::Avx2 || p == Int8Path::AvxVnni)
+    return int8_accumulate_avx2(a, col, e0, e1, acc, row, p == Int8Path::AvxVnni, bad);
 #endif
   (void)p;
   int8_accumulate_generic(a, col, e0, e1, acc, bad);

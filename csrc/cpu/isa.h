@@ -4,8 +4,8 @@
 // SPARSEGNN_ISA=avx512|avx2|portable forces a path; unset, empty or "auto" takes the widest the CPU
 // has. Asking for a path the CPU lacks (or an unknown name) is an error that names the paths it
 // has: a forced path never silently becomes another, so a benchmark or test labelled "avx2" ran
-// AVX2. SPARSEGNN_DISABLE_VNNI=1 keeps the INT8 kernel off vpdpbusd (AVX-512 VNNI):
-// it then uses vpmaddwd on the AVX-512 path, as the AVX2 path always does.
+// AVX2. SPARSEGNN_DISABLE_VNNI=1 keeps the INT8 kernel off vpdpbusd (AVX-512 VNNI and AVX-VNNI):
+// it then uses vpmaddwd on 256 bits.
 #pragma once
 
 #include <c10/util/Exception.h>
@@ -23,6 +23,8 @@
 #define SPARSEGNN_BEGIN_AVX512 \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512dq,fma,f16c\")")
 #define SPARSEGNN_BEGIN_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c\")")
+#define SPARSEGNN_BEGIN_AVX_VNNI \
+  _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c,avxvnni\")")
 #define SPARSEGNN_END_TARGET _Pragma("GCC pop_options")
 
 namespace sparsegnn {
@@ -99,13 +101,14 @@ inline std::string last_isa_name() {
   return v < 0 ? "" : isa_name(static_cast<Isa>(v));
 }
 
-// INT8 kernels: vpdpbusd on 512 bits (AVX-512 VNNI), vpmaddwd on 256 bits (AVX2), or the portable
-// loop.
-enum class Int8Path : int { Portable = 0, Avx2 = 1, Avx512Vnni = 2 };
+// INT8 kernels: vpdpbusd on 512 bits (AVX-512 VNNI) or 256 bits (AVX-VNNI), vpmaddwd on 256 bits
+// (AVX2), or the portable loop.
+enum class Int8Path : int { Portable = 0, Avx2 = 1, AvxVnni = 2, Avx512Vnni = 3 };
 
 inline const char* int8_path_name(Int8Path p) {
   switch (p) {
     case Int8Path::Avx512Vnni: return "avx512-vnni";
+    case Int8Path::AvxVnni: return "avx-vnni";
     case Int8Path::Avx2: return "avx2";
     default: return "portable";
   }
@@ -113,8 +116,8 @@ inline const char* int8_path_name(Int8Path p) {
 
 inline std::atomic<int> last_int8_path{-1};
 
-// The INT8 kernel of the selected ISA: AVX-512 takes the VNNI kernel where the CPU has it, else
-// the AVX2 one (every AVX-512 CPU has AVX2).
+// The INT8 kernel of the selected ISA: AVX-512 takes its VNNI kernel where the CPU has it, else
+// the AVX2 ones (every AVX-512 CPU has AVX2); AVX2 takes AVX-VNNI where the CPU has it.
 inline Int8Path selected_int8_path() {
   const Isa isa = requested_isa();
   const bool vnni = !env_flag("SPARSEGNN_DISABLE_VNNI");
@@ -122,7 +125,7 @@ inline Int8Path selected_int8_path() {
   if (isa == Isa::Avx512 && vnni && cpu_has_vnni())
     p = Int8Path::Avx512Vnni;
   else if (isa != Isa::Portable && cpu_has_avx2())
-    p = Int8Path::Avx2;
+    p = vnni && cpu_has_avx_vnni() ? Int8Path::AvxVnni : Int8Path::Avx2;
   last_int8_path.store(static_cast<int>(p), std::memory_order_relaxed);
   return p;
 }

@@ -32,4 +32,14 @@ inline bool cpu_has_avx2() {
 #endif
 }
 
+// AVX-VNNI: the 256-bit VEX vpdpbusd (Alder Lake, Sapphire Rapids, Zen 5), on top of AVX2.
+inline bool cpu_has_avx_vnni() {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  return cpu_has_avx2() && __builtin_cpu_supports("avxvnni");
+#else
+  return false;
+#endif
+}
+
 }  // namespace sparsegnn
