@@ -4,9 +4,9 @@ VENV      := .venv
 VPY       := $(VENV)/bin/python
 TORCH_VER := 2.13.0
 STAMP     := $(VENV)/.sparsegnn-built
-SOURCES   := setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cpu/*.h csrc/cuda/*.cu csrc/cuda/*.cuh csrc/sparsegnn/*.h)
+SOURCES   := setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cpu/*.h csrc/cpu/*.inc csrc/cuda/*.cu csrc/cuda/*.cuh csrc/sparsegnn/*.h)
 
-.PHONY: run test venv build bench cuda-check triton-check gpu-check asan clean
+.PHONY: run test venv build bench cuda-check aarch64-check triton-check gpu-check asan clean
 
 # Use a torch $(PY) already has; otherwise install torch==$(TORCH_VER) into .venv. When $(PY)
 # is itself a virtualenv (sys.prefix != sys.base_prefix), --system-site-packages only shows its
@@ -47,6 +47,10 @@ test: $(STAMP) $(VENV)/.test-deps
 
 cuda-check: $(VENV)/bin/activate
 	bash csrc/cuda/check.sh
+
+# Cross-compiles the CPU sources for aarch64 (needs g++-aarch64-linux-gnu; skipped without it).
+aarch64-check: $(VENV)/bin/activate
+	bash csrc/cpu/aarch64_check.sh
 
 triton-check: $(VENV)/.test-deps $(STAMP)
 	$(VPY) -m sparsegnn.kernels.aot --report

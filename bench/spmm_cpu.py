@@ -15,7 +15,10 @@ All figures come from one run, on one machine, as medians of repeats:
   kernel with this loop can reach on this machine;
 - node order: our forward sum before and after ``Graph.permute`` by ``Graph.rcm_order()`` and
   ``Graph.metis_order()`` (when pymetis is importable) on both graphs and on a stochastic block
-  model of the same size (communities, ids at random).
+  model of the same size (communities, ids at random);
+- SIMD paths (``--only isa``): ours forced onto each of ``--isa`` (``SPARSEGNN_ISA``, set around
+  each call) next to each other and to torch in one round-robin (sum, max, max+arg, forward +
+  backward, INT8), and the gather roofs of each path.
 
 Graphs: a Chung-Lu power-law graph of ogbn-arxiv's size (169,343 nodes, ~2.3M nonzeros) and an
 R-MAT graph of similar size (scale 17, ~2.2M nonzeros), from ``sparsegnn.data`` when importable
@@ -25,9 +28,9 @@ torch_scatter and torch_sparse have no wheels for torch 2.13; build them from so
 (``pip install --no-deps --no-build-isolation --target DIR torch-scatter torch-sparse``) and run
 with ``PYTHONPATH=DIR`` to add them to the same run.
 
-Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--only table roofs order] [--write]``;
-``--write`` puts the tables into bench/RESULTS.md under "CPU kernels", "CPU kernels: gather roofs"
-and "CPU kernels: node order".
+Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--only table roofs order isa]
+[--isa avx512 avx2] [--write]``; ``--write`` puts the tables into bench/RESULTS.md under "CPU
+kernels", "CPU kernels: gather roofs", "CPU kernels: node order" and "CPU kernels: SIMD paths".
 """
 
 from __future__ import annotations
@@ -341,6 +344,166 @@ def run_roofs(args) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- SIMD paths
+def on_isa(isa: str, fn):
+    """fn run with SPARSEGNN_ISA=isa (read by the kernels at each call), the variable restored."""
+
+    def call():
+        old = os.environ.get("SPARSEGNN_ISA")
+        os.environ["SPARSEGNN_ISA"] = isa
+        try:
+            return fn()
+        finally:
+            if old is None:
+                del os.environ["SPARSEGNN_ISA"]
+            else:
+                os.environ["SPARSEGNN_ISA"] = old
+
+    return call
+
+
+def isa_group(g: CSR, x: torch.Tensor, isas: list[str]) -> dict:
+    """torch's sum, amax and forward + backward, and ours on every path of ``isas`` (sum, max
+    without and with the arg, forward + backward, INT8 at F = 128), for one round-robin."""
+    F = x.shape[1]
+    gout = torch.randn(g.n, F)
+    xr = x.clone().requires_grad_()
+
+    def torch_fb():
+        xr.grad = None
+        torch.sparse.mm(g.torch_csr, xr).backward(gout)
+
+    def ours_fb():
+        OPS.spmm(g.rowptr, g.col, None, x, "sum")
+        OPS.spmm(g.t_rowptr, g.t_col, None, gout, "sum")
+
+    fns = {"torch_sum": lambda: torch.sparse.mm(g.torch_csr, x),
+           "torch_max": lambda: torch.sparse.mm(g.torch_csr, x, reduce="amax"),
+           "torch_fb": torch_fb}
+    scale = x.abs().max() / 127
+    xq = torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8)
+    rs, cs = torch.ones(g.n), torch.full((F,), float(scale))
+    for isa in isas:
+        fns[f"sum@{isa}"] = on_isa(isa, lambda: OPS.spmm(g.rowptr, g.col, None, x, "sum"))
+        fns[f"max@{isa}"] = on_isa(isa, lambda: OPS.spmm(g.rowptr, g.col, None, x, "max", need_arg=False))
+        fns[f"max_arg@{isa}"] = on_isa(isa, lambda: OPS.spmm(g.rowptr, g.col, None, x, "max"))
+        fns[f"fb@{isa}"] = on_isa(isa, ours_fb)
+        if F == 128:
+            fns[f"int8@{isa}"] = on_isa(isa, lambda: OPS.spmm_int8(g.rowptr, g.col, None, xq, rs, cs))
+    return fns
+
+
+def isa_header(isas: list[str]) -> str:
+    cells = ["graph", "thr", "F", "torch.sparse.mm ms", "torch amax ms", "torch f+b ms"]
+    for isa in isas:
+        cells += [f"{isa} sum ms", "x torch", f"{isa} max ms", "x amax", "max / sum", f"{isa} max+arg ms",
+                  f"{isa} f+b ms", "x torch f+b", f"{isa} int8 ms", "x fp32"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def fmt_isa_row(r: dict, isas: list[str]) -> str:
+    def ratio(a, b, fmt="{:.2f}x"):
+        return _f(None if r.get(a) is None or r.get(b) is None else r[b] / r[a], fmt)
+
+    cells = [r["graph"], str(r["threads"]), str(r["F"]), _f(r["torch_sum"]), _f(r["torch_max"]), _f(r["torch_fb"])]
+    for isa in isas:
+        s, m, fb, q = f"sum@{isa}", f"max@{isa}", f"fb@{isa}", f"int8@{isa}"
+        cells += [_f(r[s]), ratio(s, "torch_sum"), _f(r[m]), ratio(m, "torch_max"), ratio(s, m, "{:.2f}"),
+                  _f(r[f"max_arg@{isa}"]), _f(r[fb]), ratio(fb, "torch_fb"), _f(r.get(q)), ratio(q, s)]
+    return "| " + " | ".join(cells) + " |"
+
+
+ISA_ROOF_HEADER = ROOF_HEADER.replace("| graph | thr | F |", "| graph | path | thr | F |")
+
+
+def run_isa(args) -> tuple[list[dict], list[dict]]:
+    """The SIMD-path table (every thread count, every F) and each path's gather roofs (largest
+    thread count, F = 16 and 128), on both graphs."""
+    isas = args.isa
+    for isa in isas:
+        on_isa(isa, sparsegnn._C.cpu_isa)()  # an error now if the CPU lacks one
+    header = isa_header(isas)
+    print(header)
+    print(sep(header))
+    feats = [16, 64, 128] if args.quick else [16, 32, 64, 128, 256]
+    reps = 3 if args.quick else args.repeats
+    rows, roofs = [], []
+    for name, (ei, n) in make_graphs(args.quick).items():
+        g = CSR(ei, n)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            for F in feats:
+                torch.manual_seed(0)
+                r = {"graph": name, "threads": threads, "F": F}
+                r.update(bench_group(isa_group(g, torch.randn(g.n, F), isas), reps))
+                rows.append(r)
+                print(fmt_isa_row(r, isas), flush=True)
+        torch.set_num_threads(max(args.threads))
+        for F in (16, 128):
+            torch.manual_seed(0)
+            inputs = roof_inputs(g, F)
+            fns = {f"{k}@{isa}": on_isa(isa, lambda c=c, x=x: OPS.spmm(g.rowptr, c, None, x, "sum"))
+                   for isa in isas for k, (c, x) in inputs.items()}
+            t = bench_group(fns, reps)
+            for isa in isas:
+                hit, miss, own = t[f"hit@{isa}"], t[f"miss@{isa}"], t[f"graph@{isa}"]
+                roofs.append({"graph": name, "isa": isa, "threads": max(args.threads), "F": F, "graph_ms": own,
+                              "hit": hit, "miss": miss, "hit_share": (miss - own) / max(miss - hit, 1e-9),
+                              "miss_gbps": g.nnz * F * 4 / (miss * 1e-3) / 1e9})
+    print(ISA_ROOF_HEADER)
+    print(sep(ISA_ROOF_HEADER))
+    for r in roofs:
+        print(fmt_isa_roof_row(r), flush=True)
+    return rows, roofs
+
+
+def fmt_isa_roof_row(r: dict) -> str:
+    return fmt_roof_row(r).replace(f"| {r['graph']} |", f"| {r['graph']} | {r['isa']} |", 1)
+
+
+def write_isa(rows: list[dict], roofs: list[dict], args, command: str) -> None:
+    header = isa_header(args.isa)
+    flags = " ".join(f for f in ("avx512f", "avx2", "fma", "f16c", "avx_vnni", "avx512_vnni") if f in _cpu_flags())
+    _write_section("CPU kernels: SIMD paths", [
+        "## CPU kernels: SIMD paths",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs visible; flags: {flags}); paths it runs:"
+        f" {', '.join(sparsegnn._C.cpu_isa_paths())}; torch {torch.__version__}",
+        f"- threads: {', '.join(map(str, args.threads))}; streaming-read bandwidth in the same run: {args.bw:.1f} GB/s",
+        f"- command: `{command}`",
+        "- ours forced onto each path with `SPARSEGNN_ISA` (read by the kernels at each call, set around"
+        " each call), all paths and torch timed round-robin in one process, so they share the machine's"
+        " noise (a shared 2-core VM: other builds and tests ran during the run); float32, unweighted CSR,"
+        " medians in ms. `x torch` / `x amax` / `x torch f+b`: torch time / ours; `max / sum`: our max"
+        " (forward-only, `need_arg=False`, as amax) over our sum; `max+arg`: with the int64 arg that"
+        " training needs; f+b: forward sum + backward w.r.t. x (SpMM over the transpose) vs"
+        " torch.sparse.mm with autograd; int8: `spmm_int8` at F = 128 (`avx512`: VNNI; `avx2`:"
+        " vpmaddwd), `x fp32`: our float32 sum on the same path / int8.",
+        "",
+        header,
+        sep(header),
+    ] + [fmt_isa_row(r, args.isa) for r in rows] + [
+        "",
+        "Gather roofs of each path (as in \"CPU kernels: gather roofs\": the graph's own columns,"
+        " all-hit columns `col % 2048`, all-miss columns a permutation over an [nnz, F] x; every path"
+        f" and variant in one round-robin, {max(args.threads)} threads):",
+        "",
+        ISA_ROOF_HEADER,
+        sep(ISA_ROOF_HEADER),
+    ] + [fmt_isa_roof_row(r) for r in roofs] + [""])
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 # ----------------------------------------------------------------------------- node order
 def run_order(args) -> list[dict]:
     """Our forward sum (F = 128, largest thread count) on each graph in its own node order and
@@ -532,8 +695,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--no-pyg", action="store_true", help="skip the (slow) PyG path")
-    p.add_argument("--only", nargs="+", choices=["table", "roofs", "order"], default=["table", "roofs", "order"],
-                   help="which parts to run: the peer table, the gather roofs, the node-order comparison")
+    p.add_argument("--only", nargs="+", choices=["table", "roofs", "order", "isa"],
+                   default=["table", "roofs", "order"],
+                   help="which parts to run: the peer table, the gather roofs, the node-order comparison, the"
+                        " SIMD paths side by side (not run by default)")
+    p.add_argument("--isa", nargs="+", default=["avx512", "avx2"],
+                   help="the paths (SPARSEGNN_ISA values) that --only isa compares")
     p.add_argument("--write", action="store_true", help="write the tables into bench/RESULTS.md")
     args = p.parse_args()
     torch.set_num_threads(max(args.threads))
@@ -554,6 +721,10 @@ def main() -> None:
         orders = run_order(args)
         if args.write:
             write_order(orders, command)
+    if "isa" in args.only:
+        rows, roofs = run_isa(args)
+        if args.write:
+            write_isa(rows, roofs, args, command)
 
 
 if __name__ == "__main__":

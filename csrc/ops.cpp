@@ -14,6 +14,7 @@
 //   empty int64 tensor.
 #include <torch/extension.h>
 
+#include "cpu/isa.h"
 #include "cpu/output_alloc.h"
 #include "sparsegnn/cpu_features.h"
 
@@ -44,6 +45,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   });
   m.def("cpu_has_avx512", &sparsegnn::cpu_has_avx512, "AVX-512F/BW/VL available at run time");
   m.def("cpu_has_vnni", &sparsegnn::cpu_has_vnni, "AVX-512 VNNI available at run time");
+  m.def("cpu_has_avx2", &sparsegnn::cpu_has_avx2, "AVX2 + FMA + F16C available at run time");
+  m.def("cpu_has_avx_vnni", &sparsegnn::cpu_has_avx_vnni, "AVX-VNNI (256-bit vpdpbusd) available at run time");
+  m.def("cpu_isa_paths", &sparsegnn::cpu::isa_paths, "the CPU kernel paths this CPU can run, widest first");
+  m.def("cpu_isa", []() { return std::string(sparsegnn::cpu::isa_name(sparsegnn::cpu::requested_isa())); },
+        "the path a CPU kernel call takes now (SPARSEGNN_ISA read here; an error if it names a path the CPU lacks)");
+  m.def("cpu_last_isa", &sparsegnn::cpu::last_isa_name,
+        "the path the latest float CPU kernel call (spmm, segment_reduce, sddmm) ran ('' before any)");
+  m.def("cpu_last_int8_path", &sparsegnn::cpu::last_int8_path_name,
+        "the kernel the latest spmm_int8 call ran: 'avx512-vnni', 'avx-vnni', 'avx2' or 'portable' ('' before any)");
   m.def("cpu_cached_output_bytes", &sparsegnn::cpu::cached_output_bytes,
         "bytes of freed huge-page output blocks the CPU kernels keep for reuse");
   m.def("cpu_release_cached_outputs", &sparsegnn::cpu::release_cached_outputs,

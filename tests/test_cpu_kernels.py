@@ -215,7 +215,7 @@ def test_spmm_without_arg_gives_the_same_output(reduce, dtype, portable):
     x[::2, 5] = -0.0  # ties of signed zeros: the first one reached stays, bit for bit
     value = rand((col.numel(),), dtype, 4)
     bits = {torch.float32: torch.int32, torch.float64: torch.int64, torch.bfloat16: torch.int16}[dtype]
-    with env(SPARSEGNN_DISABLE_AVX512="1" if portable else "0"):
+    with env(SPARSEGNN_ISA="portable" if portable else "auto"):
         for v in (None, value):
             out, arg = OPS.spmm(rowptr, col, v, x, reduce)
             out_noarg, no_arg = OPS.spmm(rowptr, col, v, x, reduce, need_arg=False)
@@ -245,7 +245,7 @@ def test_spmm_avx512_vs_portable(reduce, dtype):
     value = rand((col.numel(),), dtype, 2)
     a = OPS.spmm(rowptr, col, None, x, reduce)
     aw = OPS.spmm(rowptr, col, value, x, reduce)
-    with env(SPARSEGNN_DISABLE_AVX512=1):
+    with env(SPARSEGNN_ISA="portable"):
         b = OPS.spmm(rowptr, col, None, x, reduce)
         bw = OPS.spmm(rowptr, col, value, x, reduce)
     # Unweighted: same additions in the same order, so the same bits; weighted may differ by FMA.
@@ -325,7 +325,7 @@ def test_sddmm(dtype, feat):
     ref, bound = reference.sddmm(rowptr, col, a, b), reference.sddmm_bound(rowptr, col, a, b)
     assert out.dtype == dtype and out.shape == (col.numel(),)
     reference.assert_close(out, ref, dtype, bound)
-    with env(SPARSEGNN_DISABLE_AVX512=1):
+    with env(SPARSEGNN_ISA="portable"):
         reference.assert_close(OPS.sddmm(rowptr, col, a, b), ref, dtype, bound)
 
 

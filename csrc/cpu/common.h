@@ -1,5 +1,5 @@
 // Helpers shared by the CPU kernels (csrc/cpu/*.cpp): input checks, the nnz-balanced work plan,
-// the deterministic task runner and run-time switches.
+// the deterministic task runner and the prefetch distance (isa.h: the run-time ISA switch).
 //
 // Determinism: every output row is produced by exactly one task, and the order in which a row's
 // edges are folded never depends on the thread count. Rows with more than kPiece entries ("hubs")
@@ -18,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "isa.h"
 #include "output_alloc.h"
 #include "sparsegnn/cpu_features.h"
 #include "sparsegnn/reducer.h"
@@ -27,19 +28,6 @@ namespace cpu {
 
 // Rows longer than this are split into pieces of exactly this many edges (the last one shorter).
 constexpr int64_t kPiece = 2048;
-
-// Reads an environment switch at call time ("1", "true", "yes" mean on).
-inline bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr) return false;
-  return std::strcmp(v, "1") == 0 || std::strcmp(v, "true") == 0 || std::strcmp(v, "yes") == 0;
-}
-
-// AVX-512 float paths: on where the CPU has AVX-512F/BW/VL, unless SPARSEGNN_DISABLE_AVX512=1.
-inline bool use_avx512() { return cpu_has_avx512() && !env_flag("SPARSEGNN_DISABLE_AVX512"); }
-// VNNI int8 path: on where the CPU has AVX-512 VNNI, unless SPARSEGNN_DISABLE_VNNI=1 (or AVX-512
-// is disabled).
-inline bool use_vnni() { return cpu_has_vnni() && !env_flag("SPARSEGNN_DISABLE_VNNI") && use_avx512(); }
 
 // Software prefetch of gathered rows (the x row of edge e + d while edge e is reduced), run across
 // row ends, into L2 (prefetcht1). About kPrefetchLines cache lines (64 KiB) are requested ahead:

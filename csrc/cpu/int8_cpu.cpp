@@ -1,15 +1,18 @@
 // CPU INT8 SpMM: acc[i,f] = sum_e value[e] * xq[col[e], f] in int32 (value int8, or 1 when None),
 // out[i,f] = float(acc) * row_scale[i] * col_scale[f] (float32).
 //
-// Two paths, chosen at call time: AVX-512 VNNI (vpdpbusd, u8 x s8 -> s32: the int8 features are
-// shifted by +128 to u8 and the row's 128 * sum(weights) subtracted), and a portable loop. Both
-// accumulate in wrapping int32 arithmetic, which is associative, so they give identical integers,
-// and both apply the scales with the same scalar expression: results are bitwise equal.
-// SPARSEGNN_DISABLE_VNNI=1 (read at each call) forces the portable path.
+// Four paths, chosen at call time (isa.h): AVX-512 VNNI (vpdpbusd, u8 x s8 -> s32: the int8
+// features are shifted by +128 to u8 and the row's 128 * sum(weights) subtracted), AVX-VNNI and
+// AVX2 vpmaddwd (int8_avx2.cpp) and a portable loop. All accumulate in wrapping int32 arithmetic, which is
+// associative, so they give identical integers, and all apply the scales with the same scalar
+// expression: results are bitwise equal. SPARSEGNN_ISA picks the ISA; SPARSEGNN_DISABLE_VNNI=1
+// (read at each call) takes vpmaddwd instead of VNNI.
 #include "common.h"
 #include "int8_kernels.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#endif
 
 namespace sparsegnn {
 namespace cpu {
@@ -162,7 +165,7 @@ at::Tensor spmm_int8_cpu(const at::Tensor& rowptr, const at::Tensor& col, const 
   Int8Args a{rp, has_value ? value->data_ptr<int8_t>() : nullptr, xq.data_ptr<int8_t>(), m, F, nnz,
              row_scale.data_ptr<float>(), col_scale.data_ptr<float>(), out.data_ptr<float>(),
              Prefetch::from_env()};
-  const bool vnni = use_vnni();
+  const Int8Path path = selected_int8_path();
   Plan plan = make_plan(rp, n, at::get_num_threads());
   std::vector<int32_t> scratch(static_cast<size_t>(plan.num_pieces * F));
   std::atomic<bool> bad{false};
@@ -171,9 +174,9 @@ at::Tensor spmm_int8_cpu(const at::Tensor& rowptr, const at::Tensor& col, const 
       const Task& task = plan.tasks[t];
       bool lb = false;
       if (task.piece < 0)
-        int8_rows(a, cp, task.row_begin, task.row_end, vnni, lb);
+        int8_rows(a, cp, task.row_begin, task.row_end, path, lb);
       else
-        int8_accumulate(a, cp, task.e_begin, task.e_end, scratch.data() + task.piece * F, vnni, lb);
+        int8_accumulate(a, cp, task.e_begin, task.e_end, scratch.data() + task.piece * F, -1, path, lb);
       if (lb) bad.store(true, std::memory_order_relaxed);
     });
   };

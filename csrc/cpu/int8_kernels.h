@@ -1,4 +1,4 @@
-// Row kernels of the CPU INT8 SpMM: a portable loop and an AVX-512 VNNI path.
+// Row kernels of the CPU INT8 SpMM: a portable loop, an AVX2 path and an AVX-512 VNNI path.
 #pragma once
 
 #include <cstdint>
@@ -46,34 +46,34 @@ inline void int8_accumulate_generic(const Int8Args& a, const idx_t* col, int64_t
 
 #if defined(__x86_64__) || defined(_M_X64)
 // acc gets the raw sums when row < 0; otherwise out[row] gets the finalized floats (acc unused).
+// AVX-512 VNNI (int8_cpu.cpp), and AVX2 vpmaddwd or AVX-VNNI (int8_avx2.cpp; vnni: the latter).
 template <typename idx_t>
 void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, int64_t row,
                           bool& bad);
+template <typename idx_t>
+void int8_accumulate_avx2(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, int64_t row,
+                          bool vnni, bool& bad);
 #endif
 
+// The edges [e0, e1) on path p: raw sums into acc when row < 0, else finalized into out[row]
+// (acc then unused by the SIMD paths, scratch of F int32 for the portable one).
 template <typename idx_t>
-inline void int8_accumulate(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, bool vnni,
-                            bool& bad) {
+inline void int8_accumulate(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int32_t* acc, int64_t row,
+                            Int8Path p, bool& bad) {
 #if defined(__x86_64__) || defined(_M_X64)
-  if (vnni) return int8_accumulate_vnni(a, col, e0, e1, acc, -1, bad);
+  if (p == Int8Path::Avx512Vnni) return int8_accumulate_vnni(a, col, e0, e1, acc, row, bad);
+  if (p == Int8Path::Avx2 || p == Int8Path::AvxVnni)
+    return int8_accumulate_avx2(a, col, e0, e1, acc, row, p == Int8Path::AvxVnni, bad);
 #endif
-  (void)vnni;
+  (void)p;
   int8_accumulate_generic(a, col, e0, e1, acc, bad);
+  if (row >= 0) int8_store_row(a, row, acc);
 }
 
 template <typename idx_t>
-inline void int8_rows(const Int8Args& a, const idx_t* col, int64_t r0, int64_t r1, bool vnni, bool& bad) {
-#if defined(__x86_64__) || defined(_M_X64)
-  if (vnni) {
-    for (int64_t i = r0; i < r1; ++i) int8_accumulate_vnni(a, col, a.rp[i], a.rp[i + 1], nullptr, i, bad);
-    return;
-  }
-#endif
-  std::vector<int32_t> acc(a.F);
-  for (int64_t i = r0; i < r1; ++i) {
-    int8_accumulate(a, col, a.rp[i], a.rp[i + 1], acc.data(), vnni, bad);
-    int8_store_row(a, i, acc.data());
-  }
+inline void int8_rows(const Int8Args& a, const idx_t* col, int64_t r0, int64_t r1, Int8Path p, bool& bad) {
+  std::vector<int32_t> acc(p == Int8Path::Portable ? a.F : 0);
+  for (int64_t i = r0; i < r1; ++i) int8_accumulate(a, col, a.rp[i], a.rp[i + 1], acc.data(), i, p, bad);
 }
 
 }  // namespace cpu

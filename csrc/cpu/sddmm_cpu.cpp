@@ -24,7 +24,7 @@ at::Tensor sddmm_cpu(const at::Tensor& rowptr, const at::Tensor& col, const at::
   auto out = empty_output({nnz}, a.options());
   if (nnz == 0) return out;
   const int64_t* rp = rowptr.data_ptr<int64_t>();
-  const bool avx = use_avx512();
+  const Isa isa = selected_isa();
   const Prefetch pre = Prefetch::from_env();
   constexpr int64_t kChunk = 4096;
   const int64_t nchunks = (nnz + kChunk - 1) / kChunk;
@@ -42,7 +42,7 @@ at::Tensor sddmm_cpu(const at::Tensor& rowptr, const at::Tensor& col, const at::
         for (int64_t e = e0; e < e1;) {
           while (rp[i + 1] <= e) ++i;
           const int64_t end = std::min(e1, rp[i + 1]);
-          sddmm_row(ap + i * F, bp, cp, e, end, nnz, m, F, pre, op, avx, lb);
+          sddmm_row(ap + i * F, bp, cp, e, end, nnz, m, F, pre, op, isa, lb);
           e = end;
         }
         if (lb) bad.store(true, std::memory_order_relaxed);

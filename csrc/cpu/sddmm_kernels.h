@@ -1,4 +1,4 @@
-// Per-edge dot products of the CPU SDDMM: a portable loop and an AVX-512 path.
+// Per-edge dot products of the CPU SDDMM: a portable loop and the AVX-512 and AVX2 paths.
 #pragma once
 
 #include <ATen/OpMathType.h>
@@ -25,46 +25,29 @@ inline void sddmm_row_generic(const scalar_t* arow, const scalar_t* b, const idx
   }
 }
 
+// The SIMD paths: one body (sddmm_dot.inc) per ISA, next to that ISA's SpMM body.
 #if defined(__x86_64__) || defined(_M_X64)
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+SPARSEGNN_BEGIN_AVX512
 namespace avx512 {
-// Lane-wise FMA over feature chunks, then one horizontal sum (a fixed order). The b rows of upcoming
-// edges are prefetched across row ends, up to col's length nnz.
-template <typename scalar_t, typename idx_t>
-void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1, int64_t nnz,
-               int64_t m, int64_t F, const Prefetch& pre, scalar_t* out, bool& bad) {
-  using P = VP<scalar_t>;
-  using reg = typename P::reg;
-  constexpr int L = P::L;
-  const int64_t lines = (F * static_cast<int64_t>(sizeof(scalar_t)) + 63) / 64;
-  const int64_t pf = pre.edges(lines);
-  for (int64_t e = e0; e < e1; ++e) {
-    if (pf > 0 && e + pf < nnz) {  // across row ends (up to col's length nnz): rows are short
-      Prefetch::row(b, static_cast<int64_t>(col[e + pf]), m, F, lines);
-    }
-    const int64_t c = static_cast<int64_t>(col[e]);
-    if (c < 0 || c >= m) { bad = true; out[e] = scalar_t(0); continue; }
-    const scalar_t* br = b + c * F;
-    reg acc = P::set1(0);
-    for (int64_t f = 0; f < F; f += L) {
-      const auto mk = P::tail(F - f);
-      acc = P::fmadd(P::load(mk, arow + f), P::load(mk, br + f), acc);
-    }
-    out[e] = static_cast<scalar_t>(P::hsum(acc));
-  }
-}
+#include "sddmm_dot.inc"
 }  // namespace avx512
-#pragma GCC pop_options
+SPARSEGNN_END_TARGET
+
+SPARSEGNN_BEGIN_AVX2
+namespace avx2 {
+#include "sddmm_dot.inc"
+}  // namespace avx2
+SPARSEGNN_END_TARGET
 #endif
 
 template <typename scalar_t, typename idx_t>
 inline void sddmm_row(const scalar_t* arow, const scalar_t* b, const idx_t* col, int64_t e0, int64_t e1,
-                      int64_t nnz, int64_t m, int64_t F, const Prefetch& pre, scalar_t* out, bool avx, bool& bad) {
+                      int64_t nnz, int64_t m, int64_t F, const Prefetch& pre, scalar_t* out, Isa isa, bool& bad) {
 #if defined(__x86_64__) || defined(_M_X64)
-  if (avx) return avx512::sddmm_row(arow, b, col, e0, e1, nnz, m, F, pre, out, bad);
+  if (isa == Isa::Avx512) return avx512::sddmm_row(arow, b, col, e0, e1, nnz, m, F, pre, out, bad);
+  if (isa == Isa::Avx2) return avx2::sddmm_row(arow, b, col, e0, e1, nnz, m, F, pre, out, bad);
 #endif
-  (void)avx;
+  (void)isa;
   (void)pre;
   sddmm_row_generic(arow, b, col, e0, e1, m, F, out, bad);
 }

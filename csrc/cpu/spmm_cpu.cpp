@@ -3,8 +3,8 @@
 // out[i] = reduce_{e in row i} value[e] * x[col[e]]; segment_reduce is the same with col[e] = e.
 // Work is split by nonzeros (common.h: nnz-balanced tasks, hub rows cut into fixed pieces merged
 // in order), so results are bitwise identical across runs and thread counts. The inner loops run
-// over features: AVX-512 intrinsics (spmm_kernels.h) where the CPU has them, a portable loop
-// otherwise. No E x F tensor is ever formed.
+// over features: AVX-512 or AVX2 intrinsics (spmm_kernels.h) where the CPU has them, a portable
+// loop otherwise (isa.h: chosen per call, SPARSEGNN_ISA forces one). No E x F tensor is ever formed.
 #include "common.h"
 #include "spmm_kernels.h"
 
@@ -21,7 +21,7 @@ void spmm_impl(const int64_t* rp, const idx_t* col, const scalar_t* val, const s
   const int64_t nnz = rp[n];
   if (n == 0 || F == 0) return;
   Plan plan = make_plan(rp, n, at::get_num_threads());
-  const bool avx = use_avx512();
+  const Isa isa = selected_isa();
   Args<scalar_t, idx_t> a{rp, col, val, x, m, F, nnz};
   a.prefetch = Prefetch::from_env();
   const size_t row_bytes = static_cast<size_t>(F) * sizeof(scalar_t);
@@ -34,11 +34,11 @@ void spmm_impl(const int64_t* rp, const idx_t* col, const scalar_t* val, const s
     const Task& task = plan.tasks[t];
     bool local_bad = false;
     if (task.piece < 0) {
-      K::rows(a, avx, task.row_begin, task.row_end, out, arg, local_bad);
+      K::rows(a, isa, task.row_begin, task.row_end, out, arg, local_bad);
     } else {
       acc_t* acc = scratch.data() + task.piece * F;
       int64_t* ag = has_arg<R>() ? scratch_arg.data() + task.piece * F : nullptr;
-      K::piece(a, avx, task.e_begin, task.e_end, acc, ag, local_bad);
+      K::piece(a, isa, task.e_begin, task.e_end, acc, ag, local_bad);
     }
     if (local_bad) bad.store(true, std::memory_order_relaxed);
   });

@@ -8,9 +8,9 @@ The op computes, with int32 accumulation,
 where ``xq`` is int8 node features with a per-tensor or per-channel scale (``x ~= xq * x_scale``)
 and ``vq`` the edge weights quantized to int8 with one scale per destination row
 (``row_scale[i] = max |value| in row i / 127``; unweighted graphs use ``vq = 1``,
-``row_scale = 1``). On CPU the C++ kernel (``torch.ops.sparsegnn_C.spmm_int8``) uses AVX-512 VNNI
-where the CPU has it and a portable loop otherwise, with identical results. No autograd: an
-inference op.
+``row_scale = 1``). On CPU the C++ kernel (``torch.ops.sparsegnn_C.spmm_int8``) uses AVX-512 VNNI,
+AVX-VNNI or AVX2 (vpmaddwd) where the CPU has them and a portable loop otherwise, with identical
+results (``SPARSEGNN_ISA`` forces a path). No autograd: an inference op.
 
 Functions:
     quantize_per_tensor(x, bits=8) -> (xq int8 [N, F], scale float32 [1])
