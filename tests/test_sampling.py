@@ -162,7 +162,7 @@ def test_saint_normalised_aggregation_and_loss_are_unbiased(data, half_mask, kin
     ``(Ã h)_v``: the Monte-Carlo mean over batches is within 5 standard errors of it at every
     entry and the z-scores centre on 0; without the ``1 / α`` correction they do not. The
     λ-weighted loss sum estimates the mean loss over training nodes."""
-    method = _saint(kind, data, half_mask, coverage=500)
+    method = _saint(kind, data, half_mask, coverage=1000)
     n = method.train_ids.numel()
     h = 0.5 + torch.rand(n, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     target = spmm(method.train_norm.with_value(method.train_norm.value.double(), norm="gcn"), h)
@@ -170,7 +170,7 @@ def test_saint_normalised_aggregation_and_loss_are_unbiased(data, half_mask, kin
     sums = {"corrected": [torch.zeros_like(h), torch.zeros_like(h)], "plain": [torch.zeros_like(h), torch.zeros_like(h)]}
     count, losses = torch.zeros(n, dtype=torch.float64), []
     generator = rng(7)
-    for _ in range(300):
+    for _ in range(500):
         nodes = method.sample_nodes(generator)
         batch = method.batch_of(nodes)
         raw = subgraph(method.train_norm, nodes).graph

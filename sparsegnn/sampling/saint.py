@@ -83,6 +83,7 @@ class GraphSAINT(SampledMethod):
         self.sample_coverage = float(sample_coverage)
         self.train_graph = subgraph(graph, self.train_ids).graph
         self.train_norm = self.train_graph.gcn_norm()
+        self._scratch = np.full(self.train_ids.numel(), -1, dtype=np.int64)
         self.check_sampler()
         self.presample()
         self.num_steps = self.default_steps if num_steps is None else check_int("num_steps", num_steps)
@@ -104,7 +105,7 @@ class GraphSAINT(SampledMethod):
         while total < self.sample_coverage * n:
             nodes = self.sample_nodes(generator)
             node_count[nodes] += 1
-            edge_count[subgraph(self.train_norm, nodes).edge_ids] += 1
+            edge_count[self.induced(nodes)[2]] += 1
             total, num = total + nodes.numel(), num + 1
         self.node_count, self.edge_count, self.num_presampled = node_count, edge_count, num
         self.default_steps = max(1, round(n * num / total))
@@ -113,10 +114,17 @@ class GraphSAINT(SampledMethod):
         self.aggr_value = (self.train_norm.value.double() / alpha).to(self.train_norm.value.dtype)
         self.loss_norm = (num / (c_v * n)).float()
 
+    def induced(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(rowptr [n + 1], col [m], position [m])``: the subgraph of ``train_norm`` induced by
+        ``nodes`` (int64 ``[n]`` distinct training-graph ids), with each entry's position there."""
+        rowptr, col = csr_numpy(self.train_norm)
+        ptr = np.array([0, nodes.numel()], dtype=np.int64)
+        return tuple(torch.from_numpy(a) for a in kernels.induced_union(rowptr, col, nodes.numpy(), ptr, self._scratch))
+
     def batch_of(self, nodes: Tensor) -> Batch:
         """The batch of a sampled node set (training-graph ids, as :meth:`sample_nodes`)."""
-        induced = subgraph(self.train_norm, nodes)
-        graph = induced.graph.with_value(self.aggr_value[induced.edge_ids], norm="saint")
+        rowptr, col, position = self.induced(nodes)
+        graph = Graph(rowptr, col, self.aggr_value[position], validate=False, norm="saint")
         ids = self.train_ids[nodes]
         return Batch(take_rows(self.x, ids), graph, self.y[ids], loss_weight=self.loss_norm[nodes], node_ids=ids)
 
