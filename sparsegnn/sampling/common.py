@@ -30,19 +30,13 @@ def check_int(name: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_fanouts(name: str, values: int | Sequence[int], length: int | None = None) -> list[int]:
-    """Fan-outs as a list of ints, each ``>= 1`` or ``-1`` (all neighbours); a single int is
-    repeated ``length`` times."""
-    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
-        values = [int(values)] * (1 if length is None else length)
+def check_fanouts(name: str, values: Sequence[int]) -> list[int]:
+    """Fan-outs as a non-empty list of ints, each ``>= 1`` or ``-1`` (all neighbours)."""
     values = list(values)
-    if not values:
-        raise ValueError(f"{name}: expected at least one fan-out")
-    for v in values:
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or (v < 1 and v != -1):
-            raise ValueError(f"{name}: fan-outs are ints >= 1 or -1 (all neighbours), got {values!r}")
-    if length is not None and len(values) != length:
-        raise ValueError(f"{name}: expected {length} fan-outs (one per hop), got {len(values)}")
+    if not values or any(
+        not isinstance(v, (int, np.integer)) or isinstance(v, bool) or (v < 1 and v != -1) for v in values
+    ):
+        raise ValueError(f"{name}: expected fan-outs, ints >= 1 or -1 (all neighbours), got {values!r}")
     return [int(v) for v in values]
 
 

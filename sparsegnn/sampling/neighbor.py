@@ -24,7 +24,17 @@ from torch import Tensor
 from ..graph import Graph
 from ..train import Batch
 from . import kernels
-from .common import EPOCH, SampledMethod, batch_permutation, check_fanouts, check_int, csr_numpy, kernel_seed, rng, take_rows
+from .common import (
+    EPOCH,
+    SampledMethod,
+    batch_permutation,
+    check_fanouts,
+    check_int,
+    csr_numpy,
+    kernel_seed,
+    rng,
+    take_rows,
+)
 
 NORMS = (None, "gcn")
 

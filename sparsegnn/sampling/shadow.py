@@ -24,7 +24,18 @@ from torch import Tensor
 from ..graph import Graph
 from ..train import Batch, batch_loss
 from . import kernels
-from .common import EPOCH, EVAL, SampledMethod, batch_permutation, check_fanouts, check_int, csr_numpy, kernel_seed, rng, take_rows
+from .common import (
+    EPOCH,
+    EVAL,
+    SampledMethod,
+    batch_permutation,
+    check_fanouts,
+    check_int,
+    csr_numpy,
+    kernel_seed,
+    rng,
+    take_rows,
+)
 
 READOUTS = ("root", "root+mean")
 
@@ -59,7 +70,9 @@ class ShaDowKHop(SampledMethod):
     ) -> None:
         super().__init__(x, graph, y, train_mask, seed)
         self.depth = check_int("depth", depth)
-        self.num_neighbors = check_fanouts("num_neighbors", num_neighbors)[0]
+        if not isinstance(num_neighbors, (int, np.integer)):
+            raise ValueError(f"num_neighbors: expected one int (per node and hop), got {num_neighbors!r}")
+        self.num_neighbors = check_fanouts("num_neighbors", [num_neighbors])[0]
         self.batch_size = check_int("batch_size", batch_size)
         if readout not in READOUTS:
             raise ValueError(f"readout: expected one of {READOUTS}, got {readout!r}")
