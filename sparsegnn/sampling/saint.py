@@ -17,6 +17,9 @@ paper's estimator:
   batch's cross-entropies, an unbiased estimate of the mean over training nodes. (PyG's example
   follows this; a plain mean loss is biased towards frequently sampled nodes.)
 
+The batch's weights are for a sum aggregation over them (GCN, EGC's symnorm); a mean
+aggregation (SAGE's) would divide by the batch's degrees again.
+
 Counts never seen in pre-sampling are taken as 1 (the smallest count a sampled node or entry can
 have). Evaluation runs on the full graph (the model normalises it with full-graph degrees).
 
