@@ -200,9 +200,27 @@ def test_saint_batches_hold_training_nodes_only_with_weighted_sum_loss(data, hal
     method = _saint("rw", data, half_mask)
     for batch in method.batches(0):
         assert bool(half_mask[batch.node_ids].all())
-        assert batch.graph.norm == "saint" and batch.loss_rows is None
+        assert batch.graph.norm == "saint"
+        assert torch.equal(batch.loss_rows, torch.arange(batch.node_ids.numel()))
         assert batch.loss_weight.shape == (batch.node_ids.numel(),)
         assert _entries(batch.graph) == _induced(data.graph, batch.node_ids)
+
+
+def test_saint_on_the_whole_graph_counts_training_nodes_only(data, half_mask):
+    method = GraphSAINTRandomWalkSampler(data.x, data.graph, data.y, half_mask, batch_size=15, walk_length=2,
+                                         sample_coverage=200, train_graph_only=False)
+    loss_per_node = torch.rand(data.num_nodes, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    losses, outsiders = [], 0
+    for epoch in range(40):
+        for batch in method.batches(epoch):
+            train_rows = half_mask[batch.node_ids].nonzero().flatten()
+            assert torch.equal(batch.loss_rows, train_rows)
+            assert torch.equal(batch.y, data.y[batch.node_ids[train_rows]])
+            outsiders += int((~half_mask[batch.node_ids]).sum())
+            losses.append(float((batch.loss_weight.double() * loss_per_node[batch.node_ids[train_rows]]).sum()))
+    assert outsiders > 0  # other nodes enter the batches ...
+    expected = float(loss_per_node[half_mask].mean())  # ... but the loss estimates the training mean
+    assert abs(np.mean(losses) - expected) < 0.03 * expected
 
 
 def test_random_walks_have_the_right_length_and_stay_on_edges(data, half_mask):
