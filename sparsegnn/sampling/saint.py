@@ -60,8 +60,8 @@ class GraphSAINT(SampledMethod):
         batch_size: the sampler's budget (see the module docstring).
         sample_coverage: pre-sample until the sampled node count reaches this multiple of the
             training node count (default 100, PyG's GraphSAINT example; >= 1).
-        num_steps: batches per epoch; ``None``: ``|V_g| / mean |V_s|`` (at least 1), so an
-            epoch sees about as many nodes as the sampled graph ``g`` has.
+        num_steps: batches per epoch; ``None``: ``|V_train| / mean |V_s ∩ V_train|`` (at least
+            1), so an epoch sees about as many training nodes as there are.
         train_graph_only: sample from the training graph (default, the paper) or, ``False``,
             from the whole graph.
 
@@ -117,14 +117,15 @@ class GraphSAINT(SampledMethod):
         generator = rng(self.seed, PRESAMPLE)
         node_count = torch.zeros(n, dtype=torch.float64)
         edge_count = torch.zeros(self.train_norm.nnz, dtype=torch.float64)
-        total, num = 0, 0
+        total, train_total, num = 0, 0, 0
         while total < self.sample_coverage * n:
             nodes = self.sample_nodes(generator)
             node_count[nodes] += 1
             edge_count[self.induced(nodes)[2]] += 1
             total, num = total + nodes.numel(), num + 1
+            train_total += int(self.is_train[nodes].sum())
         self.node_count, self.edge_count, self.num_presampled = node_count, edge_count, num
-        self.default_steps = max(1, round(n * num / total))
+        self.default_steps = max(1, round(self.train_ids.numel() * num / max(train_total, 1)))
         c_v, c_uv = node_count.clamp(min=1), edge_count.clamp(min=1)
         alpha = c_uv / c_v[self.train_norm.row_index()]
         self.aggr_value = (self.train_norm.value.double() / alpha).to(self.train_norm.value.dtype)
