@@ -59,7 +59,7 @@ class GraphSAINT(SampledMethod):
         x, graph, y, train_mask, seed: as :class:`~sparsegnn.sampling.common.SampledMethod`.
         batch_size: the sampler's budget (see the module docstring).
         sample_coverage: pre-sample until the sampled node count reaches this multiple of the
-            training node count (default 100, PyG's GraphSAINT example; >= 1).
+            sampled graph's node count (default 100, PyG's GraphSAINT example; >= 1).
         num_steps: batches per epoch; ``None``: ``|V_train| / mean |V_s ∩ V_train|`` (at least
             1), so an epoch sees about as many training nodes as there are.
         train_graph_only: sample from the training graph (default, the paper) or, ``False``,
@@ -67,7 +67,8 @@ class GraphSAINT(SampledMethod):
 
     Attributes: ``pool`` int64 ``[|V_g|]``, the global ids of the sampled graph's nodes
     (``train_graph`` raw, ``train_norm`` = Ã; the samplers work in its local ids), ``is_train``
-    bool ``[|V_g|]`` and ``train_local``, the local ids of the training nodes; after pre-sampling ``node_count`` float64 ``[|V_g|]`` (``C_v``),
+    bool ``[|V_g|]`` and ``train_local``, the local ids of the training nodes; after
+    pre-sampling ``node_count`` float64 ``[|V_g|]`` (``C_v``),
     ``edge_count`` float64 ``[nnz(Ã)]`` (``C_uv`` per entry of ``train_norm``),
     ``num_presampled`` (``N``), ``aggr_value`` ``[nnz(Ã)]`` (``Ã_vu / α_uv``), ``loss_norm``
     ``[|V_g|]`` (``λ_v``).
@@ -136,7 +137,8 @@ class GraphSAINT(SampledMethod):
         ``nodes`` (int64 ``[n]`` distinct local ids), with each entry's position there."""
         rowptr, col = csr_numpy(self.train_norm)
         ptr = np.array([0, nodes.numel()], dtype=np.int64)
-        return tuple(torch.from_numpy(a) for a in kernels.induced_union(rowptr, col, nodes.numpy(), ptr, self._scratch))
+        arrays = kernels.induced_union(rowptr, col, nodes.numpy(), ptr, self._scratch)
+        return tuple(torch.from_numpy(a) for a in arrays)
 
     def batch_of(self, nodes: Tensor) -> Batch:
         """The batch of a sampled node set (local ids, as :meth:`sample_nodes`)."""
