@@ -123,7 +123,7 @@ def _sampler(args: argparse.Namespace, data, r):
         hops = len(options.get("num_neighbors", PAPER_DEFAULTS["neighbor"]["num_neighbors"]))
         if hops != r.layers:
             raise UsageError(f"--num-neighbors: {hops} fan-out(s) for a {r.layers}-layer model (one per layer)")
-        options["norm"] = "gcn" if args.model == "gcn" else None
+        options["norm"] = None if args.model == "sage" else "gcn"  # SAGE: mean over the sampled entries
 
     def build(x, seed):
         try:
