@@ -28,7 +28,7 @@ from sparsegnn.sampling import (
     make_method,
 )
 from sparsegnn.sampling.common import rng
-from sparsegnn.train import FullBatch
+from sparsegnn.train import FullBatch, fit_full_batch, recipe
 
 
 @pytest.fixture(scope="module")
@@ -297,6 +297,21 @@ def test_batches_are_deterministic_per_seed_and_epoch(data, half_mask, name):
     assert _signature(first, 1) == _signature(again, 1)
     assert _signature(first, 0) != _signature(first, 1)
     assert _signature(first, 0) != _signature(other, 0)
+
+
+@pytest.mark.parametrize("name", ["saint-rw", "neighbor"])
+def test_training_through_the_loop_is_deterministic_per_seed(data, half_mask, name):
+    model = "sage" if name == "neighbor" else "gcn"
+    r = recipe(model, epochs=2)
+
+    def losses(seed):
+        def method(x, s):
+            return make_method(name, x, data.graph, data.y, half_mask, seed=s, **METHOD_OPTIONS[name])
+
+        return [rec.loss for rec in fit_full_batch(model, data, r, seed, method=method).records]
+
+    assert losses(0) == losses(0)
+    assert losses(0) != losses(1)
 
 
 @pytest.mark.parametrize(
