@@ -1,5 +1,7 @@
 """``sparsegnn train``: train a model on a dataset over several seeds through the one training
-loop; one log line per epoch, a final table, and a JSON file (schema ``sparsegnn-train/1``)."""
+loop, full batch or with a sampler (``--method``, :mod:`sparsegnn.sampling`); one log line per
+epoch (with its sampling and compute time), a final table, and a JSON file (schema
+``sparsegnn-train/1``)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,22 @@ from .args import UsageError, add_progress_flag, positive_int
 SCHEMA = "sparsegnn-train/1"
 
 
+def fanouts(text: str) -> list[int]:
+    """``--num-neighbors``: comma-separated ints, each >= 1 or -1."""
+    try:
+        values = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 and v != -1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected fan-outs >= 1 or -1 (all neighbours), got {text!r}")
+    return values
+
+
+SAMPLER_MODELS = ("gcn", "sage", "egc")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..sampling import METHODS, PAPER_DEFAULTS
     from ..train import MODELS
 
     train = sub.add_parser(
@@ -32,6 +49,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(default cora)",
     )
     train.add_argument("--model", default="gcn", choices=MODELS)
+    defaults = {name: ", ".join(f"{k}={v}" for k, v in d.items()) for name, d in PAPER_DEFAULTS.items()}
+    train.add_argument(
+        "--method", default="full", choices=METHODS,
+        help="full batch, or a sampler of sparsegnn.sampling (needs gcn, sage or egc); paper defaults: "
+        + "; ".join(f"{name}: {text}" for name, text in defaults.items()),
+    )
+    sampling = train.add_argument_group("sampler options (unset: the --method's paper defaults above)")
+    sampling.add_argument("--num-parts", type=positive_int, default=None, help="cluster: METIS parts")
+    sampling.add_argument(
+        "--batch-size", type=positive_int, default=None,
+        help="cluster: parts per batch; saint-node: nodes drawn; saint-edge: edges drawn; saint-rw: roots; "
+        "shadow: targets; neighbor: seeds",
+    )
+    sampling.add_argument("--walk-length", type=positive_int, default=None, help="saint-rw: steps per walk")
+    sampling.add_argument("--sample-coverage", type=float, default=None,
+                          help="saint-*: pre-sample until this many times |V_train| nodes")
+    sampling.add_argument("--num-neighbors", type=fanouts, default=None,
+                          help="neighbor: fan-out per hop, -1 = all; shadow: one fan-out per node and hop")
+    sampling.add_argument("--depth", type=positive_int, default=None, help="shadow: hops per subgraph")
     train.add_argument("--epochs", type=positive_int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--weight-decay", type=float, default=None)
@@ -57,6 +93,45 @@ def _progress_bar(total: int, enabled: bool | None):
     except ImportError:
         return None
     return tqdm(total=total, unit="epoch", leave=False)
+
+
+SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth")
+
+
+def _sampler_options(args: argparse.Namespace) -> dict:
+    """The sampler options set on the command line (the method's paper defaults fill the rest)."""
+    return {name: getattr(args, name) for name in SAMPLER_OPTIONS if getattr(args, name) is not None}
+
+
+def _sampler(args: argparse.Namespace, data, r):
+    """``method(x, seed)`` making the ``--method`` sampler, or None for full batch."""
+    from ..sampling import PAPER_DEFAULTS, make_method
+
+    options = _sampler_options(args)
+    if args.method == "full":
+        if options:
+            raise UsageError(f"--{next(iter(options)).replace('_', '-')}: a sampler option, but --method is full")
+        return None
+    if args.model not in SAMPLER_MODELS:
+        raise UsageError(f"--method {args.method}: needs a message-passing model ({', '.join(SAMPLER_MODELS)}), "
+                         f"got --model {args.model}")
+    if args.method == "shadow" and "num_neighbors" in options:
+        if len(options["num_neighbors"]) != 1:
+            raise UsageError("--num-neighbors: shadow takes one fan-out (per node and hop)")
+        options["num_neighbors"] = options["num_neighbors"][0]
+    if args.method == "neighbor":
+        hops = len(options.get("num_neighbors", PAPER_DEFAULTS["neighbor"]["num_neighbors"]))
+        if hops != r.layers:
+            raise UsageError(f"--num-neighbors: {hops} fan-out(s) for a {r.layers}-layer model (one per layer)")
+        options["norm"] = None if args.model == "sage" else "gcn"  # SAGE: mean over the sampled entries
+
+    def build(x, seed):
+        try:
+            return make_method(args.method, x, data.graph, data.y, data.train_mask, seed=seed, **options)
+        except ValueError as error:
+            raise UsageError(f"--method {args.method}: {error}") from None
+
+    return build
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -85,8 +160,10 @@ def run(args: argparse.Namespace) -> int:
     r = recipe(args.model, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
                hidden=args.hidden, layers=args.layers, dropout=args.dropout)
     print(f"{args.dataset}: {data.num_nodes} nodes, {data.num_edges} edges, {data.num_features} "
-          f"features, {data.num_classes} classes; model {args.model} {r}", flush=True)
+          f"features, {data.num_classes} classes; model {args.model} {r}; method {args.method} "
+          f"{_sampler_options(args)}", flush=True)
     x = model_inputs(args.model, data.x, data.graph, r)
+    method = _sampler(args, data, r)
     bar = _progress_bar(args.seeds * r.epochs, args.progress)
     say = bar.write if bar is not None else print
     per_seed, epochs = [], []
@@ -99,17 +176,20 @@ def run(args: argparse.Namespace) -> int:
                 acc = record.acc
                 say(f"seed {seed} epoch {record.epoch:4d}  loss {record.loss:.4f}  train "
                     f"{acc.get('train', float('nan')):5.1f}  val {acc.get('val', float('nan')):5.1f}  "
-                    f"test {acc.get('test', float('nan')):5.1f}  {1000 * record.epoch_time:7.1f} ms  "
+                    f"test {acc.get('test', float('nan')):5.1f}  {1000 * record.epoch_time:7.1f} ms (sample "
+                    f"{1000 * record.sample_time:.1f}, compute {1000 * record.compute_time:.1f})  "
                     f"RSS {record.peak_rss_mib:.0f} MiB")
 
         start = time.perf_counter()
-        result = fit_full_batch(args.model, data, r, seed, x, on_epoch)
+        result = fit_full_batch(args.model, data, r, seed, x, on_epoch, method=method)
         times = [rec.epoch_time for rec in result.records]
         per_seed.append({
             "seed": seed,
             "best_epoch": result.best_epoch,
             **{f"{s}_acc": a for s, a in result.acc.items()},
             "epoch_time_mean": statistics.mean(times),
+            "sample_time_mean": statistics.mean(rec.sample_time for rec in result.records),
+            "compute_time_mean": statistics.mean(rec.compute_time for rec in result.records),
             "seconds": time.perf_counter() - start,
             "peak_rss_mib": result.records[-1].peak_rss_mib,
         })
@@ -133,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             "per_seed": per_seed,
             "epochs": epochs,
             "config": {"dataset": args.dataset, "model": args.model, "seeds": args.seeds,
-                       **asdict(r)},
+                       "method": args.method, **_sampler_options(args), **asdict(r)},
             "env": environment(),
         }
         Path(args.json).write_text(json.dumps(payload, indent=1))

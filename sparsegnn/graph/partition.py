@@ -47,6 +47,14 @@ class Partition:
         """int64 ``[num_parts]``: nodes per part."""
         return self.partptr.diff()
 
+    @classmethod
+    def from_part(cls, part: Tensor, num_parts: int) -> Partition:
+        """The partition given the part of every node (int64 ``[N]`` in ``[0, num_parts)``)."""
+        perm = torch.sort(part, stable=True).indices
+        partptr = torch.zeros(num_parts + 1, dtype=torch.int64, device=part.device)
+        torch.cumsum(torch.bincount(part, minlength=num_parts), 0, out=partptr[1:])
+        return cls(part, perm, partptr)
+
 
 def partition(graph: Graph, num_parts: int, recursive: bool = False) -> Partition:
     """METIS parts of ``graph``'s symmetrised pattern, cached on the graph per
@@ -86,9 +94,4 @@ def _metis(graph: Graph, num_parts: int, recursive: bool) -> Partition:
         adjacency = pymetis.CSRAdjacency(sym.indptr, sym.indices)
         result = pymetis.part_graph(num_parts, adjacency, recursive=recursive)
         part = torch.as_tensor(result.vertex_part, dtype=torch.int64)
-    perm = torch.sort(part, stable=True).indices
-    counts = torch.bincount(part, minlength=num_parts)
-    partptr = torch.zeros(num_parts + 1, dtype=torch.int64)
-    torch.cumsum(counts, 0, out=partptr[1:])
-    device = graph.device
-    return Partition(part.to(device), perm.to(device), partptr.to(device))
+    return Partition.from_part(part.to(graph.device), num_parts)

@@ -20,6 +20,7 @@ same distribution as dense dropout at a fraction of the cost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -29,7 +30,7 @@ from torch import Tensor
 from ..nn import EGC, GCN, MLP, SAGE, SGC, LayerStack
 from ..prop import SIGN, sign_features
 from .loop import FitResult, Trainer, seed_everything
-from .methods import FullBatch
+from .methods import FullBatch, Method
 
 MODELS = ("gcn", "sage", "egc", "mlp", "sgc", "sign")
 SPARSE_BELOW = 0.10  # features at most this dense are stored sparse ...
@@ -127,17 +128,20 @@ def fit_full_batch(
     x: Tensor | None = None,
     on_epoch: Any = None,
     keep_best_state: bool = True,
+    method: Callable[[Tensor, int], Method] | None = None,
 ) -> FitResult:
     """Seed everything with ``seed``, build ``model`` and train it full batch on ``data`` (a
     :class:`~sparsegnn.data.GraphData` with ``x``, ``y`` and the split masks) by ``r``.
 
-    ``x``: the model's inputs if already made (:func:`model_inputs`, once per dataset)."""
+    ``x``: the model's inputs if already made (:func:`model_inputs`, once per dataset).
+    ``method``: ``method(x, seed)`` gives the :class:`Method` to train with in place of full
+    batch (a sampler); the model then caches no normalised graph."""
     x = model_inputs(model, data.x, data.graph, r) if x is None else x
     seed_everything(seed)
-    net = build_model(model, x.size(1), data.num_classes, r)
+    net = build_model(model, x.size(1), data.num_classes, r, cached=method is None)
     trainer = Trainer(
         net,
-        FullBatch(x, data.graph, data.y, data.train_mask),
+        FullBatch(x, data.graph, data.y, data.train_mask) if method is None else method(x, seed),
         data.y,
         {"train": data.train_mask, "val": data.val_mask, "test": data.test_mask},
         lr=r.lr,

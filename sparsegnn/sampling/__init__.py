@@ -1,0 +1,39 @@
+"""``sparsegnn.sampling``: mini-batch training methods that sample subgraphs, each a
+:class:`sparsegnn.train.Method` for the one training loop.
+
+- :class:`ClusterGCN` (``cluster.py``): METIS parts, ``batch_size`` parts per batch;
+  :func:`cached_partition` (``partition_cache.py``) keeps the parts on disk.
+- :class:`GraphSAINTNodeSampler`, :class:`GraphSAINTEdgeSampler`,
+  :class:`GraphSAINTRandomWalkSampler` (``saint.py``): training-graph subgraphs with the paper's
+  aggregator and loss normalisation.
+- :class:`ShaDowKHop` (``shadow.py``): a subgraph per target, disjoint union, root readout.
+- :class:`NeighborSampling` (``neighbor.py``): GraphSAGE fan-outs, loss on the seeds.
+- :func:`make_method` (``methods.py``): a method by its ``sparsegnn train --method`` name.
+
+The compiled sampling loops are in ``kernels.py``; what the samplers share in ``common.py``.
+"""
+
+from .cluster import ClusterGCN, diag_enhanced
+from .common import SampledMethod
+from .methods import METHODS, PAPER_DEFAULTS, make_method
+from .neighbor import NeighborSampling
+from .partition_cache import cached_partition, graph_hash
+from .saint import GraphSAINT, GraphSAINTEdgeSampler, GraphSAINTNodeSampler, GraphSAINTRandomWalkSampler
+from .shadow import ShaDowKHop
+
+__all__ = [
+    "METHODS",
+    "PAPER_DEFAULTS",
+    "ClusterGCN",
+    "GraphSAINT",
+    "GraphSAINTEdgeSampler",
+    "GraphSAINTNodeSampler",
+    "GraphSAINTRandomWalkSampler",
+    "NeighborSampling",
+    "SampledMethod",
+    "ShaDowKHop",
+    "cached_partition",
+    "diag_enhanced",
+    "graph_hash",
+    "make_method",
+]

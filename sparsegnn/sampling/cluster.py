@@ -1,0 +1,107 @@
+"""ClusterGCN (Chiang et al., "Cluster-GCN", KDD 2019).
+
+The graph is cut into ``num_parts`` METIS parts once (:func:`sparsegnn.graph.partition`, cached on
+disk with ``cache_dir``). Every epoch the parts are shuffled and grouped ``batch_size`` at a
+time (the paper's stochastic multiple partitions, ``q`` parts per batch); a batch is the subgraph
+induced by its parts' nodes, so the edges between its parts are restored. It is normalised with
+its own degrees, as the paper does:
+
+- ``diag_lambda=None``: GCN's ``D_s^-1/2 (A_s + I) D_s^-1/2``;
+- ``diag_lambda=λ``: the diagonal enhancement ``Ã + λ diag(Ã)`` with
+  ``Ã = (D_s + I)^-1 (A_s + I)`` (paper eq. 11; not in PyG).
+
+The loss is the mean cross-entropy of the batch's training nodes (a batch without one is
+skipped). Evaluation runs on the full graph, normalised the same way with full-graph degrees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from ..graph import Graph, subgraph
+from ..train import Batch
+from .common import EPOCH, SampledMethod, check_int, rng, take_rows
+from .partition_cache import cached_partition
+
+
+def diag_enhanced(graph: Graph, diag_lambda: float) -> Graph:
+    """``Ã + λ diag(Ã)``, ``Ã = (D + I)^-1 (A + I)`` with ``D`` the row sums of ``A`` (an
+    existing self loop is kept and gets ``+1``); tagged ``norm="cluster-diag"``. Square graphs."""
+    n = graph.num_nodes
+    row, col = graph.row_index(), graph.col.long()
+    value = graph.value if graph.value is not None else torch.ones(graph.nnz)
+    nodes = torch.arange(n)
+    row, col = torch.cat([row, nodes]), torch.cat([col, nodes])
+    value = torch.cat([value, torch.ones(n, dtype=value.dtype)])
+    degree = torch.zeros(n, dtype=value.dtype).index_add_(0, row, value)
+    value = value / degree[row]
+    value = torch.where(row == col, value * (1.0 + diag_lambda), value)
+    return Graph.from_coo(row, col, value, n, n, duplicates="sum", norm="cluster-diag")
+
+
+class ClusterGCN(SampledMethod):
+    """ClusterGCN's batches of METIS parts.
+
+    Args:
+        x, graph, y, train_mask, seed: as :class:`~sparsegnn.sampling.common.SampledMethod`.
+        num_parts: METIS parts, in ``[1, N]`` (paper, Reddit: 1500).
+        batch_size: parts per batch, ``q`` (paper, Reddit: 20).
+        diag_lambda: ``None`` for GCN's normalisation, or the diagonal enhancement's ``λ``.
+        cache_dir: folder of the on-disk partition cache (``None``: in memory only).
+        recursive: METIS recursive bisection instead of k-way.
+
+    A batch: ``x [n, F]``, its tagged square ``Graph [n, n]`` (nodes part by part), ``y [t]``
+    and ``loss_rows [t]`` of its ``t`` training nodes, ``node_ids [n]``.
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        graph: Graph,
+        y: Tensor,
+        train_mask: Tensor,
+        num_parts: int = 1500,
+        batch_size: int = 20,
+        diag_lambda: float | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        recursive: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(x, graph, y, train_mask, seed)
+        self.num_parts = check_int("num_parts", num_parts)
+        if self.num_parts > graph.num_nodes:
+            raise ValueError(f"num_parts: {num_parts} parts for a graph of {graph.num_nodes} nodes")
+        self.batch_size = check_int("batch_size", batch_size)
+        if diag_lambda is not None and not diag_lambda >= 0:
+            raise ValueError(f"diag_lambda: expected None or a number >= 0, got {diag_lambda!r}")
+        self.diag_lambda = diag_lambda
+        self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)
+        self.train_mask = train_mask
+        self.eval_graph = self.normalise(graph)
+
+    def normalise(self, graph: Graph) -> Graph:
+        """The batch (or full) graph with ClusterGCN's normalisation from its own degrees."""
+        if self.diag_lambda is None:
+            return graph.gcn_norm()
+        return diag_enhanced(graph, self.diag_lambda)
+
+    def batch_of(self, parts: Tensor) -> Batch | None:
+        """The batch of the given parts (int64 ``[q]``), or None without a training node."""
+        nodes = torch.cat([self.partition.nodes(int(p)) for p in parts])
+        loss_rows = self.train_mask[nodes].nonzero().flatten()
+        if loss_rows.numel() == 0:
+            return None
+        induced = subgraph(self.graph, nodes).graph
+        return Batch(take_rows(self.x, nodes), self.normalise(induced), self.y[nodes[loss_rows]],
+                     loss_rows=loss_rows, node_ids=nodes)
+
+    def batches(self, epoch: int) -> Iterable[Batch]:
+        order = torch.from_numpy(rng(self.seed, EPOCH, epoch).permutation(self.num_parts))
+        for parts in order.split(self.batch_size):
+            batch = self.batch_of(parts)
+            if batch is not None:
+                yield batch

@@ -1,0 +1,178 @@
+"""The samplers' compiled loops (numba, single-threaded, seeded per call, so a result depends only
+on its inputs and ``seed``): neighbour sampling without replacement, hop by hop; random walks;
+per-root k-hop node sets; and the disjoint union of node-induced subgraphs.
+
+Every kernel takes a CSR ``rowptr`` (int64 ``[N + 1]``) and ``col`` (int64 ``[nnz]``); "the
+neighbours of ``u``" are the columns of row ``u`` (the nodes whose messages ``u`` receives).
+``scratch`` is an int64 ``[N]`` array of ``-1`` that a kernel may use as a node map and leaves
+as it found it (so a sampler allocates it once, not per batch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _choose(deg, k, picked):  # pragma: no cover - jitted
+    """``k`` distinct offsets in ``[0, deg)`` into ``picked[:k]`` (Floyd's algorithm: O(k))."""
+    if k == deg:
+        for i in range(deg):
+            picked[i] = i
+        return
+    chosen = set()
+    n = 0
+    for j in range(deg - k, deg):
+        t = np.random.randint(0, j + 1)
+        if t in chosen:
+            t = j
+        chosen.add(t)
+        picked[n] = t
+        n += 1
+
+
+@njit(cache=True)
+def neighbor_sample(rowptr, col, seeds, fanouts, seed, scratch):  # pragma: no cover - jitted
+    """GraphSAGE's sampler on one shared node set: hop ``h`` gives every node first reached at
+    hop ``h`` (the seeds at hop 0) up to ``fanouts[h]`` distinct entries of its row, uniformly
+    (``-1``: all of them); their columns not seen yet become hop ``h + 1``.
+
+    Returns ``(nodes, hops, row, col_local, position)``: int64 ``[n]`` node ids (seeds first,
+    then each hop's new nodes in the order reached), int64 ``[n]`` their hops, and per sampled
+    entry int64 ``[m]`` its local row, local column and position in the CSR."""
+    np.random.seed(seed)
+    nodes = [s for s in seeds]
+    hops = [0 for _ in seeds]
+    for i in range(len(nodes)):
+        scratch[nodes[i]] = i
+    rows, cols, positions = [0], [0], [0]
+    rows.pop()
+    cols.pop()
+    positions.pop()
+    start, stop = 0, len(nodes)
+    picked = np.empty(0, np.int64)
+    for h in range(len(fanouts)):
+        for i in range(start, stop):
+            u = nodes[i]
+            lo, deg = rowptr[u], rowptr[u + 1] - rowptr[u]
+            k = deg if fanouts[h] < 0 else min(deg, fanouts[h])
+            if picked.shape[0] < k:
+                picked = np.empty(max(k, 2 * picked.shape[0]), np.int64)
+            _choose(deg, k, picked)
+            for j in range(k):
+                e = lo + picked[j]
+                v = col[e]
+                if scratch[v] < 0:
+                    scratch[v] = len(nodes)
+                    nodes.append(v)
+                    hops.append(h + 1)
+                rows.append(i)
+                cols.append(scratch[v])
+                positions.append(e)
+        start, stop = stop, len(nodes)
+    out_nodes = np.array(nodes, dtype=np.int64)
+    for v in out_nodes:
+        scratch[v] = -1
+    return (out_nodes, np.array(hops, dtype=np.int64), np.array(rows, dtype=np.int64),
+            np.array(cols, dtype=np.int64), np.array(positions, dtype=np.int64))
+
+
+@njit(cache=True)
+def random_walks(rowptr, col, roots, walk_length, seed):  # pragma: no cover - jitted
+    """int64 ``[r, walk_length + 1]``: from every root, ``walk_length`` steps, each to a uniform
+    entry of the current row (a node with an empty row stays where it is)."""
+    np.random.seed(seed)
+    walks = np.empty((roots.shape[0], walk_length + 1), np.int64)
+    for w in range(roots.shape[0]):
+        u = roots[w]
+        walks[w, 0] = u
+        for step in range(1, walk_length + 1):
+            deg = rowptr[u + 1] - rowptr[u]
+            if deg > 0:
+                u = col[rowptr[u] + np.random.randint(0, deg)]
+            walks[w, step] = u
+    return walks
+
+
+@njit(cache=True)
+def khop_sets(rowptr, col, roots, depth, fanout, seed, scratch):  # pragma: no cover - jitted
+    """ShaDow's node sets: per root, its ``depth``-hop neighbourhood where every node reached
+    takes up to ``fanout`` distinct uniform entries of its row (``-1``: all: the k-hop ball).
+
+    Returns ``(nodes, nodeptr)``: int64 node ids, root ``r``'s set being
+    ``nodes[nodeptr[r]:nodeptr[r + 1]]`` (the root first, then in the order reached)."""
+    np.random.seed(seed)
+    out = [0]
+    out.pop()
+    nodeptr = np.zeros(roots.shape[0] + 1, np.int64)
+    picked = np.empty(0, np.int64)
+    for r in range(roots.shape[0]):
+        base = len(out)
+        out.append(roots[r])
+        scratch[roots[r]] = 0
+        start, stop = base, base + 1
+        for _ in range(depth):
+            for i in range(start, stop):
+                u = out[i]
+                lo, deg = rowptr[u], rowptr[u + 1] - rowptr[u]
+                k = deg if fanout < 0 else min(deg, fanout)
+                if picked.shape[0] < k:
+                    picked = np.empty(max(k, 2 * picked.shape[0]), np.int64)
+                _choose(deg, k, picked)
+                for j in range(k):
+                    v = col[lo + picked[j]]
+                    if scratch[v] < 0:
+                        scratch[v] = 0
+                        out.append(v)
+            start, stop = stop, len(out)
+        for i in range(base, len(out)):
+            scratch[out[i]] = -1
+        nodeptr[r + 1] = len(out)
+    return np.array(out, dtype=np.int64), nodeptr
+
+
+@njit(cache=True)
+def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - jitted
+    """The disjoint union of the subgraphs induced by each group ``nodes[nodeptr[g]:nodeptr[g +
+    1]]`` (distinct ids within a group), as one CSR on ``len(nodes)`` local nodes, columns
+    ascending within each row.
+
+    Returns ``(rowptr, col, position)``: int64 ``[n + 1]``, int64 ``[m]`` local columns, int64
+    ``[m]`` the parent CSR position of every entry."""
+    n = nodes.shape[0]
+    out_ptr = np.zeros(n + 1, np.int64)
+    for g in range(nodeptr.shape[0] - 1):
+        for i in range(nodeptr[g], nodeptr[g + 1]):
+            scratch[nodes[i]] = i
+        for i in range(nodeptr[g], nodeptr[g + 1]):
+            u = nodes[i]
+            count = 0
+            for e in range(rowptr[u], rowptr[u + 1]):
+                if scratch[col[e]] >= 0:
+                    count += 1
+            out_ptr[i + 1] = count
+        for i in range(nodeptr[g], nodeptr[g + 1]):
+            scratch[nodes[i]] = -1
+    for i in range(n):
+        out_ptr[i + 1] += out_ptr[i]
+    out_col = np.empty(out_ptr[n], np.int64)
+    out_pos = np.empty(out_ptr[n], np.int64)
+    for g in range(nodeptr.shape[0] - 1):
+        for i in range(nodeptr[g], nodeptr[g + 1]):
+            scratch[nodes[i]] = i
+        for i in range(nodeptr[g], nodeptr[g + 1]):
+            u = nodes[i]
+            at = out_ptr[i]
+            for e in range(rowptr[u], rowptr[u + 1]):
+                c = scratch[col[e]]
+                if c >= 0:
+                    out_col[at] = c
+                    out_pos[at] = e
+                    at += 1
+            order = np.argsort(out_col[out_ptr[i]:at], kind="mergesort")
+            out_col[out_ptr[i]:at] = out_col[out_ptr[i]:at][order]
+            out_pos[out_ptr[i]:at] = out_pos[out_ptr[i]:at][order]
+        for i in range(nodeptr[g], nodeptr[g + 1]):
+            scratch[nodes[i]] = -1
+    return out_ptr, out_col, out_pos

@@ -1,0 +1,59 @@
+"""The sampled methods by their ``sparsegnn train --method`` names, with the defaults the
+papers (or PyG's examples, where the paper gives none for this setting) use.
+
+| method | class | defaults | source |
+| --- | --- | --- | --- |
+| cluster | ClusterGCN | 1500 parts, 20 per batch | Chiang et al., Reddit |
+| saint-node | GraphSAINTNodeSampler | 8000 nodes, coverage 100 | Zeng et al., Flickr; PyG's coverage |
+| saint-edge | GraphSAINTEdgeSampler | 4000 edges, coverage 100 | Zeng et al., Flickr; PyG's coverage |
+| saint-rw | GraphSAINTRandomWalkSampler | 6000 roots, walk length 2, coverage 100 | PyG's Flickr example |
+| shadow | ShaDowKHop | depth 2, 5 neighbours, 64 targets | PyG's ShaDow example |
+| neighbor | NeighborSampling | fan-outs [25, 10], 512 seeds | Hamilton et al. |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from ..graph import Graph
+from ..train import Method
+from .cluster import ClusterGCN
+from .neighbor import NeighborSampling
+from .saint import GraphSAINTEdgeSampler, GraphSAINTNodeSampler, GraphSAINTRandomWalkSampler
+from .shadow import ShaDowKHop
+
+METHODS = ("full", "cluster", "saint-node", "saint-edge", "saint-rw", "shadow", "neighbor")
+
+_CLASSES: dict[str, type[Method]] = {
+    "cluster": ClusterGCN,
+    "saint-node": GraphSAINTNodeSampler,
+    "saint-edge": GraphSAINTEdgeSampler,
+    "saint-rw": GraphSAINTRandomWalkSampler,
+    "shadow": ShaDowKHop,
+    "neighbor": NeighborSampling,
+}
+
+PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cluster": {"num_parts": 1500, "batch_size": 20},
+    "saint-node": {"batch_size": 8000, "sample_coverage": 100},
+    "saint-edge": {"batch_size": 4000, "sample_coverage": 100},
+    "saint-rw": {"batch_size": 6000, "walk_length": 2, "sample_coverage": 100},
+    "shadow": {"depth": 2, "num_neighbors": 5, "batch_size": 64},
+    "neighbor": {"num_neighbors": [25, 10], "batch_size": 512},
+}
+
+
+def make_method(name: str, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, seed: int = 0,
+                **options: Any) -> Method:
+    """The sampled method ``name`` (a :data:`METHODS` entry other than ``"full"``) with its
+    :data:`PAPER_DEFAULTS` updated by ``options`` (``None`` values ignored; an option the method
+    does not take is a ValueError)."""
+    if name not in _CLASSES:
+        raise ValueError(f"method: expected one of {tuple(_CLASSES)}, got {name!r}")
+    settings = {**PAPER_DEFAULTS[name], **{k: v for k, v in options.items() if v is not None}}
+    try:
+        return _CLASSES[name](x, graph, y, train_mask, seed=seed, **settings)
+    except TypeError as error:
+        raise ValueError(f"method {name}: {error}") from None

@@ -1,0 +1,222 @@
+"""GraphSAINT (Zeng et al., "GraphSAINT: Graph Sampling Based Inductive Learning Method", ICLR
+2020): node, edge and random-walk samplers with the paper's normalisation.
+
+Subgraphs are drawn from the **training graph** only (the subgraph induced by the training
+nodes: validation and test nodes never enter a batch; the paper's inductive setting), and every
+batch is the subgraph that its sampled nodes induce there. ``train_graph_only=False`` samples
+from the whole graph instead (the transductive setting of PyG's examples: other nodes enter
+batches, the loss still counts the training nodes only). Aggregation starts from GCN's
+normalisation of the sampled graph, ``Ã = D^-1/2 (A_train + I) D^-1/2`` with its own degrees,
+and corrects it by the paper's estimator:
+
+- Pre-sampling draws subgraphs until ``Σ |V_s| >= sample_coverage · |V_train|`` (``|V|`` when
+  sampling the whole graph) and counts
+  ``C_v`` (subgraphs holding node ``v``) and ``C_uv`` (holding the entry ``u -> v``), over
+  ``N`` subgraphs.
+- Aggregator normalisation ``α_uv = C_uv / C_v``, where ``v`` is the **aggregating** node (the
+  row): a batch aggregates ``Σ_u Ã_vu / α_uv · h_u``, whose expectation given ``v ∈ G_s`` is the
+  full-graph ``Σ_u Ã_vu h_u``. (PyG divides by the count of the source ``u`` instead.)
+- Loss normalisation ``λ_v = N / (C_v |V_train|)`` and the loss is the λ-weighted **sum** of the
+  cross-entropies of the batch's training nodes, an unbiased estimate of the mean over training
+  nodes. (PyG's example
+  follows this; a plain mean loss is biased towards frequently sampled nodes.)
+
+The batch's weights are for a sum aggregation over them (GCN, EGC's symnorm); a mean
+aggregation (SAGE's) would divide by the batch's degrees again.
+
+Counts never seen in pre-sampling are taken as 1 (the smallest count a sampled node or entry can
+have). Evaluation runs on the full graph (the model normalises it with full-graph degrees).
+
+Samplers (``batch_size`` is PyG's name for each one's budget):
+
+- :class:`GraphSAINTNodeSampler`: ``batch_size`` nodes with replacement, ``p_v ∝ ||Ã_{:,v}||²``
+  (the squared column norm, as the paper; PyG uses the in-degree).
+- :class:`GraphSAINTEdgeSampler`: ``batch_size`` entries with replacement,
+  ``p_uv ∝ 1/d_u + 1/d_v`` (the paper's; PyG's sampler weights by ``d_u + d_v``, the inverse,
+  favouring hubs), the batch being the endpoints.
+- :class:`GraphSAINTRandomWalkSampler`: ``batch_size`` uniform roots among the training nodes,
+  each walking ``walk_length`` steps; the batch is every node visited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..graph import Graph, subgraph
+from ..train import Batch
+from . import kernels
+from .common import EPOCH, PRESAMPLE, SampledMethod, check_int, csr_numpy, kernel_seed, rng, take_rows
+
+
+class GraphSAINT(SampledMethod):
+    """The GraphSAINT method; subclasses say how a node set is sampled (:meth:`sample_nodes`).
+
+    Args:
+        x, graph, y, train_mask, seed: as :class:`~sparsegnn.sampling.common.SampledMethod`.
+        batch_size: the sampler's budget (see the module docstring).
+        sample_coverage: pre-sample until the sampled node count reaches this multiple of the
+            sampled graph's node count (default 100, PyG's GraphSAINT example; >= 1).
+        num_steps: batches per epoch; ``None``: ``|V_train| / mean |V_s ∩ V_train|`` (at least
+            1), so an epoch sees about as many training nodes as there are.
+        train_graph_only: sample from the training graph (default, the paper) or, ``False``,
+            from the whole graph.
+
+    Attributes: ``pool`` int64 ``[|V_g|]``, the global ids of the sampled graph's nodes
+    (``train_graph`` raw, ``train_norm`` = Ã; the samplers work in its local ids), ``is_train``
+    bool ``[|V_g|]`` and ``train_local``, the local ids of the training nodes; after
+    pre-sampling ``node_count`` float64 ``[|V_g|]`` (``C_v``),
+    ``edge_count`` float64 ``[nnz(Ã)]`` (``C_uv`` per entry of ``train_norm``),
+    ``num_presampled`` (``N``), ``aggr_value`` ``[nnz(Ã)]`` (``Ã_vu / α_uv``), ``loss_norm``
+    ``[|V_g|]`` (``λ_v``).
+
+    A batch: ``x [n, F]``, ``Graph [n, n]`` tagged ``"saint"``, ``y [t]``, ``loss_rows [t]``
+    and ``loss_weight [t]`` of its ``t`` training nodes (all ``n`` when sampling the training
+    graph), ``node_ids [n]`` (global ids).
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        graph: Graph,
+        y: Tensor,
+        train_mask: Tensor,
+        batch_size: int,
+        sample_coverage: float = 100,
+        num_steps: int | None = None,
+        train_graph_only: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(x, graph, y, train_mask, seed)
+        self.batch_size = check_int("batch_size", batch_size)
+        if not isinstance(sample_coverage, (int, float)) or not sample_coverage >= 1:
+            raise ValueError(f"sample_coverage: expected a number >= 1, got {sample_coverage!r}")
+        self.sample_coverage = float(sample_coverage)
+        self.pool = self.train_ids if train_graph_only else torch.arange(graph.num_nodes)
+        self.is_train = train_mask[self.pool]
+        self.train_local = self.is_train.nonzero().flatten()
+        self.train_graph = subgraph(graph, self.pool).graph
+        self.train_norm = self.train_graph.gcn_norm()
+        self._scratch = np.full(self.pool.numel(), -1, dtype=np.int64)
+        self.check_sampler()
+        self.presample()
+        self.num_steps = self.default_steps if num_steps is None else check_int("num_steps", num_steps)
+
+    def check_sampler(self) -> None:
+        """Validate the sampler's own arguments (before pre-sampling)."""
+
+    def sample_nodes(self, generator: np.random.Generator) -> Tensor:
+        """int64 ascending distinct local ids (of ``train_graph``) of one sampled node set."""
+        raise NotImplementedError
+
+    def presample(self) -> None:
+        """Estimate ``C_v``, ``C_uv`` and the normalisations (see the module docstring)."""
+        n = self.pool.numel()
+        generator = rng(self.seed, PRESAMPLE)
+        node_count = torch.zeros(n, dtype=torch.float64)
+        edge_count = torch.zeros(self.train_norm.nnz, dtype=torch.float64)
+        total, train_total, num = 0, 0, 0
+        while total < self.sample_coverage * n:
+            nodes = self.sample_nodes(generator)
+            node_count[nodes] += 1
+            edge_count[self.induced(nodes)[2]] += 1
+            total, num = total + nodes.numel(), num + 1
+            train_total += int(self.is_train[nodes].sum())
+        self.node_count, self.edge_count, self.num_presampled = node_count, edge_count, num
+        self.default_steps = max(1, round(self.train_ids.numel() * num / max(train_total, 1)))
+        c_v, c_uv = node_count.clamp(min=1), edge_count.clamp(min=1)
+        alpha = c_uv / c_v[self.train_norm.row_index()]
+        self.aggr_value = (self.train_norm.value.double() / alpha).to(self.train_norm.value.dtype)
+        self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
+
+    def induced(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(rowptr [n + 1], col [m], position [m])``: the subgraph of ``train_norm`` induced by
+        ``nodes`` (int64 ``[n]`` distinct local ids), with each entry's position there."""
+        rowptr, col = csr_numpy(self.train_norm)
+        ptr = np.array([0, nodes.numel()], dtype=np.int64)
+        arrays = kernels.induced_union(rowptr, col, nodes.numpy(), ptr, self._scratch)
+        return tuple(torch.from_numpy(a) for a in arrays)
+
+    def batch_of(self, nodes: Tensor) -> Batch:
+        """The batch of a sampled node set (local ids, as :meth:`sample_nodes`)."""
+        rowptr, col, position = self.induced(nodes)
+        graph = Graph(rowptr, col, self.aggr_value[position], validate=False, norm="saint")
+        ids = self.pool[nodes]
+        rows = self.is_train[nodes].nonzero().flatten()
+        return Batch(take_rows(self.x, ids), graph, self.y[ids[rows]], loss_rows=rows,
+                     loss_weight=self.loss_norm[nodes[rows]], node_ids=ids)
+
+    def batches(self, epoch: int) -> Iterable[Batch]:
+        generator = rng(self.seed, EPOCH, epoch)
+        for _ in range(self.num_steps):
+            yield self.batch_of(self.sample_nodes(generator))
+
+
+class GraphSAINTNodeSampler(GraphSAINT):
+    """GraphSAINT's node sampler: ``batch_size`` draws with replacement, ``p_v ∝ ||Ã_{:,v}||²``
+    (paper, Flickr: 8000 nodes)."""
+
+    def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 8000,
+                 sample_coverage: float = 100, num_steps: int | None = None, train_graph_only: bool = True,
+                 seed: int = 0) -> None:
+        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed)
+
+    def check_sampler(self) -> None:
+        norm = self.train_norm
+        squared = torch.zeros(norm.num_cols, dtype=torch.float64).index_add_(0, norm.col.long(), norm.value.double() ** 2)
+        self.node_prob = (squared / squared.sum()).numpy()
+
+    def sample_nodes(self, generator: np.random.Generator) -> Tensor:
+        draws = generator.choice(self.node_prob.size, size=self.batch_size, p=self.node_prob)
+        return torch.from_numpy(np.unique(draws))
+
+
+class GraphSAINTEdgeSampler(GraphSAINT):
+    """GraphSAINT's edge sampler: ``batch_size`` entries of the training graph with replacement,
+    ``p_uv ∝ 1/d_u + 1/d_v`` (paper; PyG uses ``d_u + d_v``), the batch their endpoints
+    (paper, Flickr: 4000 edges)."""
+
+    def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 4000,
+                 sample_coverage: float = 100, num_steps: int | None = None, train_graph_only: bool = True,
+                 seed: int = 0) -> None:
+        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed)
+
+    def check_sampler(self) -> None:
+        g = self.train_graph
+        row, col = g.row_index(), g.col.long()
+        keep = row != col
+        if not bool(keep.any()):
+            raise ValueError("train_mask: the training graph has no edge for the edge sampler")
+        degree = g.in_degree().double()
+        self.edge_row, self.edge_col = row[keep], col[keep]
+        weight = 1.0 / degree[self.edge_row] + 1.0 / degree[self.edge_col]
+        self.edge_prob = (weight / weight.sum()).numpy()
+
+    def sample_nodes(self, generator: np.random.Generator) -> Tensor:
+        draws = torch.from_numpy(generator.choice(self.edge_prob.size, size=self.batch_size, p=self.edge_prob))
+        return torch.unique(torch.cat([self.edge_row[draws], self.edge_col[draws]]))
+
+
+class GraphSAINTRandomWalkSampler(GraphSAINT):
+    """GraphSAINT's random-walk sampler: ``batch_size`` uniform roots among the training nodes,
+    ``walk_length`` steps each on the training graph (PyG's Flickr example: 6000 roots, length
+    2)."""
+
+    def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 6000,
+                 walk_length: int = 2, sample_coverage: float = 100, num_steps: int | None = None,
+                 train_graph_only: bool = True, seed: int = 0) -> None:
+        self.walk_length = check_int("walk_length", walk_length)
+        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed)
+
+    def walks(self, generator: np.random.Generator) -> Tensor:
+        """int64 ``[batch_size, walk_length + 1]`` walks in the sampled graph's ids, from roots
+        drawn uniformly among its training nodes."""
+        roots = self.train_local.numpy()[generator.integers(0, self.train_local.numel(), size=self.batch_size)]
+        rowptr, col = csr_numpy(self.train_graph)
+        return torch.from_numpy(kernels.random_walks(rowptr, col, roots, self.walk_length, kernel_seed(generator)))
+
+    def sample_nodes(self, generator: np.random.Generator) -> Tensor:
+        return torch.unique(self.walks(generator))

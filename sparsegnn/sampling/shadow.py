@@ -1,0 +1,126 @@
+"""ShaDow (Zeng et al., "Decoupling the Depth and Scope of Graph Neural Networks", NeurIPS 2021):
+every target node gets its own small subgraph, and the GNN runs on that alone.
+
+A target's subgraph is its ``depth``-hop neighbourhood in which every node reached takes up to
+``num_neighbors`` distinct uniform neighbours (``-1``: all, the exact k-hop ball), and the
+subgraph those nodes induce in the full graph. A batch is the disjoint union of its targets'
+subgraphs (isolated copies: a node in two subgraphs appears twice), each normalised with its own
+degrees (GCN's ``D^-1/2 (A + I) D^-1/2``). The model may have more layers than ``depth`` (the
+paper's point: depth decoupled from scope). Readout: ``"root"`` takes each target's output row;
+``"root+mean"`` adds the mean of its subgraph's output rows (the paper concatenates root and
+pooled embeddings before its head; with the model's last layer as a shared head this is their
+sum). Evaluation runs every node's subgraph too, from a fixed seed, with the model in eval mode
+(no dropout: PyG's example leaves it on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..graph import Graph
+from ..train import Batch, batch_loss
+from . import kernels
+from .common import (
+    EPOCH,
+    EVAL,
+    SampledMethod,
+    batch_permutation,
+    check_fanouts,
+    check_int,
+    csr_numpy,
+    kernel_seed,
+    rng,
+    take_rows,
+)
+
+READOUTS = ("root", "root+mean")
+
+
+class ShaDowKHop(SampledMethod):
+    """ShaDow's per-target subgraphs.
+
+    Args:
+        x, graph, y, train_mask, seed: as :class:`~sparsegnn.sampling.common.SampledMethod`.
+        depth: hops of each subgraph (default 2; >= 1).
+        num_neighbors: neighbours per node and hop, ``>= 1`` or ``-1`` (default 5; PyG's
+            ShaDow example: depth 2, 5 neighbours, 64 targets per batch).
+        batch_size: targets per batch (default 64).
+        readout: ``"root"`` or ``"root+mean"`` (see the module docstring).
+
+    A batch: ``x [n, F]`` for the union's ``n`` nodes, its ``Graph [n, n]`` (tagged ``"gcn"``),
+    ``y [t]`` of its ``t`` targets and ``loss_rows [t]``, the row of each target (the first row
+    of its subgraph), ``node_ids [n]``.
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        graph: Graph,
+        y: Tensor,
+        train_mask: Tensor,
+        depth: int = 2,
+        num_neighbors: int = 5,
+        batch_size: int = 64,
+        readout: str = "root",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(x, graph, y, train_mask, seed)
+        self.depth = check_int("depth", depth)
+        if not isinstance(num_neighbors, (int, np.integer)):
+            raise ValueError(f"num_neighbors: expected one int (per node and hop), got {num_neighbors!r}")
+        self.num_neighbors = check_fanouts("num_neighbors", [num_neighbors])[0]
+        self.batch_size = check_int("batch_size", batch_size)
+        if readout not in READOUTS:
+            raise ValueError(f"readout: expected one of {READOUTS}, got {readout!r}")
+        self.readout_mode = readout
+        self._scratch = np.full(graph.num_nodes, -1, dtype=np.int64)
+
+    def sample(self, roots: Tensor, generator: np.random.Generator) -> tuple[Tensor, Tensor, Graph]:
+        """``(node_ids [n], nodeptr [t + 1], graph [n, n])`` for the targets ``roots`` (int64
+        ``[t]``): target ``r``'s subgraph is local nodes ``nodeptr[r]:nodeptr[r + 1]``, the
+        target first; the graph is the raw (unnormalised) disjoint union."""
+        rowptr, col = csr_numpy(self.graph)
+        nodes, nodeptr = kernels.khop_sets(rowptr, col, roots.numpy(), self.depth, self.num_neighbors,
+                                           kernel_seed(generator), self._scratch)
+        out_ptr, out_col, position = kernels.induced_union(rowptr, col, nodes, nodeptr, self._scratch)
+        value = self.graph.value[torch.from_numpy(position)] if self.graph.value is not None else None
+        union = Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), value, validate=False)
+        return torch.from_numpy(nodes), torch.from_numpy(nodeptr), union
+
+    def batch_of(self, roots: Tensor, generator: np.random.Generator) -> Batch:
+        nodes, nodeptr, union = self.sample(roots, generator)
+        return Batch(take_rows(self.x, nodes), union.gcn_norm(), self.y[roots], loss_rows=nodeptr[:-1],
+                     node_ids=nodes)
+
+    def readout(self, out: Tensor, roots: Tensor) -> Tensor:
+        """``[t, C]`` per target from the union's ``[n, C]`` outputs; ``roots`` are the targets'
+        rows (each subgraph's first row, ascending), so subgraph ``r`` is rows ``roots[r]`` up to
+        ``roots[r + 1]``."""
+        if self.readout_mode == "root":
+            return out[roots]
+        sizes = torch.diff(roots, append=torch.tensor([out.size(0)]))
+        owner = torch.repeat_interleave(torch.arange(roots.numel()), sizes)
+        pooled = torch.zeros(roots.numel(), out.size(1), dtype=out.dtype).index_add_(0, owner, out)
+        return out[roots] + pooled / sizes.unsqueeze(1).to(out.dtype)
+
+    def loss(self, model: torch.nn.Module, batch: Batch) -> Tensor:
+        readout = self.readout(model(batch.x, batch.graph), batch.loss_rows)
+        return batch_loss(readout, Batch(batch.x, batch.graph, batch.y))
+
+    def batches(self, epoch: int) -> Iterable[Batch]:
+        generator = rng(self.seed, EPOCH, epoch)
+        for roots in batch_permutation(self.train_ids, self.batch_size, generator):
+            yield self.batch_of(roots, generator)
+
+    def predict(self, model: torch.nn.Module) -> Tensor:
+        """``[N, C]``: every node's readout from its own subgraph (fixed seed)."""
+        generator = rng(self.seed, EVAL)
+        outs = []
+        for roots in torch.arange(self.graph.num_nodes).split(max(self.batch_size, 256)):
+            batch = self.batch_of(roots, generator)
+            outs.append(self.readout(model(batch.x, batch.graph), batch.loss_rows))
+        return torch.cat(outs)

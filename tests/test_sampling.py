@@ -1,0 +1,379 @@
+"""The samplers of ``sparsegnn.sampling``: their invariants, their equivalence with full-batch
+training in the limit cases, GraphSAINT's estimators (statistical bounds at a fixed seed),
+determinism per seed, bad arguments, the on-disk partition cache and ``sparsegnn train
+--method``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sparsegnn.cli import main
+from sparsegnn.data import sbm
+from sparsegnn.graph import k_hop, subgraph
+from sparsegnn.nn import GCN, SAGE
+from sparsegnn.ops import spmm
+from sparsegnn.sampling import (
+    ClusterGCN,
+    GraphSAINTEdgeSampler,
+    GraphSAINTNodeSampler,
+    GraphSAINTRandomWalkSampler,
+    NeighborSampling,
+    ShaDowKHop,
+    cached_partition,
+    diag_enhanced,
+    make_method,
+)
+from sparsegnn.sampling.common import rng
+from sparsegnn.train import FullBatch, fit_full_batch, recipe
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sbm(300, 3, 6.0, num_features=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def half_mask(data):
+    """Half of the nodes in training, so the training graph keeps many edges."""
+    mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+    mask[torch.randperm(data.num_nodes, generator=torch.Generator().manual_seed(1))[: data.num_nodes // 2]] = True
+    return mask
+
+
+def _entries(graph, drop_loops=True):
+    """The (row, col) pairs of a graph as a set."""
+    row, col = graph.row_index().tolist(), graph.col.long().tolist()
+    return {(r, c) for r, c in zip(row, col) if not (drop_loops and r == c)}
+
+
+def _induced(graph, nodes):
+    """Brute force: the entries of ``graph`` between ``nodes`` (no self loops), renumbered by
+    position in ``nodes``."""
+    local = {int(v): i for i, v in enumerate(nodes)}
+    return {(local[r], local[c]) for r, c in _entries(graph) if r in local and c in local}
+
+
+# ---------------------------------------------------------------------------- ClusterGCN
+def test_cluster_parts_cover_every_node_once_and_batches_hold_the_induced_edges(data):
+    method = ClusterGCN(data.x, data.graph, data.y, data.train_mask, num_parts=8, batch_size=3)
+    part = method.partition
+    assert torch.equal(torch.sort(part.perm).values, torch.arange(data.num_nodes))
+    assert int(part.sizes().sum()) == data.num_nodes and part.num_parts == 8
+    seen = []
+    for batch in method.batches(0):
+        nodes = batch.node_ids
+        assert nodes.unique().numel() == nodes.numel()
+        assert set(part.part[nodes].tolist()) <= set(range(8))
+        for p in part.part[nodes].unique().tolist():  # whole parts only
+            assert set(part.nodes(p).tolist()) <= set(nodes.tolist())
+        assert _entries(batch.graph) == _induced(data.graph, nodes)
+        assert batch.graph.norm == "gcn"
+        assert torch.equal(batch.y, data.y[nodes[batch.loss_rows]])
+        assert bool(data.train_mask[nodes[batch.loss_rows]].all())
+        assert int(data.train_mask[nodes].sum()) == batch.loss_rows.numel()
+        seen.append(nodes)
+    covered = torch.cat(seen)
+    assert covered.unique().numel() == covered.numel()  # no node twice in an epoch
+    assert set(data.train_mask.nonzero().flatten().tolist()) <= set(covered.tolist())
+
+
+def test_cluster_with_one_part_is_full_batch(data):
+    torch.manual_seed(0)
+    model = GCN(8, 16, 3).eval()
+    cluster = ClusterGCN(data.x, data.graph, data.y, data.train_mask, num_parts=1, batch_size=1)
+    full = FullBatch(data.x, data.graph, data.y, data.train_mask)
+    (batch,) = list(cluster.batches(0))
+    (full_batch,) = list(full.batches(0))
+    torch.testing.assert_close(cluster.loss(model, batch), full.loss(model, full_batch))
+    torch.testing.assert_close(cluster.predict(model), full.predict(model))
+
+
+def test_cluster_diagonal_enhancement_matches_its_formula(data):
+    graph = diag_enhanced(data.graph, 0.5)
+    a = torch.zeros(data.num_nodes, data.num_nodes)
+    a[data.graph.row_index(), data.graph.col.long()] = 1.0
+    a_tilde = (a + torch.eye(data.num_nodes)) / (a.sum(1, keepdim=True) + 1)
+    expected = a_tilde + 0.5 * torch.diag(torch.diagonal(a_tilde))
+    got = torch.zeros_like(a)
+    got[graph.row_index(), graph.col.long()] = graph.value
+    torch.testing.assert_close(got, expected)
+
+
+# ---------------------------------------------------------------------------- neighbour sampling
+@pytest.mark.parametrize("norm, model_class", [(None, SAGE), ("gcn", GCN)])
+def test_neighbor_full_fanout_is_full_batch(data, norm, model_class):
+    torch.manual_seed(0)
+    model = model_class(8, 16, 3).eval()
+    method = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[-1, -1],
+                              batch_size=7, norm=norm)
+    full = model(data.x, data.graph)
+    for batch in method.batches(0):
+        out = model(batch.x, batch.graph)[batch.loss_rows]
+        seeds = batch.node_ids[: batch.loss_rows.numel()]
+        torch.testing.assert_close(out, full[seeds], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(batch.y, data.y[seeds])
+
+
+def test_neighbor_fanouts_bound_the_sampled_rows(data):
+    method = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[3, 2], batch_size=10)
+    for batch in method.batches(0):
+        nodes, graph = batch.node_ids, batch.graph
+        degree = graph.in_degree()
+        seeds = batch.loss_rows.numel()
+        full_degree = data.graph.in_degree()[nodes]
+        assert bool((degree[:seeds] == full_degree[:seeds].clamp(max=3)).all())
+        assert _entries(graph) <= _induced(data.graph, nodes)  # only real edges
+        assert int(degree[seeds:].max()) <= 2
+
+
+# ---------------------------------------------------------------------------- GraphSAINT
+def _saint(kind, data, mask, seed=0, coverage=200):
+    if kind == "node":
+        return GraphSAINTNodeSampler(data.x, data.graph, data.y, mask, batch_size=40, sample_coverage=coverage, seed=seed)
+    if kind == "edge":
+        return GraphSAINTEdgeSampler(data.x, data.graph, data.y, mask, batch_size=30, sample_coverage=coverage, seed=seed)
+    return GraphSAINTRandomWalkSampler(data.x, data.graph, data.y, mask, batch_size=15, walk_length=2,
+                                       sample_coverage=coverage, seed=seed)
+
+
+@pytest.mark.parametrize("kind", ["node", "edge", "rw"])
+def test_saint_inclusion_probabilities_match_monte_carlo(data, half_mask, kind):
+    method = _saint(kind, data, half_mask)
+    n = method.train_ids.numel()
+    estimate = method.node_count / method.num_presampled
+    draws = 1000
+    generator = rng(123)
+    freq = torch.zeros(n, dtype=torch.float64)
+    for _ in range(draws):
+        freq[method.sample_nodes(generator)] += 1
+    freq /= draws
+    p = (estimate + freq) / 2
+    sigma = torch.sqrt(p * (1 - p) * (1 / method.num_presampled + 1 / draws)) + 1e-3
+    assert float(((estimate - freq).abs() / sigma).max()) < 5.0
+
+
+@pytest.mark.parametrize("kind", ["node", "edge", "rw"])
+def test_saint_normalised_aggregation_and_loss_are_unbiased(data, half_mask, kind):
+    """Given ``v`` in the batch, the batch's aggregation at ``v`` estimates the training graph's
+    ``(Ã h)_v``: the Monte-Carlo mean over batches is within 5 standard errors of it at every
+    entry and the z-scores centre on 0; without the ``1 / α`` correction they do not. The
+    λ-weighted loss sum estimates the mean loss over training nodes."""
+    method = _saint(kind, data, half_mask, coverage=1000)
+    n = method.train_ids.numel()
+    h = 0.5 + torch.rand(n, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    target = spmm(method.train_norm.with_value(method.train_norm.value.double(), norm="gcn"), h)
+    loss_per_node = torch.rand(n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    sums = {"corrected": [torch.zeros_like(h), torch.zeros_like(h)], "plain": [torch.zeros_like(h), torch.zeros_like(h)]}
+    count, losses = torch.zeros(n, dtype=torch.float64), []
+    generator = rng(7)
+    for _ in range(500):
+        nodes = method.sample_nodes(generator)
+        batch = method.batch_of(nodes)
+        raw = subgraph(method.train_norm, nodes).graph
+        for key, graph in (("corrected", batch.graph), ("plain", raw)):
+            out = spmm(graph.with_value(graph.value.double()), h[nodes])
+            sums[key][0][nodes] += out
+            sums[key][1][nodes] += out**2
+        count[nodes] += 1
+        losses.append(float((batch.loss_weight.double() * loss_per_node[nodes]).sum()))
+    seen = count >= 10  # the edge sampler never draws a node without training-graph edges
+    assert int(seen.sum()) > 0.8 * n
+    z = {}
+    for key, (total, squares) in sums.items():
+        c = count[seen, None]
+        mean = total[seen] / c
+        stderr = ((squares[seen] / c - mean**2).clamp(min=0) / (c - 1)).sqrt() + 1e-9
+        z[key] = (mean - target[seen]) / stderr
+    assert float(z["corrected"].abs().max()) < 5.0
+    assert abs(float(z["corrected"].mean())) < 0.25
+    assert float(z["plain"].mean()) < -2.0  # uncorrected: entries are missing, the sum is short
+    reachable = method.node_count > 0  # nodes the sampler can draw (all but the edge sampler's isolated ones)
+    expected = float(loss_per_node[reachable].sum()) / n
+    assert abs(np.mean(losses) - expected) < 0.03 * expected
+
+
+def test_saint_batches_hold_training_nodes_only_with_weighted_sum_loss(data, half_mask):
+    method = _saint("rw", data, half_mask)
+    for batch in method.batches(0):
+        assert bool(half_mask[batch.node_ids].all())
+        assert batch.graph.norm == "saint"
+        assert torch.equal(batch.loss_rows, torch.arange(batch.node_ids.numel()))
+        assert batch.loss_weight.shape == (batch.node_ids.numel(),)
+        assert _entries(batch.graph) == _induced(data.graph, batch.node_ids)
+
+
+def test_saint_on_the_whole_graph_counts_training_nodes_only(data, half_mask):
+    method = GraphSAINTRandomWalkSampler(data.x, data.graph, data.y, half_mask, batch_size=15, walk_length=2,
+                                         sample_coverage=200, train_graph_only=False)
+    loss_per_node = torch.rand(data.num_nodes, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    losses, outsiders = [], 0
+    for epoch in range(40):
+        for batch in method.batches(epoch):
+            train_rows = half_mask[batch.node_ids].nonzero().flatten()
+            assert torch.equal(batch.loss_rows, train_rows)
+            assert torch.equal(batch.y, data.y[batch.node_ids[train_rows]])
+            outsiders += int((~half_mask[batch.node_ids]).sum())
+            losses.append(float((batch.loss_weight.double() * loss_per_node[batch.node_ids[train_rows]]).sum()))
+    assert outsiders > 0  # other nodes enter the batches ...
+    expected = float(loss_per_node[half_mask].mean())  # ... but the loss estimates the training mean
+    assert abs(np.mean(losses) - expected) < 0.03 * expected
+
+
+def test_random_walks_have_the_right_length_and_stay_on_edges(data, half_mask):
+    method = GraphSAINTRandomWalkSampler(data.x, data.graph, data.y, half_mask, batch_size=50, walk_length=4,
+                                         sample_coverage=1)
+    walks = method.walks(rng(3))
+    assert walks.shape == (50, 5)
+    edges = _entries(method.train_graph)
+    isolated = set((method.train_graph.in_degree() == 0).nonzero().flatten().tolist())
+    for walk in walks.tolist():
+        for u, v in zip(walk, walk[1:]):
+            assert (u, v) in edges or (u == v and u in isolated)
+
+
+# ---------------------------------------------------------------------------- ShaDow
+def test_shadow_subgraph_is_the_k_hop_ball(data):
+    method = ShaDowKHop(data.x, data.graph, data.y, data.train_mask, depth=2, num_neighbors=-1, batch_size=4)
+    roots = torch.tensor([0, 5, 17, 5])  # a root twice: isolated copies
+    nodes, nodeptr, union = method.sample(roots, rng(0))
+    assert nodeptr.numel() == 5
+    for r, root in enumerate(roots.tolist()):
+        block = nodes[nodeptr[r]:nodeptr[r + 1]]
+        assert int(block[0]) == root
+        ball, _ = k_hop(data.graph, torch.tensor([root]), 2)
+        assert set(block.tolist()) == set(ball.tolist())
+        lo, hi = int(nodeptr[r]), int(nodeptr[r + 1])
+        rows = {(i - lo, c - lo) for i, c in _entries(union, drop_loops=False) if lo <= i < hi}
+        assert all(lo <= c + lo < hi for _, c in rows)  # no entry leaves its copy
+        assert rows == _induced(data.graph, block)
+
+
+def test_shadow_sampled_subgraph_lies_in_the_ball_and_reads_out_roots(data):
+    method = ShaDowKHop(data.x, data.graph, data.y, data.train_mask, depth=2, num_neighbors=2, batch_size=8,
+                        readout="root+mean")
+    batch = next(iter(method.batches(0)))
+    roots = batch.node_ids[batch.loss_rows]
+    starts = batch.loss_rows.tolist() + [batch.node_ids.numel()]
+    for r, root in enumerate(roots.tolist()):
+        ball, _ = k_hop(data.graph, torch.tensor([root]), 2)
+        block = batch.node_ids[starts[r]:starts[r + 1]]
+        assert set(block.tolist()) <= set(ball.tolist()) and block.numel() <= 1 + 2 + 4
+    model = GCN(8, 16, 3, num_layers=3)  # more layers than hops
+    model.train()
+    loss = method.loss(model, batch)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    model.eval()
+    first = method.predict(model)
+    assert first.shape == (data.num_nodes, 3)
+    torch.testing.assert_close(method.predict(model), first)  # eval: fixed seed, no dropout
+
+
+# ---------------------------------------------------------------------------- determinism, arguments
+METHOD_OPTIONS = {
+    "cluster": {"num_parts": 6, "batch_size": 2},
+    "saint-node": {"batch_size": 40, "sample_coverage": 5},
+    "saint-edge": {"batch_size": 30, "sample_coverage": 5},
+    "saint-rw": {"batch_size": 10, "walk_length": 3, "sample_coverage": 5},
+    "shadow": {"depth": 2, "num_neighbors": 3, "batch_size": 16},
+    "neighbor": {"num_neighbors": [4, 3], "batch_size": 16},
+}
+
+
+def _signature(method, epoch):
+    return [(b.node_ids.tolist(), b.graph.rowptr.tolist(), b.graph.col.tolist()) for b in method.batches(epoch)]
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_OPTIONS))
+def test_batches_are_deterministic_per_seed_and_epoch(data, half_mask, name):
+    def build(seed):
+        return make_method(name, data.x, data.graph, data.y, half_mask, seed=seed, **METHOD_OPTIONS[name])
+
+    first, again, other = build(0), build(0), build(1)
+    assert _signature(first, 0) == _signature(again, 0)
+    assert _signature(first, 1) == _signature(again, 1)
+    assert _signature(first, 0) != _signature(first, 1)
+    assert _signature(first, 0) != _signature(other, 0)
+
+
+@pytest.mark.parametrize("name", ["saint-rw", "neighbor"])
+def test_training_through_the_loop_is_deterministic_per_seed(data, half_mask, name):
+    model = "sage" if name == "neighbor" else "gcn"
+    r = recipe(model, epochs=2)
+
+    def losses(seed):
+        def method(x, s):
+            return make_method(name, x, data.graph, data.y, half_mask, seed=s, **METHOD_OPTIONS[name])
+
+        return [rec.loss for rec in fit_full_batch(model, data, r, seed, method=method).records]
+
+    assert losses(0) == losses(0)
+    assert losses(0) != losses(1)
+
+
+@pytest.mark.parametrize(
+    "name, options, argument",
+    [
+        ("cluster", {"num_parts": 301}, "num_parts"),
+        ("cluster", {"num_parts": 4, "batch_size": 0}, "batch_size"),
+        ("saint-rw", {"walk_length": 0}, "walk_length"),
+        ("saint-node", {"batch_size": 0}, "batch_size"),
+        ("saint-rw", {"sample_coverage": 0}, "sample_coverage"),
+        ("neighbor", {"num_neighbors": [10, -2]}, "num_neighbors"),
+        ("neighbor", {"num_neighbors": [0]}, "num_neighbors"),
+        ("shadow", {"num_neighbors": -3}, "num_neighbors"),
+        ("shadow", {"depth": 0}, "depth"),
+        ("neighbor", {"batch_size": -1}, "batch_size"),
+    ],
+)
+def test_bad_arguments_name_the_argument(data, name, options, argument):
+    with pytest.raises(ValueError, match=argument):
+        make_method(name, data.x, data.graph, data.y, data.train_mask, **options)
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_OPTIONS))
+def test_a_mask_without_training_node_is_refused(data, name):
+    with pytest.raises(ValueError, match="train_mask"):
+        make_method(name, data.x, data.graph, data.y, torch.zeros(data.num_nodes, dtype=torch.bool),
+                    **METHOD_OPTIONS[name])
+
+
+# ---------------------------------------------------------------------------- partition cache
+def test_partition_cache_round_trip_and_damaged_or_foreign_files(data, tmp_path):
+    first = cached_partition(data.graph, 5, tmp_path)
+    (path,) = list(tmp_path.iterdir())
+    again = cached_partition(data.graph, 5, tmp_path)
+    assert torch.equal(first.part, again.part) and torch.equal(first.partptr, again.partptr)
+    other = sbm(300, 3, 6.0, num_features=8, seed=1)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    cached_partition(other.graph, 5, foreign)
+    (other_path,) = list(foreign.iterdir())
+    path.write_bytes(other_path.read_bytes())  # another graph's parts under this graph's name
+    with pytest.raises(ValueError, match=f"{path.name}.*another graph"):
+        cached_partition(data.graph, 5, tmp_path)
+    path.write_bytes(other_path.read_bytes()[:100])  # truncated
+    with pytest.raises(ValueError, match=f"{path.name}.*damaged"):
+        cached_partition(data.graph, 5, tmp_path)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+# ---------------------------------------------------------------------------- sparsegnn train --method
+def test_train_cli_runs_a_sampled_method(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    code = main(["train", "--dataset", "sbm:300,3,6", "--method", "cluster", "--num-parts", "6",
+                 "--batch-size", "2", "--epochs", "3", "--quiet", "--json", str(out)])
+    assert code == 0
+    payload = json.loads(out.read_text())
+    assert payload["config"]["method"] == "cluster" and payload["config"]["num_parts"] == 6
+    assert len(payload["epochs"]) == 3
+    assert all(e["sample_time"] > 0 and e["compute_time"] > 0 for e in payload["epochs"])
+    code = main(["train", "--dataset", "sbm:300,3,6", "--method", "neighbor", "--num-neighbors", "5,-1",
+                 "--epochs", "2", "--quiet", "--model", "sage"])
+    assert code == 0
+    assert main(["train", "--dataset", "sbm:300,3,6", "--method", "neighbor", "--num-neighbors", "5",
+                 "--epochs", "1", "--quiet"]) == 2  # one fan-out for a two-layer model
+    assert "--num-neighbors" in capsys.readouterr().err
