@@ -26,6 +26,23 @@ def env(**variables):
                 os.environ[name] = value
 
 
+@contextlib.contextmanager
+def threads(k: int):
+    """Run the block with ``k`` torch threads, then restore the count."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(k)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def rand(shape, dtype, seed=0):
+    """Standard-normal values drawn in float64 from ``seed``, then cast to ``dtype``."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+
+
 def _csr(rowptr, col, num_cols=None, value=None) -> Graph:
     return Graph(torch.tensor(rowptr, dtype=torch.int64), torch.tensor(col, dtype=torch.int64), value, num_cols)
 

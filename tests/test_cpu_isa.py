@@ -28,7 +28,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import reference  # noqa: E402
-from conftest import env  # noqa: E402
+from conftest import env, rand, threads  # noqa: E402
 from sparsegnn.ops.backends.reference import spmm_int8 as spmm_int8_reference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,21 +51,6 @@ def path(request) -> str:
 def isa(name: str, **more):
     with env(SPARSEGNN_ISA=name, **more):
         yield
-
-
-@contextmanager
-def threads(k: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(k)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def rand(shape, dtype, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
 
 
 def int8_inputs(n, m, feat, nnz, seed, weighted=True):

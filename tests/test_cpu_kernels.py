@@ -9,7 +9,6 @@ identity across thread counts; AVX-512 vs portable and VNNI vs portable paths; t
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 import pytest
 import torch
@@ -20,7 +19,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import sparsegnn.ops  # noqa: E402
-from conftest import env  # noqa: E402
+from conftest import env, rand, threads  # noqa: E402
 import reference  # noqa: E402
 from sparsegnn.ops.backends.reference import spmm_int8 as spmm_int8_reference  # noqa: E402
 
@@ -87,21 +86,6 @@ def _check_arg_consistent(rowptr, col, value, x, out, arg):
     if value is not None:
         v = v * value.float()[e]
     reference.assert_close(out[ok], v.to(x.dtype), x.dtype)
-
-
-@contextmanager
-def threads(k):
-    old = torch.get_num_threads()
-    torch.set_num_threads(k)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def rand(shape, dtype, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
 
 
 # ----------------------------------------------------------------------------- spmm
