@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sparsegnn.data import Planetoid
 from sparsegnn.nn import MLP
 from sparsegnn.prop import CorrectAndSmooth
-from sparsegnn.train import FullBatch, Trainer, fit_full_batch, model_inputs, recipe, seed_everything
+from sparsegnn.train import FullBatch, Trainer, fit_recipe, model_inputs, recipe, seed_everything
 
 _CACHE: dict[str, object] = {}
 
@@ -70,7 +70,7 @@ def masks(data) -> dict:
 def run_gcn(name: str, seed: int) -> float:
     """Test accuracy (percent) at the best validation epoch of Kipf & Welling's GCN."""
     data, x = inputs(name, "gcn")
-    return fit_full_batch("gcn", data, recipe("gcn"), seed, x, keep_best_state=False).acc["test"]
+    return fit_recipe("gcn", data, recipe("gcn"), seed, x, keep_best_state=False).acc["test"]
 
 
 # EGC-S settings (selected by --select-egc, 2026-11-24; see bench/RESULTS.md) and the grid.
@@ -84,7 +84,7 @@ def run_egc(name: str, seed: int, settings: dict | None = None) -> tuple[float, 
     cfg = settings or EGC_SETTINGS
     data, x = inputs(name, "egc")
     r = recipe("egc", hidden=cfg["hidden"], bases=cfg["bases"], dropout=cfg["dropout"], lr=cfg["lr"])
-    acc = fit_full_batch("egc", data, r, seed, x, keep_best_state=False).acc
+    acc = fit_recipe("egc", data, r, seed, x, keep_best_state=False).acc
     return acc["val"], acc["test"]
 
 
@@ -116,7 +116,7 @@ def run_sgc(name: str, seed: int) -> tuple[float, float]:
     includes the propagation and the per-epoch evaluation of the loop."""
     data, x = inputs(name, "sgc")
     start = time.perf_counter()
-    acc = fit_full_batch("sgc", data, recipe("sgc"), seed, x, keep_best_state=False).acc
+    acc = fit_recipe("sgc", data, recipe("sgc"), seed, x, keep_best_state=False).acc
     return acc["test"], time.perf_counter() - start
 
 

@@ -3,7 +3,7 @@ std), every method with the same model and recipe (GCN; SAGE for the neighbour s
 
     .venv/bin/python bench/scale.py [--datasets cora,citeseer] [--seeds 10] [--only KEYS] [--json out.json]
 
-Each method trains through ``sparsegnn.train.fit_full_batch`` (the one loop) with its recipe's
+Each method trains through ``sparsegnn.train.fit_recipe`` (the one loop) with its recipe's
 settings (GCN: 2 x 16, dropout 0.5, lr 0.01, wd 5e-4 on layer 1, 200 epochs, best-validation
 test accuracy) and the sampler settings in ``SETTINGS`` (sized for Planetoid's 140 / 120
 training nodes: the papers' defaults are for graphs of 10^5 nodes and more); GraphSAINT runs as
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparsegnn.data import load_dataset
 from sparsegnn.sampling import make_method
-from sparsegnn.train import fit_full_batch, model_inputs, recipe
+from sparsegnn.train import fit_recipe, model_inputs, recipe
 
 # key: (label, model, method, sampler options)
 SETTINGS = {
@@ -67,7 +67,7 @@ def run(dataset: str, seeds: int, keys: list[str]) -> list[dict]:
         accs, epoch, sample, compute = [], [], [], []
         start = time.perf_counter()
         for seed in range(seeds):
-            result = fit_full_batch(model, data, r, seed, x, keep_best_state=False, method=factory)
+            result = fit_recipe(model, data, r, seed, x, keep_best_state=False, method=factory)
             accs.append(result.acc["test"])
             epoch += [rec.epoch_time for rec in result.records]
             sample += [rec.sample_time for rec in result.records]

@@ -28,7 +28,7 @@ from sparsegnn.sampling import (
     make_method,
 )
 from sparsegnn.sampling.common import rng
-from sparsegnn.train import FullBatch, fit_full_batch, recipe
+from sparsegnn.train import FullBatch, fit_recipe, recipe
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +308,7 @@ def test_training_through_the_loop_is_deterministic_per_seed(data, half_mask, na
         def method(x, s):
             return make_method(name, x, data.graph, data.y, half_mask, seed=s, **METHOD_OPTIONS[name])
 
-        return [rec.loss for rec in fit_full_batch(model, data, r, seed, method=method).records]
+        return [rec.loss for rec in fit_recipe(model, data, r, seed, method=method).records]
 
     assert losses(0) == losses(0)
     assert losses(0) != losses(1)

@@ -17,7 +17,7 @@ from sparsegnn.train import (
     Method,
     Trainer,
     batch_loss,
-    fit_full_batch,
+    fit_recipe,
     recipe,
     seed_everything,
 )
@@ -120,7 +120,7 @@ def test_batch_loss_mean_and_weighted_sum():
 @pytest.mark.parametrize("model", MODELS)
 def test_every_recipe_trains(model):
     data = _data()
-    result = fit_full_batch(model, data, recipe(model, epochs=40, hidden=16, dropout=0.0 if model == "sgc" else 0.5), seed=0)
+    result = fit_recipe(model, data, recipe(model, epochs=40, hidden=16, dropout=0.0 if model == "sgc" else 0.5), seed=0)
     assert result.acc["test"] > 50, model
 
 
@@ -137,7 +137,7 @@ def test_recipe_overrides():
                     reason="Planetoid files not found ($SPARSEGNN_DATA or ../shared/datasets)")
 def test_gcn_recipe_on_cora_reaches_the_published_accuracy():
     data = load_dataset("cora")
-    result = fit_full_batch("gcn", data, recipe("gcn"), seed=0)
+    result = fit_recipe("gcn", data, recipe("gcn"), seed=0)
     assert result.acc["test"] >= 79.0  # Kipf & Welling 81.5; seeds 0-9 here 82.0 +- 0.9
 
 

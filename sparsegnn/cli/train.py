@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data import load_dataset
     from ..profile.machine import environment
-    from ..train import fit_full_batch, model_inputs, recipe
+    from ..train import fit_recipe, model_inputs, recipe
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
                     f"RSS {record.peak_rss_mib:.0f} MiB")
 
         start = time.perf_counter()
-        result = fit_full_batch(args.model, data, r, seed, x, on_epoch, method=method)
+        result = fit_recipe(args.model, data, r, seed, x, on_epoch, method=method)
         times = [rec.epoch_time for rec in result.records]
         per_seed.append({
             "seed": seed,

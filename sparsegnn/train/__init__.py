@@ -4,7 +4,7 @@
   stopping, per-epoch records (loss, accuracies, sampling / compute time, peak RSS).
 - :class:`Method`, :class:`FullBatch`, :class:`Batch` (``methods.py``): a method supplies batches,
   the loss and the evaluation logits; samplers, GAS, distillation and QAT are methods.
-- :func:`recipe`, :func:`build_model`, :func:`model_inputs`, :func:`fit_full_batch`
+- :func:`recipe`, :func:`build_model`, :func:`model_inputs`, :func:`fit_recipe`
   (``recipes.py``): the models with their
   papers' settings, shared by ``sparsegnn train`` and the benchmarks.
 """
@@ -16,7 +16,7 @@ from .recipes import (
     RECIPES,
     Recipe,
     build_model,
-    fit_full_batch,
+    fit_recipe,
     model_inputs,
     param_groups,
     recipe,
@@ -34,7 +34,7 @@ __all__ = [
     "Trainer",
     "batch_loss",
     "build_model",
-    "fit_full_batch",
+    "fit_recipe",
     "model_inputs",
     "param_groups",
     "peak_rss_mib",

@@ -120,7 +120,7 @@ def param_groups(model: torch.nn.Module, r: Recipe) -> list[dict]:
     return [{"params": list(model.parameters()), "weight_decay": r.weight_decay}]
 
 
-def fit_full_batch(
+def fit_recipe(
     model: str,
     data: Any,
     r: Recipe,
@@ -130,8 +130,9 @@ def fit_full_batch(
     keep_best_state: bool = True,
     method: Callable[[Tensor, int], Method] | None = None,
 ) -> FitResult:
-    """Seed everything with ``seed``, build ``model`` and train it full batch on ``data`` (a
-    :class:`~sparsegnn.data.GraphData` with ``x``, ``y`` and the split masks) by ``r``.
+    """Seed everything with ``seed``, build ``model`` and train it on ``data`` (a
+    :class:`~sparsegnn.data.GraphData` with ``x``, ``y`` and the split masks) by ``r``: full
+    batch, or with the ``method`` given.
 
     ``x``: the model's inputs if already made (:func:`model_inputs`, once per dataset).
     ``method``: ``method(x, seed)`` gives the :class:`Method` to train with in place of full
