@@ -383,15 +383,7 @@ def scatter_sum(
     return _scatter(src, index, dim, out, dim_size, "sum", False)[0]
 
 
-def scatter_add(
-    src: Tensor,
-    index: Tensor,
-    dim: int = -1,
-    out: Optional[Tensor] = None,
-    dim_size: Optional[int] = None,
-) -> Tensor:
-    """Alias of :func:`scatter_sum`."""
-    return _scatter(src, index, dim, out, dim_size, "sum", False)[0]
+scatter_add = scatter_sum  # torch_scatter's alias
 
 
 def scatter_mean(
@@ -518,9 +510,7 @@ def segment_sum_csr(src: Tensor, indptr: Tensor, out: Optional[Tensor] = None) -
     return _segment_csr(src, indptr, out, "sum", False)[0]
 
 
-def segment_add_csr(src: Tensor, indptr: Tensor, out: Optional[Tensor] = None) -> Tensor:
-    """Alias of :func:`segment_sum_csr`."""
-    return _segment_csr(src, indptr, out, "sum", False)[0]
+segment_add_csr = segment_sum_csr  # torch_scatter's alias
 
 
 def segment_mean_csr(src: Tensor, indptr: Tensor, out: Optional[Tensor] = None) -> Tensor:
@@ -611,11 +601,7 @@ def segment_sum_coo(
     return _segment_coo(src, index, out, dim_size, "sum", False)[0]
 
 
-def segment_add_coo(
-    src: Tensor, index: Tensor, out: Optional[Tensor] = None, dim_size: Optional[int] = None
-) -> Tensor:
-    """Alias of :func:`segment_sum_coo`."""
-    return _segment_coo(src, index, out, dim_size, "sum", False)[0]
+segment_add_coo = segment_sum_coo  # torch_scatter's alias
 
 
 def segment_mean_coo(
