@@ -155,6 +155,7 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.resume, self.identity, self.distributed = resume, dict(identity or {}), distributed
         self.train_model: torch.nn.Module = model
+        method.bind(model)
         if distributed is not None:
             method.shard(distributed.rank, distributed.world)
             self.train_model = distributed.wrap(model)

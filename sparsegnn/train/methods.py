@@ -67,6 +67,11 @@ class Method:
         """``[N, C]`` logits of every node for evaluation (eval mode, no gradient)."""
         raise NotImplementedError
 
+    def bind(self, model: torch.nn.Module) -> None:
+        """Called once by the loop with the model it trains (unwrapped by DDP), before a
+        checkpoint is restored: a method that keeps per-model state (GAS's histories) sizes it
+        here."""
+
     def shard(self, rank: int, world: int) -> None:
         """Yield only this rank's share of each epoch's batches from now on (data-parallel
         training, :mod:`sparsegnn.train.distributed`). A method that cannot be split refuses."""
