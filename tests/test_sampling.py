@@ -299,6 +299,32 @@ def test_batches_are_deterministic_per_seed_and_epoch(data, half_mask, name):
     assert _signature(first, 0) != _signature(other, 0)
 
 
+@pytest.mark.parametrize("name", sorted(METHOD_OPTIONS))
+def test_worker_processes_and_rank_shards_make_the_same_batches(data, half_mask, name):
+    def build(**kwargs):
+        return make_method(name, data.x, data.graph, data.y, half_mask, seed=3, **METHOD_OPTIONS[name], **kwargs)
+
+    alone = _signature(build(), 2)
+    assert _signature(build(num_workers=2), 2) == alone
+    shards = []
+    for rank in range(3):
+        method = build()
+        method.shard(rank, 3)
+        shards.append(_signature(method, 2))
+    assert sorted(sum(shards, [])) == sorted(alone)  # disjoint shares that cover the epoch
+    assert all(shards)
+
+
+def test_shard_and_workers_arguments_are_checked(data):
+    with pytest.raises(ValueError, match="num_workers"):
+        make_method("cluster", data.x, data.graph, data.y, data.train_mask, num_workers=-1, **METHOD_OPTIONS["cluster"])
+    method = make_method("cluster", data.x, data.graph, data.y, data.train_mask, **METHOD_OPTIONS["cluster"])
+    with pytest.raises(ValueError, match="rank"):
+        method.shard(2, 2)
+    with pytest.raises(ValueError, match="cannot be split"):
+        FullBatch(data.x, data.graph, data.y, data.train_mask).shard(0, 2)
+
+
 @pytest.mark.parametrize("name", ["saint-rw", "neighbor"])
 def test_training_through_the_loop_is_deterministic_per_seed(data, half_mask, name):
     model = "sage" if name == "neighbor" else "gcn"
