@@ -272,6 +272,35 @@ def test_shadow_sampled_subgraph_lies_in_the_ball_and_reads_out_roots(data):
     torch.testing.assert_close(method.predict(model), first)  # eval: fixed seed, no dropout
 
 
+def _exact_ppr(graph, root, alpha):
+    """Dense ``pi = alpha (I - (1 - alpha) A D^-1)^-1 e_root``: the fixed point of the push."""
+    n = graph.num_nodes
+    dense = torch.zeros(n, n, dtype=torch.float64)
+    dense[graph.row_index(), graph.col.long()] = 1.0
+    walk = (dense / dense.sum(1, keepdim=True).clamp(min=1)).t()  # column u spreads evenly to u's neighbours
+    e = torch.zeros(n, dtype=torch.float64)
+    e[root] = 1.0
+    return alpha * torch.linalg.solve(torch.eye(n, dtype=torch.float64) - (1 - alpha) * walk, e)
+
+
+def test_shadow_ppr_sets_are_the_top_k_of_personalised_pagerank(data):
+    method = ShaDowKHop(data.x, data.graph, data.y, data.train_mask, scope="ppr", top_k=6, alpha=0.25,
+                        eps=1e-11, batch_size=4)
+    roots = torch.tensor([0, 7, 42])
+    nodes, nodeptr, _ = method.sample(roots, rng(0))
+    for r, root in enumerate(roots.tolist()):
+        block = nodes[nodeptr[r]:nodeptr[r + 1]].tolist()
+        pi = _exact_ppr(data.graph, root, 0.25)
+        pi[root] = float("inf")
+        expected = pi.argsort(descending=True, stable=True)[:6].tolist()
+        assert block[0] == root and set(block) == set(expected)
+    coarse = ShaDowKHop(data.x, data.graph, data.y, data.train_mask, scope="ppr", top_k=200, batch_size=4)
+    nodes, nodeptr, _ = coarse.sample(roots, rng(0))
+    ball, _ = k_hop(data.graph, torch.tensor([0]), 300)
+    assert int(nodes[0]) == 0 and set(nodes[: nodeptr[1]].tolist()) <= set(ball.tolist())
+    assert torch.equal(coarse.sample(roots, rng(5))[0], nodes)  # deterministic
+
+
 # ---------------------------------------------------------------------------- determinism, arguments
 METHOD_OPTIONS = {
     "cluster": {"num_parts": 6, "batch_size": 2},
@@ -279,6 +308,7 @@ METHOD_OPTIONS = {
     "saint-edge": {"batch_size": 30, "sample_coverage": 5},
     "saint-rw": {"batch_size": 10, "walk_length": 3, "sample_coverage": 5},
     "shadow": {"depth": 2, "num_neighbors": 3, "batch_size": 16},
+    "shadow-ppr": {"top_k": 8, "batch_size": 16},
     "neighbor": {"num_neighbors": [4, 3], "batch_size": 16},
 }
 
@@ -352,6 +382,10 @@ def test_training_through_the_loop_is_deterministic_per_seed(data, half_mask, na
         ("neighbor", {"num_neighbors": [0]}, "num_neighbors"),
         ("shadow", {"num_neighbors": -3}, "num_neighbors"),
         ("shadow", {"depth": 0}, "depth"),
+        ("shadow-ppr", {"top_k": 0}, "top_k"),
+        ("shadow-ppr", {"alpha": 1.0}, "alpha"),
+        ("shadow-ppr", {"eps": 0.0}, "eps"),
+        ("shadow", {"scope": "ball"}, "scope"),
         ("neighbor", {"batch_size": -1}, "batch_size"),
     ],
 )

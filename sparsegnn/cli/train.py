@@ -65,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument(
         "--batch-size", type=positive_int, default=None,
         help="cluster: parts per batch; saint-node: nodes drawn; saint-edge: edges drawn; saint-rw: roots; "
-        "shadow: targets; neighbor: seeds",
+        "shadow, shadow-ppr: targets; neighbor: seeds",
     )
     sampling.add_argument("--walk-length", type=positive_int, default=None, help="saint-rw: steps per walk")
     sampling.add_argument("--sample-coverage", type=float, default=None,
@@ -73,6 +73,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument("--num-neighbors", type=fanouts, default=None,
                           help="neighbor: fan-out per hop, -1 = all; shadow: one fan-out per node and hop")
     sampling.add_argument("--depth", type=positive_int, default=None, help="shadow: hops per subgraph")
+    sampling.add_argument("--top-k", type=positive_int, default=None,
+                          help="shadow-ppr: nodes per subgraph (the target and the highest PPR scores)")
     sampling.add_argument("--workers", type=non_negative_int, default=0,
                           help="worker processes making the batches (default 0: this process; the batches are "
                                "the same either way)")
@@ -107,7 +109,7 @@ def _progress_bar(total: int, enabled: bool | None):
     return tqdm(total=total, unit="epoch", leave=False)
 
 
-SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth")
+SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth", "top_k")
 
 
 def _sampler_options(args: argparse.Namespace) -> dict:
