@@ -458,3 +458,12 @@ def test_train_cli_runs_a_sampled_method(tmp_path, capsys):
     assert main(["train", "--dataset", "sbm:300,3,6", "--method", "neighbor", "--num-neighbors", "5",
                  "--epochs", "1", "--quiet"]) == 2  # one fan-out for a two-layer model
     assert "--num-neighbors" in capsys.readouterr().err
+    assert main(["train", "--dataset", "sbm:300,3,6", "--method", "shadow-ppr", "--top-k", "8", "--epochs", "1",
+                 "--quiet"]) == 0
+    assert main(["train", "--dataset", "sbm:300,3,6", "--method", "saint-rw", "--saint-graph", "whole",
+                 "--batch-size", "20", "--sample-coverage", "5", "--epochs", "1", "--quiet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"]["train_graph_only"] is False
+    capsys.readouterr()
+    for wrong in (["--method", "cluster", "--saint-graph", "whole"], ["--saint-graph", "train"]):
+        assert main(["train", "--dataset", "sbm:300,3,6", *wrong, "--epochs", "1"]) == 2
+        assert "--saint-graph" in capsys.readouterr().err
