@@ -43,6 +43,7 @@ SETTINGS = {
     "saint-rw-whole": ("saint-rw, whole graph (N / 6 roots, length 2)", "gcn", "saint-rw",
                        {"batch_size": "all/6", "walk_length": 2, "train_graph_only": False}),
     "shadow": ("shadow (depth 2, 5 neighbours, 64 targets)", "gcn", "shadow", {}),
+    "shadow-ppr": ("shadow-ppr (top 200 by PPR, 64 targets)", "gcn", "shadow-ppr", {}),
     "full-sage": ("full batch", "sage", "full", {}),
     "neighbor": ("neighbor ([25, 10], 512 seeds)", "sage", "neighbor", {}),
 }
