@@ -1,0 +1,179 @@
+"""Knowledge distillation figures (sparsegnn.distill): accuracy on Planetoid and MLP-vs-GNN
+inference latency.
+
+    flock /tmp/sparsegnn-heavy.lock nice .venv/bin/python bench/distill.py [--seeds 10]
+        [--datasets cora,citeseer] [--student-hidden 4] [--only accuracy|latency] [--json out.json]
+
+Accuracy (public split, seeds 0..S-1, test accuracy at the best validation epoch, mean +- std):
+the teacher is a GCN trained by the gcn recipe (2 x 16, Kipf & Welling's settings) with the same
+seed as its students. Students: the MLP recipe (2 x 64) trained plainly and by GLNN (soft labels
+on every node, lambda 0); a small GCN (2 layers, ``--student-hidden`` wide, the gcn recipe
+otherwise) trained plainly and with logit KD (alpha 0.9, T 4), and with LSP, GSP and G-CRD
+(the papers' defaults) each added to the cross-entropy. Students are seeded like their teacher.
+
+Latency: 10,000 random target nodes of the arxiv-size power-law graph (169,343 nodes, 1,166,243
+edges made undirected, 128 random features, 40 classes): the MLP student (2 x 256) on the
+targets' features against the 2-layer GCN teacher (2 x 256) on the targets' 2-hop ball,
+including gathering it (``k_hop`` + ``subgraph`` of the graph normalised once beforehand), the
+median of ``--repeats`` runs in eval mode without gradient, on ``--threads`` threads.
+
+Skips the accuracy part with a message when the Planetoid files are absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sparsegnn.data import find_data_root, load_dataset, power_law
+from sparsegnn.distill import TeacherCache, distill
+from sparsegnn.graph import Graph, k_hop, subgraph
+from sparsegnn.nn import GCN, MLP
+from sparsegnn.train import build_model, fit_recipe, model_inputs, param_groups, recipe, seed_everything
+
+GCN_STUDENT_LOSSES = ("kd", "lsp", "gsp", "gcrd")
+
+
+def train_teacher(data, seed: int):
+    """The gcn recipe's model at its best validation epoch, in eval mode, and its inputs."""
+    r = recipe("gcn")
+    x = model_inputs("gcn", data.x, data.graph, r)
+    result = fit_recipe("gcn", data, r, seed, x)
+    teacher = build_model("gcn", x.size(1), data.num_classes, r)
+    teacher.load_state_dict(result.best_state)
+    return teacher.eval(), x, result.acc["test"]
+
+
+def distilled(model: str, teacher, cache, data, r, x, seed: int, losses: str) -> float:
+    """Test accuracy of a fresh ``model`` student (recipe ``r``) distilled with ``losses``."""
+    seed_everything(seed)
+    student = build_model(model, x.size(1), data.num_classes, r)
+    result = distill(teacher, student, data, losses, x=x, cache=cache, epochs=r.epochs, lr=r.lr,
+                     param_groups=param_groups(student, r), select=r.select, keep_best_state=False)
+    return result.acc["test"]
+
+
+def accuracy(name: str, seeds: int, student_hidden: int) -> dict[str, list[float]]:
+    data = load_dataset(name)
+    mlp_r, small_r = recipe("mlp"), recipe("gcn", hidden=student_hidden)
+    mlp_x = model_inputs("mlp", data.x, data.graph, mlp_r)
+    rows: dict[str, list[float]] = {}
+    for seed in range(seeds):
+        start = time.perf_counter()
+        teacher, x, teacher_acc = train_teacher(data, seed)
+        cache = TeacherCache(teacher, x, data.graph, hidden=True)
+        acc = {
+            "GCN teacher (2 x 16)": teacher_acc,
+            "MLP (2 x 64)": fit_recipe("mlp", data, mlp_r, seed, mlp_x, keep_best_state=False).acc["test"],
+            "MLP + GLNN": distilled("mlp", teacher, cache, data, mlp_r, mlp_x, seed, "glnn"),
+            f"GCN (2 x {student_hidden})": fit_recipe("gcn", data, small_r, seed, x, keep_best_state=False).acc["test"],
+        }
+        for loss in GCN_STUDENT_LOSSES:
+            acc[f"GCN (2 x {student_hidden}) + {loss.upper()}"] = distilled("gcn", teacher, cache, data, small_r, x,
+                                                                           seed, loss)
+        for key, value in acc.items():
+            rows.setdefault(key, []).append(value)
+        print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.1f}" for k, v in acc.items())
+              + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+    return rows
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def latency(nodes: int, edges: int, targets: int, features: int, hidden: int, classes: int,
+            repeats: int) -> dict[str, float]:
+    graph = Graph.from_scipy(power_law(nodes, edges, seed=0).graph.symmetric_pattern())
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(nodes, features, generator=gen)
+    seeds = torch.randperm(nodes, generator=gen)[:targets]
+    normalised = graph.gcn_norm()  # once, before serving: the full graph's degrees
+    torch.manual_seed(0)
+    teacher = GCN(features, hidden, classes, 2, 0.5).eval()
+    student = MLP(features, hidden, classes, 2, 0.5).eval()
+
+    def gather():
+        ball, _ = k_hop(normalised, seeds, 2)
+        return ball, subgraph(normalised, ball).graph
+
+    def gnn():
+        ball, sub = gather()
+        return teacher(x.index_select(0, ball), sub)[: seeds.numel()]
+
+    ball, _ = gather()
+    out = {
+        "graph_nnz": graph.nnz,
+        "ball_nodes": ball.numel(),
+        "mlp_s": median_seconds(lambda: student(x.index_select(0, seeds)), repeats),
+        "gather_s": median_seconds(gather, repeats),
+        "gcn_s": median_seconds(gnn, repeats),
+    }
+    out["speedup"] = out["gcn_s"] / out["mlp_s"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--datasets", default="cora,citeseer")
+    parser.add_argument("--student-hidden", type=int, default=4)
+    parser.add_argument("--only", choices=("accuracy", "latency"), default=None)
+    parser.add_argument("--nodes", type=int, default=169343)
+    parser.add_argument("--edges", type=int, default=1166243)
+    parser.add_argument("--targets", type=int, default=10000)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results: dict[str, object] = {"threads": args.threads, "seeds": args.seeds}
+    if args.only != "latency":
+        root = find_data_root()
+        if root is None or not (root / "planetoid").is_dir():
+            print("accuracy: skipped, Planetoid files not found ($SPARSEGNN_DATA or ../shared/datasets)")
+        else:
+            tables = {name: accuracy(name, args.seeds, args.student_hidden) for name in args.datasets.split(",")}
+            results["accuracy"] = tables
+            names = list(tables)
+            print(f"\n| model ({args.seeds} seeds, test %) | " + " | ".join(names) + " |")
+            print("| --- | " + " | ".join("---" for _ in names) + " |")
+            for key in tables[names[0]]:
+                cells = []
+                for name in names:
+                    values = tables[name][key]
+                    std = statistics.stdev(values) if len(values) > 1 else 0.0
+                    cells.append(f"{statistics.mean(values):.2f} +- {std:.2f}")
+                print(f"| {key} | " + " | ".join(cells) + " |")
+    if args.only != "accuracy":
+        lat = latency(args.nodes, args.edges, args.targets, 128, 256, 40, args.repeats)
+        results["latency"] = lat
+        print(f"\nlatency, {args.targets} targets of {args.nodes} nodes ({lat['graph_nnz']} entries, 2-hop ball "
+              f"{lat['ball_nodes']} nodes), {args.threads} threads, median of {args.repeats}:")
+        print("| model | ms | vs MLP |\n| --- | --- | --- |")
+        print(f"| MLP student (2 x 256) | {1000 * lat['mlp_s']:.2f} | 1x |")
+        print(f"| 2-hop gathering alone (k_hop + subgraph) | {1000 * lat['gather_s']:.1f} | "
+              f"{lat['gather_s'] / lat['mlp_s']:.0f}x |")
+        print(f"| GCN teacher (2 x 256), gathering included | {1000 * lat['gcn_s']:.1f} | {lat['speedup']:.0f}x |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
