@@ -2,7 +2,7 @@
 inference latency.
 
     flock /tmp/sparsegnn-heavy.lock nice .venv/bin/python bench/distill.py [--seeds 10]
-        [--datasets cora,citeseer] [--student-hidden 4] [--only accuracy|latency] [--json out.json]
+        [--datasets cora,citeseer] [--student-hidden 8] [--only accuracy|latency] [--json out.json]
 
 Accuracy (public split, seeds 0..S-1, test accuracy at the best validation epoch, mean +- std):
 the teacher is a GCN trained by the gcn recipe (2 x 16, Kipf & Welling's settings) with the same
@@ -61,29 +61,38 @@ def distilled(model: str, teacher, cache, data, r, x, seed: int, losses: str) ->
     return result.acc["test"]
 
 
-def accuracy(name: str, seeds: int, student_hidden: int) -> dict[str, list[float]]:
-    data = load_dataset(name)
+def accuracy_seed(data, seed: int, student_hidden: int) -> dict[str, float]:
+    """Every model's test accuracy for one seed on ``data``."""
     mlp_r, small_r = recipe("mlp"), recipe("gcn", hidden=student_hidden)
     mlp_x = model_inputs("mlp", data.x, data.graph, mlp_r)
-    rows: dict[str, list[float]] = {}
-    for seed in range(seeds):
-        start = time.perf_counter()
-        teacher, x, teacher_acc = train_teacher(data, seed)
-        cache = TeacherCache(teacher, x, data.graph, hidden=True)
-        acc = {
-            "GCN teacher (2 x 16)": teacher_acc,
-            "MLP (2 x 64)": fit_recipe("mlp", data, mlp_r, seed, mlp_x, keep_best_state=False).acc["test"],
-            "MLP + GLNN": distilled("mlp", teacher, cache, data, mlp_r, mlp_x, seed, "glnn"),
-            f"GCN (2 x {student_hidden})": fit_recipe("gcn", data, small_r, seed, x, keep_best_state=False).acc["test"],
-        }
-        for loss in GCN_STUDENT_LOSSES:
-            acc[f"GCN (2 x {student_hidden}) + {loss.upper()}"] = distilled("gcn", teacher, cache, data, small_r, x,
-                                                                           seed, loss)
-        for key, value in acc.items():
-            rows.setdefault(key, []).append(value)
-        print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.1f}" for k, v in acc.items())
-              + f" ({time.perf_counter() - start:.0f} s)", flush=True)
-    return rows
+    teacher, x, teacher_acc = train_teacher(data, seed)
+    cache = TeacherCache(teacher, x, data.graph, hidden=True)
+    small = f"GCN (2 x {student_hidden})"
+    acc = {
+        "GCN teacher (2 x 16)": teacher_acc,
+        "MLP (2 x 64)": fit_recipe("mlp", data, mlp_r, seed, mlp_x, keep_best_state=False).acc["test"],
+        "MLP + GLNN": distilled("mlp", teacher, cache, data, mlp_r, mlp_x, seed, "glnn"),
+        small: fit_recipe("gcn", data, small_r, seed, x, keep_best_state=False).acc["test"],
+    }
+    for loss in GCN_STUDENT_LOSSES:
+        acc[f"{small} + {loss.upper()}"] = distilled("gcn", teacher, cache, data, small_r, x, seed, loss)
+    return acc
+
+
+def accuracy_table(tables: dict[str, dict[str, list[float]]]) -> str:
+    """Markdown: one row per model, one column per dataset, mean +- std over the seeds run."""
+    names = list(tables)
+    seeds = min(len(next(iter(t.values()))) for t in tables.values())
+    lines = [f"| model ({seeds} seeds, test %) | " + " | ".join(names) + " |",
+             "| --- | " + " | ".join("---" for _ in names) + " |"]
+    for key in tables[names[0]]:
+        cells = []
+        for name in names:
+            values = tables[name][key][:seeds]
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.2f} +- {std:.2f}")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -132,13 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--datasets", default="cora,citeseer")
-    parser.add_argument("--student-hidden", type=int, default=4)
+    parser.add_argument("--student-hidden", type=int, default=8)
     parser.add_argument("--only", choices=("accuracy", "latency"), default=None)
     parser.add_argument("--nodes", type=int, default=169343)
     parser.add_argument("--edges", type=int, default=1166243)
     parser.add_argument("--targets", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the latency part")
+    parser.add_argument("--train-threads", type=int, default=1,
+                        help="torch threads of the accuracy part (1: on a shared 2-core machine, 3-6x faster than 2)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -148,18 +159,22 @@ def main(argv: list[str] | None = None) -> int:
         if root is None or not (root / "planetoid").is_dir():
             print("accuracy: skipped, Planetoid files not found ($SPARSEGNN_DATA or ../shared/datasets)")
         else:
-            tables = {name: accuracy(name, args.seeds, args.student_hidden) for name in args.datasets.split(",")}
+            torch.set_num_threads(args.train_threads)
+            datasets = {name: load_dataset(name) for name in args.datasets.split(",")}
+            tables: dict[str, dict[str, list[float]]] = {name: {} for name in datasets}
             results["accuracy"] = tables
-            names = list(tables)
-            print(f"\n| model ({args.seeds} seeds, test %) | " + " | ".join(names) + " |")
-            print("| --- | " + " | ".join("---" for _ in names) + " |")
-            for key in tables[names[0]]:
-                cells = []
-                for name in names:
-                    values = tables[name][key]
-                    std = statistics.stdev(values) if len(values) > 1 else 0.0
-                    cells.append(f"{statistics.mean(values):.2f} +- {std:.2f}")
-                print(f"| {key} | " + " | ".join(cells) + " |")
+            for seed in range(args.seeds):  # seeds outermost: a cut-short run covers every dataset
+                for name, data in datasets.items():
+                    start = time.perf_counter()
+                    acc = accuracy_seed(data, seed, args.student_hidden)
+                    for key, value in acc.items():
+                        tables[name].setdefault(key, []).append(value)
+                    print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.1f}" for k, v in acc.items())
+                          + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+                if args.json:
+                    Path(args.json).write_text(json.dumps(results, indent=1))
+            print("\n" + accuracy_table(tables))
+            torch.set_num_threads(args.threads)
     if args.only != "accuracy":
         lat = latency(args.nodes, args.edges, args.targets, 128, 256, 40, args.repeats)
         results["latency"] = lat
