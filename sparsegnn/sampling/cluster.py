@@ -17,8 +17,6 @@ skipped). Evaluation runs on the full graph, normalised the same way with full-g
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-
 import torch
 from torch import Tensor
 
@@ -47,7 +45,8 @@ class ClusterGCN(SampledMethod):
     """ClusterGCN's batches of METIS parts.
 
     Args:
-        x, graph, y, train_mask, seed: as :class:`~sparsegnn.sampling.common.SampledMethod`.
+        x, graph, y, train_mask, seed, num_workers: as
+            :class:`~sparsegnn.sampling.common.SampledMethod`.
         num_parts: METIS parts, in ``[1, N]`` (paper, Reddit: 1500).
         batch_size: parts per batch, ``q`` (paper, Reddit: 20).
         diag_lambda: ``None`` for GCN's normalisation, or the diagonal enhancement's ``λ``.
@@ -70,8 +69,9 @@ class ClusterGCN(SampledMethod):
         cache_dir: str | os.PathLike | None = None,
         recursive: bool = False,
         seed: int = 0,
+        num_workers: int = 0,
     ) -> None:
-        super().__init__(x, graph, y, train_mask, seed)
+        super().__init__(x, graph, y, train_mask, seed, num_workers)
         self.num_parts = check_int("num_parts", num_parts)
         if self.num_parts > graph.num_nodes:
             raise ValueError(f"num_parts: {num_parts} parts for a graph of {graph.num_nodes} nodes")
@@ -99,9 +99,9 @@ class ClusterGCN(SampledMethod):
         return Batch(take_rows(self.x, nodes), self.normalise(induced), self.y[nodes[loss_rows]],
                      loss_rows=loss_rows, node_ids=nodes)
 
-    def batches(self, epoch: int) -> Iterable[Batch]:
-        order = torch.from_numpy(rng(self.seed, EPOCH, epoch).permutation(self.num_parts))
-        for parts in order.split(self.batch_size):
-            batch = self.batch_of(parts)
-            if batch is not None:
-                yield batch
+    def plan(self, epoch: int) -> list[Tensor]:
+        """The epoch's groups of ``batch_size`` shuffled parts."""
+        return list(torch.from_numpy(rng(self.seed, EPOCH, epoch).permutation(self.num_parts)).split(self.batch_size))
+
+    def make_batch(self, epoch: int, index: int, item: Tensor) -> Batch | None:
+        return self.batch_of(item)

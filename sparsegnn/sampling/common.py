@@ -3,21 +3,24 @@ for a batch, and :class:`SampledMethod`, the base of every sampler's
 :class:`~sparsegnn.train.Method` (data, training nodes, full-graph evaluation).
 
 Determinism: every random draw of a sampler comes from :func:`rng` with the base seed and a
-stream (pre-sampling, epoch ``e``, evaluation), so a sampler's batches depend only on its
-arguments, its seed and the epoch, never on global RNG state or on how many batches were
-consumed before.
+stream: pre-sampling, the epoch's plan ``(EPOCH, e)``, batch ``i`` of epoch ``e``
+``(EPOCH, e, i)``, evaluation. A sampler's batches therefore depend only on its arguments, its
+seed, the epoch and the batch's place in it, never on global RNG state, on how many batches were
+consumed before, or on which process makes them: the same with ``num_workers`` worker
+processes as without, and the same under any split across torchrun ranks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..graph import Graph
-from ..train import Method
+from ..train import Batch, Method, seed_everything
 
 #: streams of :func:`rng` (an epoch ``e`` uses ``(EPOCH, e)``)
 PRESAMPLE, EPOCH, EVAL = 0, 1, 2
@@ -80,8 +83,27 @@ def batch_permutation(ids: Tensor, batch_size: int, generator: np.random.Generat
     return list(ids[order].split(batch_size))
 
 
+class PlannedBatches(torch.utils.data.Dataset):
+    """The batches of one epoch as a map-style dataset, for ``DataLoader`` worker processes."""
+
+    def __init__(self, method: SampledMethod, epoch: int, items: list[tuple[int, Any]]) -> None:
+        self.method, self.epoch, self.items = method, epoch, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> Batch | None:
+        index, item = self.items[k]
+        return self.method.make_batch(self.epoch, index, item)
+
+
+def _as_is(batch: Batch | None) -> Batch | None:
+    return batch
+
+
 class SampledMethod(Method):
-    """The base of the samplers: the full data, the training nodes, and full-graph evaluation.
+    """The base of the samplers: the full data, the training nodes, the epoch's batches (made in
+    this process or in worker processes, split across ranks), and full-graph evaluation.
 
     Args:
         x: ``[N, F]`` features (dense or sparse COO).
@@ -89,12 +111,18 @@ class SampledMethod(Method):
         y: int64 ``[N]`` labels.
         train_mask: bool ``[N]``; at least one training node.
         seed: the base seed of every draw (see the module docstring).
+        num_workers: worker processes making the batches (0: this process; PyG's name). Each
+            worker's global generators are seeded from ``seed`` and its id; the batches do not
+            depend on them.
 
+    Subclasses say what an epoch's batches are (:meth:`plan`: cheap descriptions such as seed
+    ids, drawn from the epoch's stream) and how one is made (:meth:`make_batch`).
     :meth:`predict` runs the model on the whole graph as it is (a GCN normalises it with the
     full-graph degrees); samplers with their own normalisation pass it in ``eval_graph``.
     """
 
-    def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, seed: int = 0) -> None:
+    def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, seed: int = 0,
+                 num_workers: int = 0) -> None:
         if not isinstance(graph, Graph) or not graph.is_square:
             raise ValueError("graph: expected a square sparsegnn.Graph")
         if x.size(0) != graph.num_nodes or y.shape != (graph.num_nodes,):
@@ -102,7 +130,38 @@ class SampledMethod(Method):
         self.x, self.graph, self.y = x, graph, y
         self.train_ids = training_nodes(train_mask, graph.num_nodes)
         self.seed = check_int("seed", seed, 0)
+        self.num_workers = check_int("num_workers", num_workers, 0)
+        self.rank, self.world = 0, 1
         self.eval_graph: Graph = graph
+
+    def plan(self, epoch: int) -> Sequence[Any]:
+        """The descriptions of epoch ``epoch``'s batches, in order."""
+        raise NotImplementedError
+
+    def make_batch(self, epoch: int, index: int, item: Any) -> Batch | None:
+        """Batch ``index`` of epoch ``epoch`` from its description ``item`` (its draws from
+        stream ``(EPOCH, epoch, index)``), or None when it holds no node of the loss."""
+        raise NotImplementedError
+
+    def shard(self, rank: int, world: int) -> None:
+        self.rank, self.world = check_int("rank", rank, 0), check_int("world", world)
+        if self.rank >= self.world:
+            raise ValueError(f"rank: expected < world ({world}), got {rank}")
+
+    def batches(self, epoch: int) -> Iterable[Batch]:
+        items = list(enumerate(self.plan(epoch)))[self.rank::self.world]
+        if self.num_workers == 0:
+            made = (self.make_batch(epoch, index, item) for index, item in items)
+        else:
+            made = torch.utils.data.DataLoader(
+                PlannedBatches(self, epoch, items), batch_size=None, num_workers=self.num_workers,
+                collate_fn=_as_is, worker_init_fn=self._init_worker, multiprocessing_context="fork",
+            )
+        return (batch for batch in made if batch is not None)
+
+    def _init_worker(self, worker_id: int) -> None:
+        torch.set_num_threads(1)
+        seed_everything(self.seed * 1000 + worker_id)
 
     def predict(self, model: torch.nn.Module) -> Tensor:
         return model(self.x, self.eval_graph)

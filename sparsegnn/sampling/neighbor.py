@@ -15,7 +15,7 @@ sampled neighbours); ``norm="gcn"`` samples from GCN's full-graph ``D^-1/2 (A + 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -43,7 +43,8 @@ class NeighborSampling(SampledMethod):
     """GraphSAGE-style fan-out sampling around training seeds.
 
     Args:
-        x, graph, y, train_mask, seed: as :class:`~sparsegnn.sampling.common.SampledMethod`.
+        x, graph, y, train_mask, seed, num_workers: as
+            :class:`~sparsegnn.sampling.common.SampledMethod`.
         num_neighbors: fan-out per hop, ints ``>= 1`` or ``-1`` (default ``[25, 10]``, the
             GraphSAGE paper's ``S1, S2``); one hop per model layer.
         batch_size: seeds per batch (default 512, GraphSAGE's).
@@ -63,8 +64,9 @@ class NeighborSampling(SampledMethod):
         batch_size: int = 512,
         norm: str | None = None,
         seed: int = 0,
+        num_workers: int = 0,
     ) -> None:
-        super().__init__(x, graph, y, train_mask, seed)
+        super().__init__(x, graph, y, train_mask, seed, num_workers)
         self.num_neighbors = check_fanouts("num_neighbors", num_neighbors)
         self.batch_size = check_int("batch_size", batch_size)
         if norm not in NORMS:
@@ -94,9 +96,11 @@ class NeighborSampling(SampledMethod):
             value, tag = value * full_degree / sampled[row], "gcn-sampled"
         return nodes, Graph.from_coo(row, local_col, value, n, n, norm=tag)
 
-    def batches(self, epoch: int) -> Iterable[Batch]:
-        generator = rng(self.seed, EPOCH, epoch)
-        for seeds in batch_permutation(self.train_ids, self.batch_size, generator):
-            nodes, graph = self.sample(seeds, generator)
-            yield Batch(take_rows(self.x, nodes), graph, self.y[seeds],
-                        loss_rows=torch.arange(seeds.numel()), node_ids=nodes)
+    def plan(self, epoch: int) -> list[Tensor]:
+        """The epoch's shuffled training seeds, ``batch_size`` at a time."""
+        return batch_permutation(self.train_ids, self.batch_size, rng(self.seed, EPOCH, epoch))
+
+    def make_batch(self, epoch: int, index: int, item: Tensor) -> Batch:
+        nodes, graph = self.sample(item, rng(self.seed, EPOCH, epoch, index))
+        return Batch(take_rows(self.x, nodes), graph, self.y[item], loss_rows=torch.arange(item.numel()),
+                     node_ids=nodes)

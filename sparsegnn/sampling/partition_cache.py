@@ -1,10 +1,9 @@
 """METIS partitions cached on disk, keyed by the graph's structure hash and the part count, so a
 run on a large graph partitions it once.
 
-A cache file ``partition-<hash16>-<num_parts>[-rb].pt`` holds the format tag, the full graph
-hash, ``num_parts``, ``num_nodes``, ``recursive``, the part of every node and a checksum of it. It
-is written atomically (temporary file in the same folder, fsync, rename, fsync of the folder), so
-a kill at any instant leaves either no file or a whole one. Reading checks every field: a
+A cache file ``partition-<hash16>-<num_parts>[-rb].pt`` is a :mod:`sparsegnn.durable` record
+(written atomically, sha256-checked on reading) whose meta holds the full graph hash,
+``num_parts``, ``num_nodes`` and ``recursive`` and whose payload is the part of every node. A
 damaged or foreign file raises one ValueError naming the file and what is wrong; it is never
 silently recomputed over.
 """
@@ -13,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..durable import mismatches, read_record, write_record
 from ..graph import Graph, Partition, partition
 
-FORMAT = "sparsegnn-partition/1"
+KIND = "partition"
 
 
 def graph_hash(graph: Graph) -> str:
@@ -35,56 +34,28 @@ def graph_hash(graph: Graph) -> str:
     return graph.memo("structure_sha256", compute)
 
 
-def _part_checksum(part: torch.Tensor) -> str:
-    return hashlib.sha256(part.cpu().numpy().tobytes()).hexdigest()
-
-
 def cache_path(cache_dir: str | os.PathLike, graph: Graph, num_parts: int, recursive: bool = False) -> Path:
     """Where the partition of ``graph`` into ``num_parts`` parts is cached in ``cache_dir``."""
     suffix = "-rb" if recursive else ""
     return Path(cache_dir) / f"partition-{graph_hash(graph)[:16]}-{num_parts}{suffix}.pt"
 
 
-def write_atomic(path: Path, payload: dict) -> None:
-    """``torch.save(payload)`` to ``path`` through a fsynced temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+def _settings(graph: Graph, num_parts: int, recursive: bool) -> dict:
+    return {"graph_hash": graph_hash(graph), "num_parts": num_parts, "num_nodes": graph.num_nodes,
+            "recursive": bool(recursive)}
 
 
 def read_partition(path: Path, graph: Graph, num_parts: int, recursive: bool = False) -> Partition:
     """The partition stored in ``path``, checked against ``graph`` and the settings."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means a damaged file
-        raise ValueError(f"{path}: damaged partition cache, cannot be read ({type(error).__name__}: {error}); "
-                         "delete it to partition again") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a sparsegnn partition cache (expected format {FORMAT!r})")
-    expected = {"graph_hash": graph_hash(graph), "num_parts": num_parts, "num_nodes": graph.num_nodes,
-                "recursive": bool(recursive)}
-    for key, want in expected.items():
-        if payload.get(key) != want:
-            raise ValueError(f"{path}: a partition of another graph or setting ({key} is "
-                             f"{payload.get(key)!r}, expected {want!r})")
+    meta, payload = read_record(path, KIND)
+    differ = mismatches(meta, _settings(graph, num_parts, recursive))
+    if differ:
+        raise ValueError(f"{path}: a partition of another graph or setting ({'; '.join(differ)}); "
+                         "delete it to partition again")
     part = payload.get("part")
     if (not isinstance(part, torch.Tensor) or part.dtype != torch.int64 or part.shape != (graph.num_nodes,)
-            or _part_checksum(part) != payload.get("checksum")
             or (part.numel() and (int(part.min()) < 0 or int(part.max()) >= num_parts))):
-        raise ValueError(f"{path}: damaged partition cache (part array fails its checksum or range); "
+        raise ValueError(f"{path}: damaged partition cache (the part array has the wrong type, shape or range); "
                          "delete it to partition again")
     return Partition.from_part(part.to(graph.device), num_parts)
 
@@ -100,7 +71,5 @@ def cached_partition(graph: Graph, num_parts: int, cache_dir: str | os.PathLike 
         return read_partition(path, graph, num_parts, recursive)
     result = partition(graph, num_parts, recursive)
     part = result.part.cpu()
-    write_atomic(path, {"format": FORMAT, "graph_hash": graph_hash(graph), "num_parts": num_parts,
-                        "num_nodes": graph.num_nodes, "recursive": bool(recursive), "part": part,
-                        "checksum": _part_checksum(part)})
+    write_record(path, KIND, _settings(graph, num_parts, recursive), {"part": part})
     return result

@@ -40,8 +40,6 @@ Samplers (``batch_size`` is PyG's name for each one's budget):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -56,7 +54,8 @@ class GraphSAINT(SampledMethod):
     """The GraphSAINT method; subclasses say how a node set is sampled (:meth:`sample_nodes`).
 
     Args:
-        x, graph, y, train_mask, seed: as :class:`~sparsegnn.sampling.common.SampledMethod`.
+        x, graph, y, train_mask, seed, num_workers: as
+            :class:`~sparsegnn.sampling.common.SampledMethod`.
         batch_size: the sampler's budget (see the module docstring).
         sample_coverage: pre-sample until the sampled node count reaches this multiple of the
             sampled graph's node count (default 100, PyG's GraphSAINT example; >= 1).
@@ -89,8 +88,9 @@ class GraphSAINT(SampledMethod):
         num_steps: int | None = None,
         train_graph_only: bool = True,
         seed: int = 0,
+        num_workers: int = 0,
     ) -> None:
-        super().__init__(x, graph, y, train_mask, seed)
+        super().__init__(x, graph, y, train_mask, seed, num_workers)
         self.batch_size = check_int("batch_size", batch_size)
         if not isinstance(sample_coverage, (int, float)) or not sample_coverage >= 1:
             raise ValueError(f"sample_coverage: expected a number >= 1, got {sample_coverage!r}")
@@ -149,10 +149,12 @@ class GraphSAINT(SampledMethod):
         return Batch(take_rows(self.x, ids), graph, self.y[ids[rows]], loss_rows=rows,
                      loss_weight=self.loss_norm[nodes[rows]], node_ids=ids)
 
-    def batches(self, epoch: int) -> Iterable[Batch]:
-        generator = rng(self.seed, EPOCH, epoch)
-        for _ in range(self.num_steps):
-            yield self.batch_of(self.sample_nodes(generator))
+    def plan(self, epoch: int) -> range:
+        """``num_steps`` independent draws (each batch's from its own stream)."""
+        return range(self.num_steps)
+
+    def make_batch(self, epoch: int, index: int, item: int) -> Batch:
+        return self.batch_of(self.sample_nodes(rng(self.seed, EPOCH, epoch, index)))
 
 
 class GraphSAINTNodeSampler(GraphSAINT):
@@ -161,8 +163,9 @@ class GraphSAINTNodeSampler(GraphSAINT):
 
     def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 8000,
                  sample_coverage: float = 100, num_steps: int | None = None, train_graph_only: bool = True,
-                 seed: int = 0) -> None:
-        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed)
+                 seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
+                         num_workers)
 
     def check_sampler(self) -> None:
         norm = self.train_norm
@@ -181,8 +184,9 @@ class GraphSAINTEdgeSampler(GraphSAINT):
 
     def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 4000,
                  sample_coverage: float = 100, num_steps: int | None = None, train_graph_only: bool = True,
-                 seed: int = 0) -> None:
-        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed)
+                 seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
+                         num_workers)
 
     def check_sampler(self) -> None:
         g = self.train_graph
@@ -207,9 +211,10 @@ class GraphSAINTRandomWalkSampler(GraphSAINT):
 
     def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 6000,
                  walk_length: int = 2, sample_coverage: float = 100, num_steps: int | None = None,
-                 train_graph_only: bool = True, seed: int = 0) -> None:
+                 train_graph_only: bool = True, seed: int = 0, num_workers: int = 0) -> None:
         self.walk_length = check_int("walk_length", walk_length)
-        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed)
+        super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
+                         num_workers)
 
     def walks(self, generator: np.random.Generator) -> Tensor:
         """int64 ``[batch_size, walk_length + 1]`` walks in the sampled graph's ids, from roots

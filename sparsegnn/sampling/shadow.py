@@ -15,8 +15,6 @@ sum). Evaluation runs every node's subgraph too, from a fixed seed, with the mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -44,7 +42,8 @@ class ShaDowKHop(SampledMethod):
     """ShaDow's per-target subgraphs.
 
     Args:
-        x, graph, y, train_mask, seed: as :class:`~sparsegnn.sampling.common.SampledMethod`.
+        x, graph, y, train_mask, seed, num_workers: as
+            :class:`~sparsegnn.sampling.common.SampledMethod`.
         depth: hops of each subgraph (default 2; >= 1).
         num_neighbors: neighbours per node and hop, ``>= 1`` or ``-1`` (default 5; PyG's
             ShaDow example: depth 2, 5 neighbours, 64 targets per batch).
@@ -67,8 +66,9 @@ class ShaDowKHop(SampledMethod):
         batch_size: int = 64,
         readout: str = "root",
         seed: int = 0,
+        num_workers: int = 0,
     ) -> None:
-        super().__init__(x, graph, y, train_mask, seed)
+        super().__init__(x, graph, y, train_mask, seed, num_workers)
         self.depth = check_int("depth", depth)
         if not isinstance(num_neighbors, (int, np.integer)):
             raise ValueError(f"num_neighbors: expected one int (per node and hop), got {num_neighbors!r}")
@@ -111,10 +111,12 @@ class ShaDowKHop(SampledMethod):
         readout = self.readout(model(batch.x, batch.graph), batch.loss_rows)
         return batch_loss(readout, Batch(batch.x, batch.graph, batch.y))
 
-    def batches(self, epoch: int) -> Iterable[Batch]:
-        generator = rng(self.seed, EPOCH, epoch)
-        for roots in batch_permutation(self.train_ids, self.batch_size, generator):
-            yield self.batch_of(roots, generator)
+    def plan(self, epoch: int) -> list[Tensor]:
+        """The epoch's shuffled training targets, ``batch_size`` at a time."""
+        return batch_permutation(self.train_ids, self.batch_size, rng(self.seed, EPOCH, epoch))
+
+    def make_batch(self, epoch: int, index: int, item: Tensor) -> Batch:
+        return self.batch_of(item, rng(self.seed, EPOCH, epoch, index))
 
     def predict(self, model: torch.nn.Module) -> Tensor:
         """``[N, C]``: every node's readout from its own subgraph (fixed seed)."""

@@ -5,22 +5,34 @@ Per epoch it records the mean batch loss, the accuracy and loss on every split, 
 split into sampling (waiting for the method's next batch) and compute, and the process's peak
 RSS. Selection: the epoch with the best validation accuracy (ties go to the later epoch), or the
 last epoch; early stopping after ``patience`` epochs without a better validation accuracy.
+
+With ``checkpoint=PATH`` it writes a checkpoint after every epoch (:mod:`.checkpoint`: atomic,
+checked when read back) and, with ``resume=True``, continues from the one at ``PATH``: the
+resumed run's epochs equal those of a run never stopped (same batches, dropout masks and
+optimizer state). Under torchrun (``distributed``, :mod:`.distributed`) the model trains under
+DistributedDataParallel on each rank's share of the batches; rank 0 evaluates and checkpoints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import random
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import checkpoint as ckpt
+from .distributed import Distributed
 from .methods import Batch, Method
 
 SELECTIONS = ("val", "last")
@@ -88,7 +100,14 @@ class Trainer:
         select: ``"val"`` (best validation accuracy) or ``"last"``.
         patience: stop after this many epochs without a better validation accuracy (None: off).
         keep_best_state: keep a copy of the model's ``state_dict`` at the selected epoch.
-        on_epoch: called with every :class:`EpochRecord` (logging, progress, checkpoints).
+        on_epoch: called with every :class:`EpochRecord` (logging, progress); on resume first
+            with the restored epochs' records.
+        grad_clip: clip the gradients' total 2-norm to this before each step (None: off).
+        checkpoint: write a checkpoint here after every epoch (None: off).
+        resume: continue from the checkpoint at ``checkpoint`` where there is one.
+        identity: JSON-able description of the run (dataset, model, settings, seed) stored in
+            the checkpoint and compared on resume.
+        distributed: this rank's place under torchrun (None: one process).
     """
 
     def __init__(
@@ -107,6 +126,11 @@ class Trainer:
         patience: int | None = None,
         keep_best_state: bool = True,
         on_epoch: Callable[[EpochRecord], None] | None = None,
+        grad_clip: float | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        resume: bool = False,
+        identity: dict[str, Any] | None = None,
+        distributed: Distributed | None = None,
     ) -> None:
         if epochs < 1:
             raise ValueError(f"epochs: expected >= 1, got {epochs}")
@@ -118,58 +142,94 @@ class Trainer:
             raise ValueError(f"patience: expected >= 1 or None, got {patience}")
         if lr <= 0:
             raise ValueError(f"lr: expected > 0, got {lr}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip: expected > 0 or None, got {grad_clip}")
+        if resume and checkpoint is None:
+            raise ValueError("resume: needs a checkpoint path")
         self.model, self.method, self.y = model, method, y
         self.masks = {s: m for s, m in masks.items() if m is not None}
         params = param_groups if param_groups is not None else model.parameters()
         self.optimizer = optimizer or torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
         self.epochs, self.select, self.patience = epochs, select, patience
-        self.keep_best_state, self.on_epoch = keep_best_state, on_epoch
+        self.keep_best_state, self.on_epoch, self.grad_clip = keep_best_state, on_epoch, grad_clip
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.resume, self.identity, self.distributed = resume, dict(identity or {}), distributed
+        self.train_model: torch.nn.Module = model
+        method.bind(model)
+        if distributed is not None:
+            method.shard(distributed.rank, distributed.world)
+            self.train_model = distributed.wrap(model)
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process evaluates and writes checkpoints (rank 0, or the only one)."""
+        return self.distributed is None or self.distributed.is_main
 
     def step(self, batch: Batch) -> float:
         """One optimisation step on ``batch``; returns its loss."""
-        self.model.train()
+        self.train_model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.method.loss(self.model, batch)
+        loss = self.method.loss(self.train_model, batch)
         loss.backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
         return float(loss.detach())
 
     def train_epoch(self, epoch: int) -> tuple[float, float, float]:
-        """``(mean batch loss, sampling seconds, compute seconds)`` of one epoch."""
+        """``(mean batch loss over all ranks, sampling seconds, compute seconds)`` of one epoch."""
         losses, sample_time, compute_time = [], 0.0, 0.0
         batches = iter(self.method.batches(epoch))
-        while True:
-            start = time.perf_counter()
-            batch = next(batches, None)
-            sample_time += time.perf_counter() - start
-            if batch is None:
-                break
-            start = time.perf_counter()
-            losses.append(self.step(batch))
-            compute_time += time.perf_counter() - start
-        if not losses:
+        with self._uneven_inputs():
+            while True:
+                start = time.perf_counter()
+                batch = next(batches, None)
+                sample_time += time.perf_counter() - start
+                if batch is None:
+                    break
+                start = time.perf_counter()
+                losses.append(self.step(batch))
+                compute_time += time.perf_counter() - start
+        total, count = sum(losses), len(losses)
+        if self.distributed is not None:
+            total, count = self.distributed.sum(total, count)
+        if not count:
             raise ValueError(f"method: epoch {epoch} yielded no batch")
-        return sum(losses) / len(losses), sample_time, compute_time
+        self.method.end_epoch(epoch)
+        return total / count, sample_time, compute_time
+
+    def _uneven_inputs(self):
+        """DDP's ``join`` (ranks with fewer batches shadow the others' all-reduces), or nothing."""
+        if self.distributed is None:
+            return contextlib.nullcontext()
+        return self.train_model.join()
 
     @torch.no_grad()
     def evaluate(self) -> tuple[dict[str, float], dict[str, float]]:
-        """``(accuracy in percent, mean cross-entropy)`` per split, from one prediction."""
-        self.model.eval()
-        logits = self.method.predict(self.model).float()
+        """``(accuracy in percent, mean cross-entropy)`` per split, from one prediction (on rank
+        0, broadcast to the others)."""
         acc, loss = {}, {}
-        for split, mask in self.masks.items():
-            if not bool(mask.any()):
-                continue
-            out, y = logits[mask], self.y[mask]
-            acc[split] = 100.0 * float((out.argmax(-1) == y).float().mean())
-            loss[split] = float(F.cross_entropy(out, y))
+        if self.is_main:
+            self.model.eval()
+            logits = self.method.predict(self.model).float()
+            for split, mask in self.masks.items():
+                if not bool(mask.any()):
+                    continue
+                out, y = logits[mask], self.y[mask]
+                acc[split] = 100.0 * float((out.argmax(-1) == y).float().mean())
+                loss[split] = float(F.cross_entropy(out, y))
+        if self.distributed is not None:
+            acc, loss = self.distributed.broadcast((acc, loss))
         return acc, loss
 
     def fit(self) -> FitResult:
         """Train for ``epochs`` (or until early stopping) and return the selected epoch."""
         result = FitResult(best_epoch=-1, acc={})
-        best_val, stale = -1.0, 0
-        for epoch in range(self.epochs):
+        progress = {"best_val": -1.0, "stale": 0, "next_epoch": 0, "stopped": False}
+        if self.resume and self.checkpoint.exists():
+            progress = self._restore(result)
+        first = self.epochs if progress["stopped"] else progress["next_epoch"]
+        for epoch in range(first, self.epochs):
             start = time.perf_counter()
             loss, sample_time, compute_time = self.train_epoch(epoch)
             acc, eval_loss = self.evaluate()
@@ -178,15 +238,53 @@ class Trainer:
                 compute_time, peak_rss_mib(),
             )
             result.records.append(record)
-            improved = self.select == "last" or acc.get("val", -1.0) >= best_val
+            improved = self.select == "last" or acc.get("val", -1.0) >= progress["best_val"]
             if improved:
-                best_val = max(best_val, acc.get("val", -1.0))
+                progress["best_val"] = max(progress["best_val"], acc.get("val", -1.0))
                 result.best_epoch, result.acc = epoch, dict(acc)
                 if self.keep_best_state:
                     result.best_state = copy.deepcopy(self.model.state_dict())
+            progress["stale"] = 0 if improved else progress["stale"] + 1
+            stop = self.patience is not None and progress["stale"] >= self.patience
+            progress.update(next_epoch=epoch + 1, stopped=stop)
+            if self.checkpoint is not None:
+                self._save(result, progress)
             if self.on_epoch is not None:
                 self.on_epoch(record)
-            stale = 0 if improved else stale + 1
-            if self.patience is not None and stale >= self.patience:
+            if stop:
                 break
         return result
+
+    def _save(self, result: FitResult, progress: dict[str, Any]) -> None:
+        """Write the checkpoint of the epoch just done (rank 0; every rank's RNG state)."""
+        rng = [ckpt.rng_state()]
+        if self.distributed is not None:
+            rng = self.distributed.gather(rng[0])
+        if not self.is_main:
+            return
+        ckpt.save(self.checkpoint, {**self.identity, "world": len(rng)}, self.model, {
+            "progress": progress,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "method": self.method.state_dict(),
+            "rng": rng,
+            "records": [asdict(record) for record in result.records],
+            "best": {"epoch": result.best_epoch, "acc": result.acc, "state": result.best_state},
+        })
+
+    def _restore(self, result: FitResult) -> dict[str, Any]:
+        """Load the checkpoint into the model, optimizer, method, RNGs and ``result``; replay the
+        restored records through ``on_epoch``; return the selection progress."""
+        world = 1 if self.distributed is None else self.distributed.world
+        state = ckpt.load(self.checkpoint, {**self.identity, "world": world}, self.model)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.method.load_state_dict(state["method"])
+        ckpt.set_rng_state(state["rng"][0 if self.distributed is None else self.distributed.rank])
+        result.records.extend(EpochRecord(**record) for record in state["records"])
+        result.best_epoch, result.acc = state["best"]["epoch"], dict(state["best"]["acc"])
+        result.best_state = state["best"]["state"]
+        if self.on_epoch is not None:
+            for record in result.records:
+                self.on_epoch(record)
+        return dict(state["progress"])

@@ -67,6 +67,32 @@ class Method:
         """``[N, C]`` logits of every node for evaluation (eval mode, no gradient)."""
         raise NotImplementedError
 
+    def bind(self, model: torch.nn.Module) -> None:
+        """Called once by the loop with the model it trains (unwrapped by DDP), before a
+        checkpoint is restored: a method that keeps per-model state (GAS's histories) sizes it
+        here."""
+
+    def shard(self, rank: int, world: int) -> None:
+        """Yield only this rank's share of each epoch's batches from now on (data-parallel
+        training, :mod:`sparsegnn.train.distributed`). A method that cannot be split refuses."""
+        if world != 1:
+            raise ValueError(f"method: {type(self).__name__} cannot be split across {world} ranks")
+
+    def end_epoch(self, epoch: int) -> None:
+        """Called by the loop after epoch ``epoch``'s optimisation steps, before evaluation (on
+        every rank: GAS makes its histories agree across ranks here)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep of the method beyond its constructor's arguments (tensors,
+        numbers, strings, containers). Methods whose draws depend only on their seed and the
+        epoch (the samplers) keep nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        if state:
+            raise ValueError(f"state: {type(self).__name__} keeps no state, got keys {sorted(state)}")
+
 
 class FullBatch(Method):
     """Full-graph training: one batch per epoch, the whole graph, loss on the training nodes.

@@ -129,6 +129,7 @@ def fit_recipe(
     on_epoch: Any = None,
     keep_best_state: bool = True,
     method: Callable[[Tensor, int], Method] | None = None,
+    **trainer_options: Any,
 ) -> FitResult:
     """Seed everything with ``seed``, build ``model`` and train it on ``data`` (a
     :class:`~sparsegnn.data.GraphData` with ``x``, ``y`` and the split masks) by ``r``: full
@@ -136,7 +137,9 @@ def fit_recipe(
 
     ``x``: the model's inputs if already made (:func:`model_inputs`, once per dataset).
     ``method``: ``method(x, seed)`` gives the :class:`Method` to train with in place of full
-    batch (a sampler); the model then caches no normalised graph."""
+    batch (a sampler); the model then caches no normalised graph.
+    ``trainer_options``: further :class:`Trainer` arguments (``checkpoint``, ``resume``,
+    ``identity``, ``distributed``, ``patience``, ``grad_clip``)."""
     x = model_inputs(model, data.x, data.graph, r) if x is None else x
     seed_everything(seed)
     net = build_model(model, x.size(1), data.num_classes, r, cached=method is None)
@@ -151,5 +154,6 @@ def fit_recipe(
         select=r.select,
         keep_best_state=keep_best_state,
         on_epoch=on_epoch,
+        **trainer_options,
     )
     return trainer.fit()
