@@ -34,10 +34,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparsegnn.data import find_data_root, load_dataset, power_law
-from sparsegnn.distill import TeacherCache, distill
+from sparsegnn.distill import TeacherCache, fit_distilled
 from sparsegnn.graph import Graph, k_hop, subgraph
 from sparsegnn.nn import GCN, MLP
-from sparsegnn.train import build_model, fit_recipe, model_inputs, param_groups, recipe, seed_everything
+from sparsegnn.train import build_model, fit_recipe, model_inputs, recipe
 
 GCN_STUDENT_LOSSES = ("kd", "lsp", "gsp", "gcrd")
 
@@ -52,15 +52,6 @@ def train_teacher(data, seed: int):
     return teacher.eval(), x, result.acc["test"]
 
 
-def distilled(model: str, teacher, cache, data, r, x, seed: int, losses: str) -> float:
-    """Test accuracy of a fresh ``model`` student (recipe ``r``) distilled with ``losses``."""
-    seed_everything(seed)
-    student = build_model(model, x.size(1), data.num_classes, r)
-    result = distill(teacher, student, data, losses, x=x, cache=cache, epochs=r.epochs, lr=r.lr,
-                     param_groups=param_groups(student, r), select=r.select, keep_best_state=False)
-    return result.acc["test"]
-
-
 def accuracy_seed(data, seed: int, student_hidden: int) -> dict[str, float]:
     """Every model's test accuracy for one seed on ``data``."""
     mlp_r, small_r = recipe("mlp"), recipe("gcn", hidden=student_hidden)
@@ -71,11 +62,13 @@ def accuracy_seed(data, seed: int, student_hidden: int) -> dict[str, float]:
     acc = {
         "GCN teacher (2 x 16)": teacher_acc,
         "MLP (2 x 64)": fit_recipe("mlp", data, mlp_r, seed, mlp_x, keep_best_state=False).acc["test"],
-        "MLP + GLNN": distilled("mlp", teacher, cache, data, mlp_r, mlp_x, seed, "glnn"),
+        "MLP + GLNN": fit_distilled("mlp", data, mlp_r, seed, teacher, "glnn", mlp_x, cache,
+                                    keep_best_state=False).acc["test"],
         small: fit_recipe("gcn", data, small_r, seed, x, keep_best_state=False).acc["test"],
     }
     for loss in GCN_STUDENT_LOSSES:
-        acc[f"{small} + {loss.upper()}"] = distilled("gcn", teacher, cache, data, small_r, x, seed, loss)
+        acc[f"{small} + {loss.upper()}"] = fit_distilled("gcn", data, small_r, seed, teacher, loss, x, cache,
+                                                         keep_best_state=False).acc["test"]
     return acc
 
 

@@ -7,6 +7,8 @@ the segment softmax under LSP is exact with the right gradient."""
 from __future__ import annotations
 
 import importlib.util
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from sparsegnn import Graph
+from sparsegnn.cli import main
 from sparsegnn.data import find_data_root, load_dataset, sbm
 from sparsegnn.distill import (
     GCRD,
@@ -28,8 +31,11 @@ from sparsegnn.distill import (
     TeacherCache,
     build_losses,
     distill,
+    fit_distilled,
+    load_teacher,
 )
 from sparsegnn.distill.kernels import from_dot
+from sparsegnn.durable import DamagedFileError
 from sparsegnn.nn import GCN, MLP
 from sparsegnn.ops import segment_log_softmax, segment_softmax
 from sparsegnn.sampling import ShaDowKHop, make_method
@@ -216,7 +222,7 @@ def test_gsp_and_gcrd_sample_at_most_max_samples_nodes():
     torch.manual_seed(0)
     z = torch.randn(50, 4)
     batch = _batch(torch.zeros(50, 2), torch.zeros(50, 2), z, z + 0.1 * torch.randn(50, 4))
-    assert float(GSP(max_samples=10)(batch)) > 0 and float(GCRD(4, 4, max_samples=8)(batch)) > 0
+    assert float(GSP(max_samples=10)(batch)) > 0 and float(GCRD(4, 4, max_samples=8)(batch).detach()) > 0
 
 
 # ----------------------------------------------------------------------------- teacher cache
@@ -327,7 +333,7 @@ def test_glnn_lifts_an_mlp_towards_its_gcn_teacher_on_cora():
     cache = TeacherCache(teacher, x, data.graph, hidden=False)
     r = recipe("mlp")
     mlp = fit_recipe("mlp", data, r, 0, x, keep_best_state=False).acc["test"]
-    glnn = bench.distilled("mlp", teacher, cache, data, r, x, 0, "glnn")
+    glnn = fit_distilled("mlp", data, r, 0, teacher, "glnn", x, cache, keep_best_state=False).acc["test"]
     assert glnn >= mlp + 10 and glnn >= teacher_acc - 4  # seed 0: 80.7 teacher, 60.4 MLP, 78.5 GLNN
 
 
@@ -342,3 +348,57 @@ def test_bench_latency_reports_every_figure():
     out = _bench().latency(2000, 8000, 100, 16, 16, 4, repeats=1)
     assert set(out) == {"graph_nnz", "ball_nodes", "mlp_s", "gather_s", "gcn_s", "speedup"}
     assert out["ball_nodes"] >= 100 and out["speedup"] > 0
+
+
+# ------------------------------------------------------------------- the teacher checkpoint, CLI
+def _teacher_checkpoint(tmp_path, data, dataset="sbm:300,3,6"):
+    """A gcn run's checkpoint as the training loop writes it (identity: dataset, model, recipe)."""
+    r = recipe("gcn", epochs=20)
+    path = tmp_path / "teacher.ckpt"
+    identity = {"dataset": dataset, "model": "gcn", "recipe": asdict(r), "seed": 0}
+    result = fit_recipe("gcn", data, r, 0, checkpoint=path, identity=identity)
+    return path, result
+
+
+def test_load_teacher_reads_the_loops_checkpoint_at_its_best_epoch(tmp_path):
+    data = load_dataset("sbm:300,3,6")
+    path, result = _teacher_checkpoint(tmp_path, data)
+    teacher, x = load_teacher(path, data, dataset="sbm:300,3,6")
+    assert not teacher.training
+    for name, value in teacher.state_dict().items():
+        torch.testing.assert_close(value, result.best_state[name])
+    with pytest.raises(ValueError, match="trained on"):
+        load_teacher(path, data, dataset="cora")
+    damaged = tmp_path / "damaged.ckpt"
+    damaged.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(DamagedFileError, match="damaged.ckpt"):
+        load_teacher(damaged, data)
+
+
+def test_train_command_distils_from_a_teacher_checkpoint(tmp_path, capsys):
+    data = load_dataset("sbm:300,3,6")
+    path, _ = _teacher_checkpoint(tmp_path, data)
+    out = tmp_path / "run.json"
+    argv = ["train", "--dataset", "sbm:300,3,6", "--model", "mlp", "--epochs", "5", "--teacher", str(path),
+            "--distill", "kd,lsp,gcrd", "--json", str(out), "--no-progress", "--quiet"]
+    assert main(argv) == 0
+    payload = json.loads(out.read_text())
+    assert payload["config"]["distill"] == ["kd", "lsp", "gcrd"] and len(payload["per_seed"]) == 1
+    argv = ["train", "--dataset", "sbm:300,3,6", "--model", "gcn", "--epochs", "3", "--teacher", str(path),
+            "--distill", "glnn", "--method", "cluster", "--num-parts", "6", "--batch-size", "2", "--quiet",
+            "--no-progress"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    for bad, needle in ((["--distill", "kd"], "give both"), (["--teacher", str(path)], "give both"),
+                        (["--teacher", str(path), "--distill", "fitnet"], "unknown losses"),
+                        (["--teacher", str(tmp_path / "none.ckpt"), "--distill", "kd"], "--teacher"),
+                        (["--teacher", str(path), "--distill", "kd,glnn"], "cross-entropy")):
+        assert _exit_code(["train", "--dataset", "sbm:300,3,6", "--epochs", "1", "--no-progress", *bad]) == 2
+        assert needle in capsys.readouterr().err
+
+
+def _exit_code(argv):
+    try:
+        return main(argv)
+    except SystemExit as done:  # argparse's own errors
+        return done.code

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .args import UsageError, add_progress_flag, positive_int
+from .args import UsageError, add_progress_flag, comma_list, positive_int
 
 SCHEMA = "sparsegnn-train/1"
 
@@ -68,6 +68,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument("--num-neighbors", type=fanouts, default=None,
                           help="neighbor: fan-out per hop, -1 = all; shadow: one fan-out per node and hop")
     sampling.add_argument("--depth", type=positive_int, default=None, help="shadow: hops per subgraph")
+    from ..distill import LOSSES
+
+    distilling = train.add_argument_group("distillation (sparsegnn.distill: --model is the student)")
+    distilling.add_argument("--teacher", metavar="CKPT", default=None,
+                            help="the teacher: a checkpoint of the training loop (sparsegnn.train.checkpoint) "
+                            "whose identity records its model and recipe")
+    distilling.add_argument("--distill", type=comma_list("losses", tuple(LOSSES)), default=None,
+                            help=f"distillation losses, comma-separated: {', '.join(LOSSES)} (needs --teacher)")
     train.add_argument("--epochs", type=positive_int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--weight-decay", type=float, default=None)
@@ -134,6 +142,35 @@ def _sampler(args: argparse.Namespace, data, r):
     return build
 
 
+def _teacher(args: argparse.Namespace, data):
+    """The ``--teacher`` checkpoint's outputs on ``data``, computed once for every seed, or None."""
+    if (args.teacher is None) != (args.distill is None):
+        raise UsageError("--teacher and --distill: give both (the checkpoint to distil from and the losses)")
+    if args.teacher is None:
+        return None
+    from ..distill import TeacherCache, load_teacher
+    from ..distill.method import LOSSES
+
+    try:
+        teacher, x = load_teacher(args.teacher, data, dataset=args.dataset)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(f"--teacher {args.teacher}: {error}") from None
+    return TeacherCache(teacher, x, data.graph, hidden=any(LOSSES[name].needs_hidden for name in args.distill))
+
+
+def _fit(args: argparse.Namespace, data, r, seed: int, x, on_epoch, method, cache):
+    """One seed's run: the recipe's, or a student's distilled from ``cache``'s teacher."""
+    from ..distill import fit_distilled
+    from ..train import fit_recipe
+
+    if cache is None:
+        return fit_recipe(args.model, data, r, seed, x, on_epoch, method=method)
+    try:
+        return fit_distilled(args.model, data, r, seed, None, args.distill, x, cache, method, on_epoch)
+    except ValueError as error:
+        raise UsageError(f"--distill {','.join(args.distill)}: {error}") from None
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -143,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data import load_dataset
     from ..profile.machine import environment
-    from ..train import fit_recipe, model_inputs, recipe
+    from ..train import model_inputs, recipe
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -164,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
           f"{_sampler_options(args)}", flush=True)
     x = model_inputs(args.model, data.x, data.graph, r)
     method = _sampler(args, data, r)
+    cache = _teacher(args, data)
     bar = _progress_bar(args.seeds * r.epochs, args.progress)
     say = bar.write if bar is not None else print
     per_seed, epochs = [], []
@@ -181,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
                     f"RSS {record.peak_rss_mib:.0f} MiB")
 
         start = time.perf_counter()
-        result = fit_recipe(args.model, data, r, seed, x, on_epoch, method=method)
+        result = _fit(args, data, r, seed, x, on_epoch, method, cache)
         times = [rec.epoch_time for rec in result.records]
         per_seed.append({
             "seed": seed,
@@ -213,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
             "per_seed": per_seed,
             "epochs": epochs,
             "config": {"dataset": args.dataset, "model": args.model, "seeds": args.seeds,
-                       "method": args.method, **_sampler_options(args), **asdict(r)},
+                       "method": args.method, **_sampler_options(args), **asdict(r),
+                       "teacher": args.teacher, "distill": args.distill},
             "env": environment(),
         }
         Path(args.json).write_text(json.dumps(payload, indent=1))

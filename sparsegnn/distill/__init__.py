@@ -7,7 +7,9 @@
   :class:`GSP` and :class:`GCRD` (``gsp.py``, ``gcrd.py``, Joshi et al.); the kernels LSP and
   GSP share in ``kernels.py``.
 - :class:`TeacherCache` (``cache.py``): the teacher's outputs, computed once, in batches.
-- :class:`Distillation`, :func:`distill` (``method.py``): a method of the one training loop.
+- :class:`Distillation`, :func:`distill`, :func:`fit_distilled` (``method.py``): a method of
+  the one training loop, and the recipe-driven run of a student.
+- :func:`load_teacher` (``teacher.py``): a teacher from a checkpoint of the training loop.
 """
 
 from .base import DistillBatch, DistillLoss, Outputs
@@ -18,7 +20,8 @@ from .gsp import GSP
 from .kd import LogitKD
 from .kernels import KERNELS
 from .lsp import LSP
-from .method import LOSSES, Distillation, build_losses, distill, parse_losses
+from .method import LOSSES, Distillation, build_losses, distill, fit_distilled, parse_losses
+from .teacher import load_teacher
 
 __all__ = [
     "GCRD",
@@ -35,5 +38,7 @@ __all__ = [
     "TeacherCache",
     "build_losses",
     "distill",
+    "fit_distilled",
+    "load_teacher",
     "parse_losses",
 ]

@@ -10,7 +10,19 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..train import Batch, EpochRecord, FitResult, FullBatch, Method, Trainer, batch_loss
+from ..train import (
+    Batch,
+    EpochRecord,
+    FitResult,
+    FullBatch,
+    Method,
+    Trainer,
+    batch_loss,
+    build_model,
+    model_inputs,
+    seed_everything,
+)
+from ..train import param_groups as recipe_param_groups
 from .base import DistillBatch, DistillLoss, Outputs
 from .cache import TeacherCache
 from .gcrd import GCRD
@@ -93,6 +105,23 @@ class Distillation(Method):
     def predict(self, model: torch.nn.Module) -> Tensor:
         return self.base.predict(model)
 
+    def bind(self, model: torch.nn.Module) -> None:
+        self.base.bind(model)
+
+    def shard(self, rank: int, world: int) -> None:
+        self.base.shard(rank, world)
+
+    def end_epoch(self, epoch: int) -> None:
+        self.base.end_epoch(epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base method's state and the losses' (G-CRD's heads and their BatchNorm statistics)."""
+        return {"base": self.base.state_dict(), "losses": self.losses.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.base.load_state_dict(state["base"])
+        self.losses.load_state_dict(state["losses"])
+
     def student_outputs(self, model: torch.nn.Module, batch: Batch) -> Outputs:
         if self.needs_hidden:
             logits, hidden = model(batch.x, batch.graph, return_hidden=True)
@@ -125,7 +154,7 @@ def _hidden_width(model: torch.nn.Module, x: Tensor, graph: Any, layer: int) -> 
 
 
 def distill(
-    teacher: torch.nn.Module,
+    teacher: torch.nn.Module | None,
     student: torch.nn.Module,
     data: Any,
     losses: str | Sequence[str | DistillLoss] = ("kd",),
@@ -144,11 +173,13 @@ def distill(
     patience: int | None = None,
     keep_best_state: bool = True,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    **trainer_options: Any,
 ) -> FitResult:
     """Train ``student`` from the frozen ``teacher`` on ``data`` through the one training loop.
 
     Args:
-        teacher: in eval mode; its outputs are computed once (:class:`TeacherCache`).
+        teacher: in eval mode; its outputs are computed once (:class:`TeacherCache`); may be
+            ``None`` when ``cache`` is given.
         student: any module ``student(x, graph)`` (``return_hidden=True`` when a loss reads
             hidden layers), freshly built and seeded by the caller.
         data: a :class:`~sparsegnn.data.GraphData` (``graph``, ``y``, the split masks; ``x``).
@@ -166,6 +197,8 @@ def distill(
             as :class:`~sparsegnn.train.Trainer`; ``param_groups`` are the student's (default:
             all its parameters with ``weight_decay``); the losses' own parameters (G-CRD's
             heads) are added without weight decay.
+        trainer_options: further :class:`~sparsegnn.train.Trainer` arguments (``checkpoint``,
+            ``resume``, ``identity``, ``grad_clip``); a checkpoint also keeps the losses' state.
 
     Returns:
         The loop's :class:`~sparsegnn.train.FitResult` (``best_state``: the student's).
@@ -179,7 +212,7 @@ def distill(
     needs_hidden = any(cls.needs_hidden for cls in built)
     if cache is None:
         cache = TeacherCache(teacher, teacher_x, data.graph, hidden=needs_hidden, batch_size=cache_batch_size)
-    elif teacher.training:
+    elif teacher is not None and teacher.training:
         raise ValueError("teacher: in training mode; call teacher.eval()")
     base = FullBatch(x, data.graph, data.y, data.train_mask) if method is None else method
     dims: tuple[int | None, int | None] = (None, None)
@@ -188,12 +221,42 @@ def distill(
         probe = next(iter(base.batches(0)))
         dims = (_hidden_width(student, probe.x, probe.graph, layer), cache.hidden[layer].size(-1))
     distillation = Distillation(base, cache, build_losses(items, *dims, options))
-    groups = param_groups if param_groups is not None else [
+    groups = list(param_groups) if param_groups is not None else [
         {"params": list(student.parameters()), "weight_decay": weight_decay}]
     extra = list(distillation.losses.parameters())
     if extra:
         groups = [*groups, {"params": extra, "weight_decay": 0.0}]
     masks = {"train": data.train_mask, "val": data.val_mask, "test": data.test_mask}
     trainer = Trainer(student, distillation, data.y, masks, lr=lr, param_groups=groups, epochs=epochs,
-                      select=select, patience=patience, keep_best_state=keep_best_state, on_epoch=on_epoch)
+                      select=select, patience=patience, keep_best_state=keep_best_state, on_epoch=on_epoch,
+                      **trainer_options)
     return trainer.fit()
+
+
+def fit_distilled(
+    model: str,
+    data: Any,
+    r: Any,
+    seed: int,
+    teacher: torch.nn.Module | None,
+    losses: str | Sequence[str | DistillLoss],
+    x: Tensor | None = None,
+    cache: TeacherCache | None = None,
+    method: Callable[[Tensor, int], Method] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    keep_best_state: bool = True,
+    **options: Any,
+) -> FitResult:
+    """:func:`~sparsegnn.train.fit_recipe` for a distilled student: seed everything with
+    ``seed``, build ``model`` by the recipe ``r`` and train it by :func:`distill` from
+    ``teacher`` with ``r``'s optimiser settings, full batch or with ``method(x, seed)``.
+    ``x``: the student's inputs (default :func:`~sparsegnn.train.model_inputs`); ``cache``: the
+    teacher's outputs when already computed (the teacher's inputs are then not needed);
+    ``options``: further :func:`distill` arguments."""
+    x = model_inputs(model, data.x, data.graph, r) if x is None else x
+    seed_everything(seed)
+    student = build_model(model, x.size(1), data.num_classes, r, cached=method is None)
+    return distill(teacher, student, data, losses, x=x, cache=cache,
+                   method=None if method is None else method(x, seed), epochs=r.epochs, lr=r.lr,
+                   param_groups=recipe_param_groups(student, r), select=r.select, keep_best_state=keep_best_state,
+                   on_epoch=on_epoch, **options)
