@@ -216,7 +216,9 @@ def distill(
         raise ValueError("teacher: in training mode; call teacher.eval()")
     base = FullBatch(x, data.graph, data.y, data.train_mask) if method is None else method
     dims: tuple[int | None, int | None] = (None, None)
-    if any(cls is GCRD for cls in built):
+    if GCRD.name in items:  # its heads are sized by the two widths
+        if not cache.hidden:
+            raise ValueError("cache: gcrd reads hidden layers but the cache holds none (hidden=False)")
         layer = (options or {}).get("gcrd", {}).get("layer", -2)
         probe = next(iter(base.batches(0)))
         dims = (_hidden_width(student, probe.x, probe.graph, layer), cache.hidden[layer].size(-1))
