@@ -402,3 +402,16 @@ def _exit_code(argv):
         return main(argv)
     except SystemExit as done:  # argparse's own errors
         return done.code
+
+
+def test_a_distillation_checkpoint_resumes_with_the_losses_state(tmp_path, data, teacher):
+    path = tmp_path / "student.ckpt"
+    identity = {"student": "gcn", "losses": ["kd", "gcrd"]}
+    seed_everything(0)
+    whole = distill(teacher, GCN(8, 8, 3), data, "kd,gcrd", epochs=4, select="last")
+    seed_everything(0)
+    distill(teacher, GCN(8, 8, 3), data, "kd,gcrd", epochs=2, select="last", checkpoint=path, identity=identity)
+    seed_everything(1)  # the checkpoint restores every generator
+    resumed = distill(teacher, GCN(8, 8, 3), data, "kd,gcrd", epochs=4, select="last", checkpoint=path,
+                      identity=identity, resume=True)
+    assert [r.loss for r in resumed.records] == pytest.approx([r.loss for r in whole.records], rel=1e-5)
