@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -351,33 +350,39 @@ def test_bench_latency_reports_every_figure():
 
 
 # ------------------------------------------------------------------- the teacher checkpoint, CLI
-def _teacher_checkpoint(tmp_path, data, dataset="sbm:300,3,6"):
-    """A gcn run's checkpoint as the training loop writes it (identity: dataset, model, recipe)."""
-    r = recipe("gcn", epochs=20)
-    path = tmp_path / "teacher.ckpt"
-    identity = {"dataset": dataset, "model": "gcn", "recipe": asdict(r), "seed": 0}
-    result = fit_recipe("gcn", data, r, 0, checkpoint=path, identity=identity)
-    return path, result
+def _teacher_checkpoint(tmp_path, dataset="sbm:300,3,6"):
+    """``(path, test accuracy)`` of a gcn teacher checkpointed by ``sparsegnn train --checkpoint``."""
+    out = tmp_path / "teacher.json"
+    argv = ["train", "--dataset", dataset, "--model", "gcn", "--epochs", "20", "--checkpoint", str(tmp_path / "t"),
+            "--json", str(out), "--quiet", "--no-progress"]
+    assert main(argv) == 0
+    return tmp_path / "t" / "seed-0.ckpt", json.loads(out.read_text())["per_seed"][0]["test_acc"]
 
 
-def test_load_teacher_reads_the_loops_checkpoint_at_its_best_epoch(tmp_path):
+def test_load_teacher_reads_a_train_checkpoint_at_its_best_epoch(tmp_path, capsys):
     data = load_dataset("sbm:300,3,6")
-    path, result = _teacher_checkpoint(tmp_path, data)
+    path, test_acc = _teacher_checkpoint(tmp_path)
     teacher, x = load_teacher(path, data, dataset="sbm:300,3,6")
     assert not teacher.training
-    for name, value in teacher.state_dict().items():
-        torch.testing.assert_close(value, result.best_state[name])
+    with torch.no_grad():
+        pred = teacher(x, data.graph).argmax(1)
+    acc = 100.0 * float((pred[data.test_mask] == data.y[data.test_mask]).float().mean())
+    assert acc == pytest.approx(test_acc)  # the selected epoch's weights
     with pytest.raises(ValueError, match="trained on"):
         load_teacher(path, data, dataset="cora")
     damaged = tmp_path / "damaged.ckpt"
     damaged.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(DamagedFileError, match="damaged.ckpt"):
         load_teacher(damaged, data)
+    foreign = tmp_path / "foreign.ckpt"  # a checkpoint of distill() without model and recipe
+    seed_everything(0)
+    distill(teacher, GCN(data.num_features, 8, 3), data, "kd", x=x, epochs=1, checkpoint=foreign, identity={"run": "x"})
+    with pytest.raises(ValueError, match="'model' and 'recipe'"):
+        load_teacher(foreign, data)
 
 
 def test_train_command_distils_from_a_teacher_checkpoint(tmp_path, capsys):
-    data = load_dataset("sbm:300,3,6")
-    path, _ = _teacher_checkpoint(tmp_path, data)
+    path, _ = _teacher_checkpoint(tmp_path)
     out = tmp_path / "run.json"
     argv = ["train", "--dataset", "sbm:300,3,6", "--model", "mlp", "--epochs", "5", "--teacher", str(path),
             "--distill", "kd,lsp,gcrd", "--json", str(out), "--no-progress", "--quiet"]
@@ -386,8 +391,11 @@ def test_train_command_distils_from_a_teacher_checkpoint(tmp_path, capsys):
     assert payload["config"]["distill"] == ["kd", "lsp", "gcrd"] and len(payload["per_seed"]) == 1
     argv = ["train", "--dataset", "sbm:300,3,6", "--model", "gcn", "--epochs", "3", "--teacher", str(path),
             "--distill", "glnn", "--method", "cluster", "--num-parts", "6", "--batch-size", "2", "--quiet",
-            "--no-progress"]
+            "--no-progress", "--checkpoint", str(tmp_path / "s")]
     assert main(argv) == 0
+    argv[argv.index("--distill") + 1] = "kd"  # a student checkpoint belongs to its teacher and losses
+    assert _exit_code(argv[:-2] + ["--resume", str(tmp_path / "s")]) == 2
+    assert "distill" in capsys.readouterr().err
     capsys.readouterr()
     for bad, needle in ((["--distill", "kd"], "give both"), (["--teacher", str(path)], "give both"),
                         (["--teacher", str(path), "--distill", "fitnet"], "unknown losses"),

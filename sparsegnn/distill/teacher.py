@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..durable import read_record
-from ..train import MODELS, Recipe, build_model, model_inputs
+from ..train import MODELS, build_model, model_inputs, recipe
 from ..train import checkpoint as ckpt
 
 
@@ -20,7 +20,8 @@ def load_teacher(path: str | os.PathLike, data: Any, dataset: str | None = None)
     (:func:`~sparsegnn.train.model_inputs`).
 
     The checkpoint's identity must say its ``model`` (one of :data:`~sparsegnn.train.MODELS`)
-    and its ``recipe`` (the :class:`~sparsegnn.train.Recipe` fields); with ``dataset`` given,
+    and its ``recipe`` (:class:`~sparsegnn.train.Recipe` fields; those missing, such as
+    ``epochs`` in ``sparsegnn train --checkpoint``'s, take the model's defaults); with ``dataset`` given,
     its ``dataset`` must be that one. The file itself is checked by
     :func:`sparsegnn.durable.read_record` (truncated, damaged or foreign files are a
     :class:`~sparsegnn.durable.DamagedFileError`) and its parameter shapes against the rebuilt
@@ -34,8 +35,8 @@ def load_teacher(path: str | os.PathLike, data: Any, dataset: str | None = None)
     if dataset is not None and meta.get("dataset") != dataset:
         raise ValueError(f"teacher: {path} was trained on {meta.get('dataset')!r}, not {dataset!r}")
     try:
-        r = Recipe(**settings)
-    except TypeError as error:
+        r = recipe(model, **settings)
+    except ValueError as error:
         raise ValueError(f"teacher: {path} has a recipe this version cannot read ({error})") from None
     x = model_inputs(model, data.x, data.graph, r)
     teacher = build_model(model, x.size(1), data.num_classes, r)
