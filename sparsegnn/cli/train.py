@@ -86,8 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     distilling = train.add_argument_group("distillation (sparsegnn.distill: --model is the student)")
     distilling.add_argument("--teacher", metavar="CKPT", default=None,
-                            help="the teacher: a checkpoint of the training loop (sparsegnn.train.checkpoint) "
-                            "whose identity records its model and recipe")
+                            help="the teacher: a checkpoint of sparsegnn train --checkpoint DIR (DIR/seed-N.ckpt), "
+                            "on the same --dataset; its best-validation weights are used")
     distilling.add_argument("--distill", type=comma_list("losses", tuple(LOSSES)), default=None,
                             help=f"distillation losses, comma-separated: {', '.join(LOSSES)} (needs --teacher)")
     train.add_argument("--epochs", type=positive_int, default=None)
