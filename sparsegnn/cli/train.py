@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .args import UsageError, add_progress_flag, non_negative_int, positive_int
+from .args import UsageError, add_progress_flag, comma_list, non_negative_int, positive_int
 
 SCHEMA = "sparsegnn-train/1"
 
@@ -82,6 +82,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument("--workers", type=non_negative_int, default=0,
                           help="worker processes making the batches (default 0: this process; the batches are "
                                "the same either way)")
+    from ..distill import LOSSES
+
+    distilling = train.add_argument_group("distillation (sparsegnn.distill: --model is the student)")
+    distilling.add_argument("--teacher", metavar="CKPT", default=None,
+                            help="the teacher: a checkpoint of sparsegnn train --checkpoint DIR (DIR/seed-N.ckpt), "
+                            "on the same --dataset; its best-validation weights are used")
+    distilling.add_argument("--distill", type=comma_list("losses", tuple(LOSSES)), default=None,
+                            help=f"distillation losses, comma-separated: {', '.join(LOSSES)} (needs --teacher)")
     train.add_argument("--epochs", type=positive_int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--weight-decay", type=float, default=None)
@@ -160,6 +168,39 @@ def _sampler(args: argparse.Namespace, data, r):
     return build
 
 
+def _teacher(args: argparse.Namespace, data):
+    """The ``--teacher`` checkpoint's outputs on ``data``, computed once for every seed, or None."""
+    if (args.teacher is None) != (args.distill is None):
+        raise UsageError("--teacher and --distill: give both (the checkpoint to distil from and the losses)")
+    if args.teacher is None:
+        return None
+    from ..distill import TeacherCache, load_teacher
+    from ..distill.method import LOSSES
+
+    try:
+        teacher, x = load_teacher(args.teacher, data, dataset=args.dataset)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(f"--teacher {args.teacher}: {error}") from None
+    return TeacherCache(teacher, x, data.graph, hidden=any(LOSSES[name].needs_hidden for name in args.distill))
+
+
+def _fit(args: argparse.Namespace, data, r, seed: int, x, on_epoch, method, cache, checkpoint, **trainer_options):
+    """One seed's run: the recipe's, or a student's distilled from ``cache``'s teacher."""
+    from ..distill import fit_distilled
+    from ..train import fit_recipe
+
+    if cache is None:
+        return fit_recipe(args.model, data, r, seed, x, on_epoch, method=method, checkpoint=checkpoint,
+                          **trainer_options)
+    try:
+        return fit_distilled(args.model, data, r, seed, None, args.distill, x, cache, method, on_epoch,
+                             checkpoint=checkpoint, **trainer_options)
+    except ValueError as error:
+        if checkpoint is not None and str(error).startswith(str(checkpoint)):
+            raise  # a damaged or foreign checkpoint: the caller says so
+        raise UsageError(f"--distill {','.join(args.distill)}: {error}") from None
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -184,7 +225,8 @@ def _identity(args: argparse.Namespace, data, r, seed: int) -> dict:
     settings = {k: v for k, v in asdict(r).items() if k != "epochs"}
     return {"dataset": args.dataset, "graph_hash": graph_hash(data.graph), "num_nodes": data.num_nodes,
             "in_channels": data.num_features, "num_classes": data.num_classes, "model": args.model,
-            "recipe": settings, "method": args.method, "options": _sampler_options(args), "seed": seed}
+            "recipe": settings, "method": args.method, "options": _sampler_options(args), "seed": seed,
+            **({"teacher": args.teacher, "distill": args.distill} if args.teacher else {})}
 
 
 def _log_line(seed: int, record) -> str:
@@ -229,7 +271,7 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
     import torch
 
     from ..profile.machine import environment
-    from ..train import fit_recipe, model_inputs
+    from ..train import model_inputs
     from ..train.distributed import threads_per_rank, world_size
 
     main_rank = distributed is None or distributed.is_main
@@ -240,6 +282,7 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
         f"{_sampler_options(args)}" + (f"; {distributed.world} ranks" if distributed else ""), flush=True)
     x = model_inputs(args.model, data.x, data.graph, r)
     method = _sampler(args, data, r)
+    cache = _teacher(args, data)
     bar = _progress_bar(args.seeds * r.epochs, args.progress if main_rank else False)
     if bar is not None:
         say = bar.write
@@ -255,9 +298,9 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
         start = time.perf_counter()
         checkpoint = folder / f"seed-{seed}.ckpt" if folder is not None else None
         try:
-            result = fit_recipe(args.model, data, r, seed, x, on_epoch, method=method, checkpoint=checkpoint,
-                                resume=bool(args.resume), identity=_identity(args, data, r, seed),
-                                distributed=distributed)
+            result = _fit(args, data, r, seed, x, on_epoch, method, cache, checkpoint=checkpoint,
+                          resume=bool(args.resume), identity=_identity(args, data, r, seed),
+                          distributed=distributed)
         except ValueError as error:
             if checkpoint is not None and str(error).startswith(str(checkpoint)):
                 raise UsageError(str(error)) from None  # a damaged or foreign checkpoint
@@ -296,7 +339,8 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
             "epochs": epochs,
             "config": {"dataset": args.dataset, "model": args.model, "seeds": args.seeds,
                        "method": args.method, **_sampler_options(args), "workers": args.workers,
-                       "ranks": distributed.world if distributed else 1, **asdict(r)},
+                       "ranks": distributed.world if distributed else 1, **asdict(r),
+                       "teacher": args.teacher, "distill": args.distill},
             "env": environment(),
         }
         Path(args.json).write_text(json.dumps(payload, indent=1))

@@ -21,7 +21,7 @@ from .dispatch import (
 from .int8 import quantize_edge_weights, quantize_per_channel, quantize_per_tensor, requantize, spmm_int8
 from .multi import multi_aggregate
 from .sddmm import sddmm
-from .segment import segment_reduce
+from .segment import segment_log_softmax, segment_reduce, segment_softmax
 from .spmm import spmm
 
 __all__ = [
@@ -38,7 +38,9 @@ __all__ = [
     "release_cached_outputs",
     "requantize",
     "sddmm",
+    "segment_log_softmax",
     "segment_reduce",
+    "segment_softmax",
     "set_backend",
     "spmm",
     "spmm_int8",

@@ -48,3 +48,40 @@ def segment_reduce(src: Tensor, rowptr: Tensor, reduce: str = "sum", backend: st
     out, arg = segment_reduce_op(as_matrix(src), rowptr, reduce, backend)
     shape = (rowptr.numel() - 1, *src.shape[1:])
     return (out.view(shape), arg.view(shape)) if return_arg else out.view(shape)
+
+
+def segment_log_softmax(src: Tensor, rowptr: Tensor, backend: str = "auto") -> Tensor:
+    r"""Log-softmax within each segment ``src[rowptr[i]:rowptr[i+1]]`` (e.g. over each node's
+    incoming edges, in CSR order):
+
+    .. math::
+        \log \operatorname{softmax}(s)_e = s_e - m_i - \log \sum_{e' \in i} \exp(s_{e'} - m_i),
+        \qquad m_i = \max_{e' \in i} s_{e'}
+
+    built on :func:`segment_reduce` (max, then sum); ``m_i`` is detached (the result does not
+    depend on it), so the gradient is the softmax's. Empty segments have no entries.
+
+    Args:
+        src: floating ``[E, *]`` scores.
+        rowptr: integer ``[N + 1]`` segment boundaries.
+        backend: as :func:`segment_reduce`.
+
+    Returns:
+        ``[E, *]`` in ``src``'s dtype; differentiable in ``src``.
+    """
+    rowptr = check_rowptr(rowptr, src.shape[0] if isinstance(src, Tensor) and src.dim() > 0 else -1)
+    if not src.is_floating_point():
+        raise TypeError(f"src: expected a floating tensor, got {src.dtype}")
+    counts = rowptr.diff()
+
+    def expand(per_segment: Tensor) -> Tensor:  # [N, *] -> [E, *], each segment's value on its entries
+        return per_segment.repeat_interleave(counts, dim=0, output_size=src.shape[0])
+
+    shifted = src - expand(segment_reduce(src.detach(), rowptr, "max", backend))
+    return shifted - expand(segment_reduce(shifted.exp(), rowptr, "sum", backend).log())
+
+
+def segment_softmax(src: Tensor, rowptr: Tensor, backend: str = "auto") -> Tensor:
+    """Softmax within each segment: ``exp(`` :func:`segment_log_softmax` ``)``; each non-empty
+    segment sums to 1. Shapes as :func:`segment_log_softmax`."""
+    return segment_log_softmax(src, rowptr, backend).exp()

@@ -1,0 +1,208 @@
+"""Knowledge distillation figures (sparsegnn.distill): accuracy on Planetoid and MLP-vs-GNN
+inference latency.
+
+    flock /tmp/sparsegnn-heavy.lock nice .venv/bin/python bench/distill.py [--seeds 10] [--first-seed 0]
+        [--datasets cora,citeseer] [--student-hidden 8] [--only accuracy|latency] [--json out.json]
+
+Accuracy (public split, seeds 0..S-1, test accuracy at the best validation epoch, mean +- std):
+the teacher is a GCN trained by the gcn recipe (2 x 16, Kipf & Welling's settings) with the same
+seed as its students. Students: the MLP recipe (2 x 64) trained plainly and by GLNN (soft labels
+on every node, lambda 0) without weight decay (the GCN teacher's soft labels are nearly uniform,
+mean top probability 0.22 on CiteSeer, and the recipe's 5e-4 outweighs their small KL gradient:
+CiteSeer seed 1 stalled at 36.6% validation, 73.4% without decay); a small GCN (2 layers, ``--student-hidden`` wide, the gcn recipe
+otherwise) trained plainly and with logit KD (alpha 0.9, T 4), and with LSP, GSP and G-CRD
+(the papers' defaults) each added to the cross-entropy. Students are seeded like their teacher.
+
+Latency: 10,000 random target nodes of the arxiv-size power-law graph (169,343 nodes, 1,166,243
+edges made undirected, 128 random features, 40 classes): the MLP student (2 x 256) on the
+targets' features against the 2-layer GCN teacher (2 x 256) on the targets' 2-hop ball,
+including gathering it (``k_hop`` + ``subgraph`` of the graph normalised once beforehand), the
+minimum (and median) of ``--repeats`` interleaved rounds in eval mode without gradient, on ``--threads`` threads;
+``--clock cpu --threads 1`` times the process's CPU time, which the machine's other load does not inflate.
+
+Skips the accuracy part with a message when the Planetoid files are absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sparsegnn.data import find_data_root, load_dataset, power_law
+from sparsegnn.distill import TeacherCache, fit_distilled
+from sparsegnn.graph import Graph, k_hop, subgraph
+from sparsegnn.nn import GCN, MLP
+from sparsegnn.train import build_model, fit_recipe, model_inputs, recipe
+
+GCN_STUDENT_LOSSES = ("kd", "lsp", "gsp", "gcrd")
+
+
+def train_teacher(data, seed: int):
+    """The gcn recipe's model at its best validation epoch, in eval mode, and its inputs."""
+    r = recipe("gcn")
+    x = model_inputs("gcn", data.x, data.graph, r)
+    result = fit_recipe("gcn", data, r, seed, x)
+    teacher = build_model("gcn", x.size(1), data.num_classes, r)
+    teacher.load_state_dict(result.best_state)
+    return teacher.eval(), x, result.acc["test"]
+
+
+def accuracy_seed(data, seed: int, student_hidden: int, mlp_only: bool = False) -> dict[str, float]:
+    """Every model's test accuracy for one seed on ``data`` (``mlp_only``: the teacher and the
+    MLP rows only)."""
+    mlp_r, small_r = recipe("mlp"), recipe("gcn", hidden=student_hidden)
+    glnn_r = recipe("mlp", weight_decay=0.0)  # see the module docstring
+    mlp_x = model_inputs("mlp", data.x, data.graph, mlp_r)
+    teacher, x, teacher_acc = train_teacher(data, seed)
+    cache = TeacherCache(teacher, x, data.graph, hidden=True)
+    acc = {
+        "GCN teacher (2 x 16)": teacher_acc,
+        "MLP (2 x 64)": fit_recipe("mlp", data, mlp_r, seed, mlp_x, keep_best_state=False).acc["test"],
+        "MLP + GLNN": fit_distilled("mlp", data, glnn_r, seed, teacher, "glnn", mlp_x, cache,
+                                    keep_best_state=False).acc["test"],
+    }
+    if mlp_only:
+        return acc
+    small = f"GCN (2 x {student_hidden})"
+    acc[small] = fit_recipe("gcn", data, small_r, seed, x, keep_best_state=False).acc["test"]
+    for loss in GCN_STUDENT_LOSSES:
+        acc[f"{small} + {loss.upper()}"] = fit_distilled("gcn", data, small_r, seed, teacher, loss, x, cache,
+                                                         keep_best_state=False).acc["test"]
+    return acc
+
+
+def accuracy_table(tables: dict[str, dict[str, list[float]]]) -> str:
+    """Markdown: one row per model, one column per dataset, mean +- std over the seeds run."""
+    names = list(tables)
+    seeds = min(len(next(iter(t.values()))) for t in tables.values())
+    lines = [f"| model ({seeds} seeds, test %) | " + " | ".join(names) + " |",
+             "| --- | " + " | ".join("---" for _ in names) + " |"]
+    for key in tables[names[0]]:
+        cells = []
+        for name in names:
+            values = tables[name][key][:seeds]
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.2f} +- {std:.2f}")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def interleaved_seconds(fns: dict[str, object], repeats: int, clock: str = "wall") -> dict[str, list[float]]:
+    """Seconds of ``repeats`` rounds after a warm-up round, each round calling every function
+    once in turn (on a shared machine the models then see the same load, round by round).
+    ``clock``: ``"wall"`` or ``"cpu"`` (the process's CPU time: with one thread, the compute
+    alone, whatever else the machine runs)."""
+    tick = CLOCKS[clock]
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = tick()
+            fn()
+            times[name].append(tick() - start)
+    return times
+
+
+@torch.no_grad()
+def latency(nodes: int, edges: int, targets: int, features: int, hidden: int, classes: int,
+            repeats: int, clock: str = "wall") -> dict[str, float]:
+    graph = Graph.from_scipy(power_law(nodes, edges, seed=0).graph.symmetric_pattern())
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(nodes, features, generator=gen)
+    seeds = torch.randperm(nodes, generator=gen)[:targets]
+    normalised = graph.gcn_norm()  # once, before serving: the full graph's degrees
+    torch.manual_seed(0)
+    teacher = GCN(features, hidden, classes, 2, 0.5).eval()
+    student = MLP(features, hidden, classes, 2, 0.5).eval()
+
+    def gather():
+        ball, _ = k_hop(normalised, seeds, 2)
+        return ball, subgraph(normalised, ball).graph
+
+    def gnn():
+        ball, sub = gather()
+        return teacher(x.index_select(0, ball), sub)[: seeds.numel()]
+
+    ball, _ = gather()
+    out: dict[str, float] = {"graph_nnz": graph.nnz, "ball_nodes": ball.numel()}
+    times = interleaved_seconds({"mlp": lambda: student(x.index_select(0, seeds)), "gather": gather, "gcn": gnn},
+                                repeats, clock)
+    for name, values in times.items():
+        out[f"{name}_s"], out[f"{name}_median_s"] = min(values), statistics.median(values)
+    out["speedup"] = out["gcn_s"] / out["mlp_s"]  # of the least disturbed runs
+    out["speedup_median"] = statistics.median(g / m for g, m in zip(times["gcn"], times["mlp"]))  # per round
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. seeds-1")
+    parser.add_argument("--datasets", default="cora,citeseer")
+    parser.add_argument("--student-hidden", type=int, default=8)
+    parser.add_argument("--only", choices=("accuracy", "latency"), default=None)
+    parser.add_argument("--mlp-only", action="store_true", help="accuracy: the teacher and MLP rows only")
+    parser.add_argument("--nodes", type=int, default=169343)
+    parser.add_argument("--edges", type=int, default=1166243)
+    parser.add_argument("--targets", type=int, default=10000)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the latency part")
+    parser.add_argument("--train-threads", type=int, default=1,
+                        help="torch threads of the accuracy part (1: on a shared 2-core machine, 3-6x faster than 2)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="latency clock: wall time, or the process's CPU time (with --threads 1: immune to load)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results: dict[str, object] = {"threads": args.threads, "seeds": args.seeds}
+    if args.only != "latency":
+        root = find_data_root()
+        if root is None or not (root / "planetoid").is_dir():
+            print("accuracy: skipped, Planetoid files not found ($SPARSEGNN_DATA or ../shared/datasets)")
+        else:
+            torch.set_num_threads(args.train_threads)
+            datasets = {name: load_dataset(name) for name in args.datasets.split(",")}
+            tables: dict[str, dict[str, list[float]]] = {name: {} for name in datasets}
+            results["accuracy"] = tables
+            for seed in range(args.first_seed, args.seeds):  # seeds outermost: a cut-short run covers every dataset
+                for name, data in datasets.items():
+                    start = time.perf_counter()
+                    acc = accuracy_seed(data, seed, args.student_hidden, args.mlp_only)
+                    for key, value in acc.items():
+                        tables[name].setdefault(key, []).append(value)
+                    print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.1f}" for k, v in acc.items())
+                          + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+                if args.json:
+                    Path(args.json).write_text(json.dumps(results, indent=1))
+            print("\n" + accuracy_table(tables))
+            torch.set_num_threads(args.threads)
+    if args.only != "accuracy":
+        lat = latency(args.nodes, args.edges, args.targets, 128, 256, 40, args.repeats, args.clock)
+        results["latency"] = lat
+        print(f"\nlatency, {args.targets} targets of {args.nodes} nodes ({lat['graph_nnz']} entries, 2-hop ball "
+              f"{lat['ball_nodes']} nodes), {args.threads} threads, {args.clock} clock, min (median) of {args.repeats}:")
+        print("| model | ms | vs MLP |\n| --- | --- | --- |")
+        for key, label in (("mlp", "MLP student (2 x 256)"), ("gather", "2-hop gathering alone (k_hop + subgraph)"),
+                           ("gcn", "GCN teacher (2 x 256), gathering included")):
+            print(f"| {label} | {1000 * lat[key + '_s']:.1f} ({1000 * lat[key + '_median_s']:.1f}) | "
+                  f"{lat[key + '_s'] / lat['mlp_s']:.0f}x ({lat[key + '_median_s'] / lat['mlp_median_s']:.0f}x) |")
+        print(f"GCN / MLP per round, median: {lat['speedup_median']:.0f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
