@@ -26,6 +26,12 @@ from .common import EPOCH, SampledMethod, check_int, rng, take_rows
 from .partition_cache import cached_partition
 
 
+def shuffled_groups(seed: int, epoch: int, num_parts: int, batch_size: int) -> list[Tensor]:
+    """The parts ``0 .. num_parts - 1`` shuffled by epoch ``epoch``'s stream of ``seed`` and cut
+    into groups of ``batch_size`` (the last one shorter): int64 tensors."""
+    return list(torch.from_numpy(rng(seed, EPOCH, epoch).permutation(num_parts)).split(batch_size))
+
+
 def diag_enhanced(graph: Graph, diag_lambda: float) -> Graph:
     """``Ã + λ diag(Ã)``, ``Ã = (D + I)^-1 (A + I)`` with ``D`` the row sums of ``A`` (an
     existing self loop is kept and gets ``+1``); tagged ``norm="cluster-diag"``. Square graphs."""
@@ -101,7 +107,7 @@ class ClusterGCN(SampledMethod):
 
     def plan(self, epoch: int) -> list[Tensor]:
         """The epoch's groups of ``batch_size`` shuffled parts."""
-        return list(torch.from_numpy(rng(self.seed, EPOCH, epoch).permutation(self.num_parts)).split(self.batch_size))
+        return shuffled_groups(self.seed, epoch, self.num_parts, self.batch_size)
 
     def make_batch(self, epoch: int, index: int, item: Tensor) -> Batch | None:
         return self.batch_of(item)
