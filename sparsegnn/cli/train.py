@@ -56,10 +56,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         + "; ".join(f"{name}: {text}" for name, text in defaults.items()),
     )
     sampling = train.add_argument_group("sampler options (unset: the --method's paper defaults above)")
-    sampling.add_argument("--num-parts", type=positive_int, default=None, help="cluster: METIS parts")
+    sampling.add_argument("--num-parts", type=positive_int, default=None, help="cluster, gas: METIS parts")
     sampling.add_argument(
         "--batch-size", type=positive_int, default=None,
-        help="cluster: parts per batch; saint-node: nodes drawn; saint-edge: edges drawn; saint-rw: roots; "
+        help="cluster, gas: parts per batch; saint-node: nodes drawn; saint-edge: edges drawn; saint-rw: roots; "
         "shadow: targets; neighbor: seeds",
     )
     sampling.add_argument("--walk-length", type=positive_int, default=None, help="saint-rw: steps per walk")
@@ -68,6 +68,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument("--num-neighbors", type=fanouts, default=None,
                           help="neighbor: fan-out per hop, -1 = all; shadow: one fan-out per node and hop")
     sampling.add_argument("--depth", type=positive_int, default=None, help="shadow: hops per subgraph")
+    sampling.add_argument("--history-dtype", default=None, choices=("float32", "float16", "bfloat16", "int8"),
+                          help="gas: storage of the historical embeddings")
     train.add_argument("--epochs", type=positive_int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--weight-decay", type=float, default=None)
@@ -95,7 +97,8 @@ def _progress_bar(total: int, enabled: bool | None):
     return tqdm(total=total, unit="epoch", leave=False)
 
 
-SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth")
+SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth",
+                   "history_dtype")
 
 
 def _sampler_options(args: argparse.Namespace) -> dict:
