@@ -330,3 +330,35 @@ def test_gas_on_cora_reaches_pygas_accuracy():
     method = lambda x, seed: GAS(x, data.graph, data.y, data.train_mask, num_parts=40, batch_size=10, seed=seed)  # noqa: E731
     result = fit_recipe("gcn", data, recipe("gcn"), 0, method=method, keep_best_state=False)
     assert result.acc["test"] > 80.0
+
+
+def _ddp_worker(rank, world, init, out):
+    import torch.distributed as dist
+
+    from sparsegnn.train.distributed import Distributed
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    data = _data()
+    snaps = []
+
+    class Probe(GAS):
+        def end_epoch(self, epoch):
+            super().end_epoch(epoch)
+            snaps.append([h.pull() for h in self.model.histories])
+
+    method = lambda x, seed: Probe(x, data.graph, data.y, data.train_mask, num_parts=6, batch_size=1,  # noqa: E731
+                                   history_dtype="float16", seed=seed)
+    result = fit_recipe("gcn", data, recipe("gcn", epochs=3, layers=3), 0, method=method,
+                        distributed=Distributed(rank, world), keep_best_state=False)
+    torch.save({"snaps": snaps, "acc": result.acc}, f"{out}/{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_gas_under_ddp_keeps_histories_consistent(tmp_path):
+    world = 2
+    mp.spawn(_ddp_worker, args=(world, f"file://{tmp_path}/store", str(tmp_path)), nprocs=world)
+    runs = [torch.load(tmp_path / f"{r}.pt") for r in range(world)]
+    assert len(runs[0]["snaps"]) == 3 and runs[0]["acc"] == runs[1]["acc"]
+    for mine, theirs in zip(runs[0]["snaps"], runs[1]["snaps"]):
+        assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
