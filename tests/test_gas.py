@@ -216,7 +216,7 @@ def test_one_part_equals_full_batch_step_for_step():
 def test_gas_trains_every_model(kind, dtype):
     data = _data()
     seed_everything(0)
-    method = GAS(data.x, data.graph, data.y, data.train_mask, num_parts=6, batch_size=2, history_dtype=dtype)
+    method = GAS(data.x, data.graph, data.y, data.train_mask, num_parts=4, batch_size=2, history_dtype=dtype)
     trainer = Trainer(method.wrap(_stack(kind)), method, data.y, _masks(data), epochs=40, grad_clip=1.0)
     result = trainer.fit()
     assert result.acc["val"] > 60.0

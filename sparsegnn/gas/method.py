@@ -36,8 +36,8 @@ from torch import Tensor
 
 from ..graph import Graph
 from ..nn import LayerStack
-from ..sampling.cluster import shuffled_groups
-from ..sampling.common import SampledMethod, check_int, take_rows
+from ..sampling.cluster import check_parts, shuffled_groups
+from ..sampling.common import SampledMethod, take_rows
 from ..sampling.partition_cache import cached_partition
 from ..train import Batch, batch_loss
 from .halo import GASBatch, HaloBatch, HaloBatcher
@@ -84,10 +84,7 @@ class GAS(SampledMethod):
         num_workers: int = 0,
     ) -> None:
         super().__init__(x, graph, y, train_mask, seed, num_workers)
-        self.num_parts = check_int("num_parts", num_parts)
-        if self.num_parts > graph.num_nodes:
-            raise ValueError(f"num_parts: {num_parts} parts for a graph of {graph.num_nodes} nodes")
-        self.batch_size = check_int("batch_size", batch_size)
+        self.num_parts, self.batch_size = check_parts(graph, num_parts, batch_size)
         self.history_dtype = storage_dtype(history_dtype)
         self.history_device = torch.device(history_device)
         self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)

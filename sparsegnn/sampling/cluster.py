@@ -26,6 +26,14 @@ from .common import EPOCH, SampledMethod, check_int, rng, take_rows
 from .partition_cache import cached_partition
 
 
+def check_parts(graph: Graph, num_parts: int, batch_size: int) -> tuple[int, int]:
+    """``(num_parts, batch_size)`` checked: ints >= 1, at most one part per node."""
+    num_parts, batch_size = check_int("num_parts", num_parts), check_int("batch_size", batch_size)
+    if num_parts > graph.num_nodes:
+        raise ValueError(f"num_parts: {num_parts} parts for a graph of {graph.num_nodes} nodes")
+    return num_parts, batch_size
+
+
 def shuffled_groups(seed: int, epoch: int, num_parts: int, batch_size: int) -> list[Tensor]:
     """The parts ``0 .. num_parts - 1`` shuffled by epoch ``epoch``'s stream of ``seed`` and cut
     into groups of ``batch_size`` (the last one shorter): int64 tensors."""
@@ -78,10 +86,7 @@ class ClusterGCN(SampledMethod):
         num_workers: int = 0,
     ) -> None:
         super().__init__(x, graph, y, train_mask, seed, num_workers)
-        self.num_parts = check_int("num_parts", num_parts)
-        if self.num_parts > graph.num_nodes:
-            raise ValueError(f"num_parts: {num_parts} parts for a graph of {graph.num_nodes} nodes")
-        self.batch_size = check_int("batch_size", batch_size)
+        self.num_parts, self.batch_size = check_parts(graph, num_parts, batch_size)
         if diag_lambda is not None and not diag_lambda >= 0:
             raise ValueError(f"diag_lambda: expected None or a number >= 0, got {diag_lambda!r}")
         self.diag_lambda = diag_lambda
