@@ -272,6 +272,35 @@ def test_shadow_sampled_subgraph_lies_in_the_ball_and_reads_out_roots(data):
     torch.testing.assert_close(method.predict(model), first)  # eval: fixed seed, no dropout
 
 
+def _exact_ppr(graph, root, alpha):
+    """Dense ``pi = alpha (I - (1 - alpha) A D^-1)^-1 e_root``: the fixed point of the push."""
+    n = graph.num_nodes
+    dense = torch.zeros(n, n, dtype=torch.float64)
+    dense[graph.row_index(), graph.col.long()] = 1.0
+    walk = (dense / dense.sum(1, keepdim=True).clamp(min=1)).t()  # column u spreads evenly to u's neighbours
+    e = torch.zeros(n, dtype=torch.float64)
+    e[root] = 1.0
+    return alpha * torch.linalg.solve(torch.eye(n, dtype=torch.float64) - (1 - alpha) * walk, e)
+
+
+def test_shadow_ppr_sets_are_the_top_k_of_personalised_pagerank(data):
+    method = ShaDowKHop(data.x, data.graph, data.y, data.train_mask, scope="ppr", top_k=6, alpha=0.25,
+                        eps=1e-11, batch_size=4)
+    roots = torch.tensor([0, 7, 42])
+    nodes, nodeptr, _ = method.sample(roots, rng(0))
+    for r, root in enumerate(roots.tolist()):
+        block = nodes[nodeptr[r]:nodeptr[r + 1]].tolist()
+        pi = _exact_ppr(data.graph, root, 0.25)
+        pi[root] = float("inf")
+        expected = pi.argsort(descending=True, stable=True)[:6].tolist()
+        assert block[0] == root and set(block) == set(expected)
+    coarse = ShaDowKHop(data.x, data.graph, data.y, data.train_mask, scope="ppr", top_k=200, batch_size=4)
+    nodes, nodeptr, _ = coarse.sample(roots, rng(0))
+    ball, _ = k_hop(data.graph, torch.tensor([0]), 300)
+    assert int(nodes[0]) == 0 and set(nodes[: nodeptr[1]].tolist()) <= set(ball.tolist())
+    assert torch.equal(coarse.sample(roots, rng(5))[0], nodes)  # deterministic
+
+
 # ---------------------------------------------------------------------------- determinism, arguments
 METHOD_OPTIONS = {
     "cluster": {"num_parts": 6, "batch_size": 2},
@@ -279,6 +308,7 @@ METHOD_OPTIONS = {
     "saint-edge": {"batch_size": 30, "sample_coverage": 5},
     "saint-rw": {"batch_size": 10, "walk_length": 3, "sample_coverage": 5},
     "shadow": {"depth": 2, "num_neighbors": 3, "batch_size": 16},
+    "shadow-ppr": {"top_k": 8, "batch_size": 16},
     "neighbor": {"num_neighbors": [4, 3], "batch_size": 16},
 }
 
@@ -297,6 +327,32 @@ def test_batches_are_deterministic_per_seed_and_epoch(data, half_mask, name):
     assert _signature(first, 1) == _signature(again, 1)
     assert _signature(first, 0) != _signature(first, 1)
     assert _signature(first, 0) != _signature(other, 0)
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_OPTIONS))
+def test_worker_processes_and_rank_shards_make_the_same_batches(data, half_mask, name):
+    def build(**kwargs):
+        return make_method(name, data.x, data.graph, data.y, half_mask, seed=3, **METHOD_OPTIONS[name], **kwargs)
+
+    alone = _signature(build(), 2)
+    assert _signature(build(num_workers=2), 2) == alone
+    shards = []
+    for rank in range(3):
+        method = build()
+        method.shard(rank, 3)
+        shards.append(_signature(method, 2))
+    assert sorted(sum(shards, [])) == sorted(alone)  # disjoint shares that cover the epoch
+    assert all(shards)
+
+
+def test_shard_and_workers_arguments_are_checked(data):
+    with pytest.raises(ValueError, match="num_workers"):
+        make_method("cluster", data.x, data.graph, data.y, data.train_mask, num_workers=-1, **METHOD_OPTIONS["cluster"])
+    method = make_method("cluster", data.x, data.graph, data.y, data.train_mask, **METHOD_OPTIONS["cluster"])
+    with pytest.raises(ValueError, match="rank"):
+        method.shard(2, 2)
+    with pytest.raises(ValueError, match="cannot be split"):
+        FullBatch(data.x, data.graph, data.y, data.train_mask).shard(0, 2)
 
 
 @pytest.mark.parametrize("name", ["saint-rw", "neighbor"])
@@ -326,6 +382,10 @@ def test_training_through_the_loop_is_deterministic_per_seed(data, half_mask, na
         ("neighbor", {"num_neighbors": [0]}, "num_neighbors"),
         ("shadow", {"num_neighbors": -3}, "num_neighbors"),
         ("shadow", {"depth": 0}, "depth"),
+        ("shadow-ppr", {"top_k": 0}, "top_k"),
+        ("shadow-ppr", {"alpha": 1.0}, "alpha"),
+        ("shadow-ppr", {"eps": 0.0}, "eps"),
+        ("shadow", {"scope": "ball"}, "scope"),
         ("neighbor", {"batch_size": -1}, "batch_size"),
     ],
 )

@@ -1,7 +1,12 @@
 """``sparsegnn train``: train a model on a dataset over several seeds through the one training
 loop, full batch or with a sampler (``--method``, :mod:`sparsegnn.sampling`); one log line per
-epoch (with its sampling and compute time), a final table, and a JSON file (schema
-``sparsegnn-train/1``)."""
+epoch (with its sampling and compute time), a final table, a JSON file (schema
+``sparsegnn-train/1``) and loss / accuracy curves (``--plot``).
+
+``--checkpoint DIR`` writes ``DIR/seed-<s>.ckpt`` after every epoch; ``--resume DIR`` continues
+each seed from its checkpoint there (a killed run resumed ends as if never stopped). Under
+``torchrun --nproc_per_node=N -m sparsegnn train ...`` the sampled methods train data-parallel
+(:mod:`sparsegnn.train.distributed`); rank 0 logs, evaluates and writes every file."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .args import UsageError, add_progress_flag, positive_int
+from .args import UsageError, add_progress_flag, non_negative_int, positive_int
 
 SCHEMA = "sparsegnn-train/1"
 
@@ -60,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument(
         "--batch-size", type=positive_int, default=None,
         help="cluster, gas: parts per batch; saint-node: nodes drawn; saint-edge: edges drawn; saint-rw: roots; "
-        "shadow: targets; neighbor: seeds",
+        "shadow, shadow-ppr: targets; neighbor: seeds",
     )
     sampling.add_argument("--walk-length", type=positive_int, default=None, help="saint-rw: steps per walk")
     sampling.add_argument("--sample-coverage", type=float, default=None,
@@ -68,8 +73,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument("--num-neighbors", type=fanouts, default=None,
                           help="neighbor: fan-out per hop, -1 = all; shadow: one fan-out per node and hop")
     sampling.add_argument("--depth", type=positive_int, default=None, help="shadow: hops per subgraph")
+    sampling.add_argument("--top-k", type=positive_int, default=None,
+                          help="shadow-ppr: nodes per subgraph (the target and the highest PPR scores)")
     sampling.add_argument("--history-dtype", default=None, choices=("float32", "float16", "bfloat16", "int8"),
                           help="gas: storage of the historical embeddings")
+    sampling.add_argument("--workers", type=non_negative_int, default=0,
+                          help="worker processes making the batches (default 0: this process; the batches are "
+                               "the same either way)")
     train.add_argument("--epochs", type=positive_int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--weight-decay", type=float, default=None)
@@ -79,6 +89,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seeds", type=positive_int, default=1, help="seeds 0..N-1 (default 1)")
     train.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     train.add_argument("--json", metavar="PATH", help=f"write the results as JSON ({SCHEMA})")
+    train.add_argument("--plot", metavar="PATH", help="draw loss and accuracy curves per seed (PNG, matplotlib)")
+    train.add_argument("--checkpoint", metavar="DIR", help="write a checkpoint per seed to DIR after every epoch")
+    train.add_argument("--resume", metavar="DIR",
+                       help="continue from the checkpoints in DIR (and keep writing them there)")
     train.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
     add_progress_flag(train)
     train.set_defaults(run=run)
@@ -97,7 +111,7 @@ def _progress_bar(total: int, enabled: bool | None):
     return tqdm(total=total, unit="epoch", leave=False)
 
 
-SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth",
+SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth", "top_k",
                    "history_dtype")
 
 
@@ -112,8 +126,9 @@ def _sampler(args: argparse.Namespace, data, r):
 
     options = _sampler_options(args)
     if args.method == "full":
-        if options:
-            raise UsageError(f"--{next(iter(options)).replace('_', '-')}: a sampler option, but --method is full")
+        if options or args.workers:
+            name = next(iter(options), "workers")
+            raise UsageError(f"--{name.replace('_', '-')}: a sampler option, but --method is full")
         return None
     if args.model not in SAMPLER_MODELS:
         raise UsageError(f"--method {args.method}: needs a message-passing model ({', '.join(SAMPLER_MODELS)}), "
@@ -130,7 +145,8 @@ def _sampler(args: argparse.Namespace, data, r):
 
     def build(x, seed):
         try:
-            return make_method(args.method, x, data.graph, data.y, data.train_mask, seed=seed, **options)
+            return make_method(args.method, x, data.graph, data.y, data.train_mask, seed=seed,
+                               num_workers=args.workers, **options)
         except ValueError as error:
             raise UsageError(f"--method {args.method}: {error}") from None
 
@@ -141,34 +157,85 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def _checkpoint_dir(args: argparse.Namespace) -> Path | None:
+    """Where the per-seed checkpoints go (``--resume`` implies writing there too)."""
+    if args.resume and args.checkpoint and Path(args.resume) != Path(args.checkpoint):
+        raise UsageError("--resume and --checkpoint: give one folder (--resume keeps writing to it)")
+    if args.resume:
+        folder = Path(args.resume)
+        if not folder.is_dir() or not any(folder.glob("seed-*.ckpt")):
+            raise UsageError(f"--resume {args.resume}: no checkpoint there (seed-*.ckpt)")
+        return folder
+    return Path(args.checkpoint) if args.checkpoint else None
+
+
+def _identity(args: argparse.Namespace, data, r, seed: int) -> dict:
+    """What a checkpoint belongs to: everything that changes the run's epochs (not --epochs,
+    so a resumed run may go on for longer, nor --workers, which changes no batch)."""
+    from ..sampling import graph_hash
+
+    settings = {k: v for k, v in asdict(r).items() if k != "epochs"}
+    return {"dataset": args.dataset, "graph_hash": graph_hash(data.graph), "num_nodes": data.num_nodes,
+            "in_channels": data.num_features, "num_classes": data.num_classes, "model": args.model,
+            "recipe": settings, "method": args.method, "options": _sampler_options(args), "seed": seed}
+
+
+def _log_line(seed: int, record) -> str:
+    acc = record.acc
+    return (f"seed {seed} epoch {record.epoch:4d}  loss {record.loss:.4f}  train "
+            f"{acc.get('train', float('nan')):5.1f}  val {acc.get('val', float('nan')):5.1f}  "
+            f"test {acc.get('test', float('nan')):5.1f}  {1000 * record.epoch_time:7.1f} ms (sample "
+            f"{1000 * record.sample_time:.1f}, compute {1000 * record.compute_time:.1f})  "
+            f"RSS {record.peak_rss_mib:.0f} MiB")
+
+
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from ..data import load_dataset
-    from ..profile.machine import environment
-    from ..train import fit_recipe, model_inputs, recipe
+    from ..train import recipe
+    from ..train.distributed import from_env, world_size
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
         raise UsageError(f"--dropout: expected a probability in [0, 1), got {args.dropout}")
     for name in ("lr", "weight_decay"):
         value = getattr(args, name)
         if value is not None and (value < 0 or (name == "lr" and value == 0)):
             raise UsageError(f"--{name.replace('_', '-')}: expected a positive number, got {value}")
+    if world_size() > 1 and args.method == "full":
+        raise UsageError("--method full: torchrun needs a sampled --method (each rank trains on its share of batches)")
+    folder = _checkpoint_dir(args)
     try:
         data = load_dataset(args.dataset)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"--dataset {args.dataset}: {error}") from None
     r = recipe(args.model, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
                hidden=args.hidden, layers=args.layers, dropout=args.dropout)
-    print(f"{args.dataset}: {data.num_nodes} nodes, {data.num_edges} edges, {data.num_features} "
-          f"features, {data.num_classes} classes; model {args.model} {r}; method {args.method} "
-          f"{_sampler_options(args)}", flush=True)
+    distributed = from_env()
+    try:
+        return _train(args, data, r, folder, distributed)
+    finally:
+        if distributed is not None:
+            distributed.close()
+
+
+def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) -> int:
+    """The seeds' runs, the table, the JSON and the plot (on rank 0)."""
+    import torch
+
+    from ..profile.machine import environment
+    from ..train import fit_recipe, model_inputs
+    from ..train.distributed import threads_per_rank, world_size
+
+    main_rank = distributed is None or distributed.is_main
+    torch.set_num_threads(args.threads or threads_per_rank(world_size()))
+    say = print if main_rank else (lambda *a, **k: None)
+    say(f"{args.dataset}: {data.num_nodes} nodes, {data.num_edges} edges, {data.num_features} "
+        f"features, {data.num_classes} classes; model {args.model} {r}; method {args.method} "
+        f"{_sampler_options(args)}" + (f"; {distributed.world} ranks" if distributed else ""), flush=True)
     x = model_inputs(args.model, data.x, data.graph, r)
     method = _sampler(args, data, r)
-    bar = _progress_bar(args.seeds * r.epochs, args.progress)
-    say = bar.write if bar is not None else print
+    bar = _progress_bar(args.seeds * r.epochs, args.progress if main_rank else False)
+    if bar is not None:
+        say = bar.write
     per_seed, epochs = [], []
     for seed in range(args.seeds):
         def on_epoch(record, seed=seed):
@@ -176,15 +243,18 @@ def run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.update(1)
             if not args.quiet:
-                acc = record.acc
-                say(f"seed {seed} epoch {record.epoch:4d}  loss {record.loss:.4f}  train "
-                    f"{acc.get('train', float('nan')):5.1f}  val {acc.get('val', float('nan')):5.1f}  "
-                    f"test {acc.get('test', float('nan')):5.1f}  {1000 * record.epoch_time:7.1f} ms (sample "
-                    f"{1000 * record.sample_time:.1f}, compute {1000 * record.compute_time:.1f})  "
-                    f"RSS {record.peak_rss_mib:.0f} MiB")
+                say(_log_line(seed, record))
 
         start = time.perf_counter()
-        result = fit_recipe(args.model, data, r, seed, x, on_epoch, method=method)
+        checkpoint = folder / f"seed-{seed}.ckpt" if folder is not None else None
+        try:
+            result = fit_recipe(args.model, data, r, seed, x, on_epoch, method=method, checkpoint=checkpoint,
+                                resume=bool(args.resume), identity=_identity(args, data, r, seed),
+                                distributed=distributed)
+        except ValueError as error:
+            if checkpoint is not None and str(error).startswith(str(checkpoint)):
+                raise UsageError(str(error)) from None  # a damaged or foreign checkpoint
+            raise
         times = [rec.epoch_time for rec in result.records]
         per_seed.append({
             "seed": seed,
@@ -194,10 +264,12 @@ def run(args: argparse.Namespace) -> int:
             "sample_time_mean": statistics.mean(rec.sample_time for rec in result.records),
             "compute_time_mean": statistics.mean(rec.compute_time for rec in result.records),
             "seconds": time.perf_counter() - start,
-            "peak_rss_mib": result.records[-1].peak_rss_mib,
+            "peak_rss_mib": max(rec.peak_rss_mib for rec in result.records),
         })
     if bar is not None:
         bar.close()
+    if not main_rank:
+        return 0
     test_mean, test_std = _mean_std([s["test_acc"] for s in per_seed])
     val_mean, _ = _mean_std([s["val_acc"] for s in per_seed])
     print(f"\n{'seed':>4}  {'best epoch':>10}  {'val %':>6}  {'test %':>6}  {'epoch ms':>8}  {'peak RSS MiB':>12}")
@@ -216,9 +288,14 @@ def run(args: argparse.Namespace) -> int:
             "per_seed": per_seed,
             "epochs": epochs,
             "config": {"dataset": args.dataset, "model": args.model, "seeds": args.seeds,
-                       "method": args.method, **_sampler_options(args), **asdict(r)},
+                       "method": args.method, **_sampler_options(args), "workers": args.workers,
+                       "ranks": distributed.world if distributed else 1, **asdict(r)},
             "env": environment(),
         }
         Path(args.json).write_text(json.dumps(payload, indent=1))
         print(f"wrote {args.json}")
+    if args.plot:
+        from ..profile.plots import training_curves
+
+        print(f"wrote {training_curves(epochs, args.plot, f'{args.model} on {args.dataset}, --method {args.method}')}")
     return 0

@@ -8,6 +8,8 @@
   the bandwidth left unused.
 - ``speedup_<kernel>_<graph>.png``: speed-up over the kernel's baseline peer, grouped bars per F
   (one bar per implementation; the dashed line at 1 is the baseline).
+- :func:`training_curves`: a ``sparsegnn train --plot`` run's loss and accuracies per epoch,
+  one line per seed.
 """
 
 from __future__ import annotations
@@ -174,3 +176,36 @@ def write_plots(
                 )
             )
     return written
+
+
+def training_curves(epochs: list[dict], path: str | os.PathLike, title: str) -> str:
+    """Training loss (left) and validation / test accuracy (right) per epoch, one line per seed.
+
+    ``epochs``: the per-epoch rows of ``sparsegnn train --json`` (``seed``, ``epoch``, ``loss``,
+    ``val_acc``, ``test_acc``). Returns the PNG's path."""
+    plt = _pyplot()
+    seeds = sorted({row["seed"] for row in epochs})
+    colors = _colors([str(seed) for seed in seeds])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for seed in seeds:
+        rows = [row for row in epochs if row["seed"] == seed]
+        x = [row["epoch"] for row in rows]
+        color = colors[str(seed)]
+        left.plot(x, [row["loss"] for row in rows], color=color, lw=1, label=f"seed {seed}")
+        for split, style in (("val", "-"), ("test", ":")):
+            if all(f"{split}_acc" in row for row in rows):
+                right.plot(x, [row[f"{split}_acc"] for row in rows], style, color=color, lw=1,
+                           label=f"seed {seed} {split}" if len(seeds) == 1 or split == "val" else None)
+    left.set(xlabel="epoch", ylabel="training loss", yscale="log")
+    right.set(xlabel="epoch", ylabel="accuracy % (solid: val, dotted: test)")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+    if len(seeds) <= 10:
+        left.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

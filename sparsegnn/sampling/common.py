@@ -156,6 +156,7 @@ class SampledMethod(Method):
             made = torch.utils.data.DataLoader(
                 PlannedBatches(self, epoch, items), batch_size=None, num_workers=self.num_workers,
                 collate_fn=_as_is, worker_init_fn=self._init_worker, multiprocessing_context="fork",
+                generator=torch.Generator().manual_seed(self.seed),  # not the global RNG: dropout draws from it
             )
         return (batch for batch in made if batch is not None)
 

@@ -133,6 +133,69 @@ def khop_sets(rowptr, col, roots, depth, fanout, seed, scratch):  # pragma: no c
 
 
 @njit(cache=True)
+def ppr_topk_sets(rowptr, col, roots, alpha, eps, top_k, p, r, scratch):  # pragma: no cover - jitted
+    """ShaDow's PPR node sets: per root, approximate personalised PageRank by Andersen et al.'s
+    push (teleport ``alpha``; push a node while its residual is at least ``eps`` times its
+    degree), then the root and up to ``top_k - 1`` other nodes of highest score (ties: first
+    reached first).
+
+    ``p``, ``r``: float64 ``[N]`` zeros and ``scratch`` int64 ``[N]`` of -1, all restored on
+    return. Returns ``(nodes, nodeptr)`` as :func:`khop_sets`."""
+    out = [0]
+    out.pop()
+    nodeptr = np.zeros(roots.shape[0] + 1, np.int64)
+    for ri in range(roots.shape[0]):
+        root = roots[ri]
+        touched = [root]
+        queue = [root]
+        scratch[root] = 1  # -1 untouched, 0 touched, 1 queued
+        r[root] = 1.0
+        head = 0
+        while head < len(queue):
+            u = queue[head]
+            head += 1
+            scratch[u] = 0
+            deg = rowptr[u + 1] - rowptr[u]
+            if deg == 0:
+                p[u] += r[u]
+                r[u] = 0.0
+                continue
+            if r[u] < eps * deg:
+                continue
+            p[u] += alpha * r[u]
+            push = (1.0 - alpha) * r[u] / deg
+            r[u] = 0.0
+            for e in range(rowptr[u], rowptr[u + 1]):
+                v = col[e]
+                if scratch[v] < 0:
+                    scratch[v] = 0
+                    touched.append(v)
+                r[v] += push
+                if scratch[v] == 0 and r[v] >= eps * max(rowptr[v + 1] - rowptr[v], 1):
+                    scratch[v] = 1
+                    queue.append(v)
+        candidates = np.array(touched, dtype=np.int64)
+        scores = np.empty(candidates.shape[0])
+        for i in range(candidates.shape[0]):
+            scores[i] = p[candidates[i]]
+        order = np.argsort(-scores, kind="mergesort")
+        out.append(root)
+        count = 1
+        for i in order:
+            if count >= top_k or scores[i] <= 0.0:
+                break
+            if candidates[i] != root:
+                out.append(candidates[i])
+                count += 1
+        for v in touched:
+            p[v] = 0.0
+            r[v] = 0.0
+            scratch[v] = -1
+        nodeptr[ri + 1] = len(out)
+    return np.array(out, dtype=np.int64), nodeptr
+
+
+@njit(cache=True)
 def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - jitted
     """The disjoint union of the subgraphs induced by each group ``nodes[nodeptr[g]:nodeptr[g +
     1]]`` (distinct ids within a group), as one CSR on ``len(nodes)`` local nodes, columns

@@ -8,6 +8,7 @@ papers (or PyG's examples, where the paper gives none for this setting) use.
 | saint-edge | GraphSAINTEdgeSampler | 4000 edges, coverage 100 | Zeng et al., Flickr; PyG's coverage |
 | saint-rw | GraphSAINTRandomWalkSampler | 6000 roots, walk length 2, coverage 100 | PyG's Flickr example |
 | shadow | ShaDowKHop | depth 2, 5 neighbours, 64 targets | PyG's ShaDow example |
+| shadow-ppr | ShaDowKHop, scope ppr | top 200 by PPR, 64 targets | Zeng et al. (k = 200) |
 | neighbor | NeighborSampling | fan-outs [25, 10], 512 seeds | Hamilton et al. |
 | gas | sparsegnn.gas.GAS | 40 parts, 10 per batch, float32 histories | PyGAS's Cora settings |
 """
@@ -25,7 +26,7 @@ from .neighbor import NeighborSampling
 from .saint import GraphSAINTEdgeSampler, GraphSAINTNodeSampler, GraphSAINTRandomWalkSampler
 from .shadow import ShaDowKHop
 
-METHODS = ("full", "cluster", "saint-node", "saint-edge", "saint-rw", "shadow", "neighbor", "gas")
+METHODS = ("full", "cluster", "saint-node", "saint-edge", "saint-rw", "shadow", "shadow-ppr", "neighbor", "gas")
 
 _CLASSES: dict[str, type[Method]] = {
     "cluster": ClusterGCN,
@@ -33,6 +34,7 @@ _CLASSES: dict[str, type[Method]] = {
     "saint-edge": GraphSAINTEdgeSampler,
     "saint-rw": GraphSAINTRandomWalkSampler,
     "shadow": ShaDowKHop,
+    "shadow-ppr": ShaDowKHop,
     "neighbor": NeighborSampling,
 }
 
@@ -42,6 +44,7 @@ PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
     "saint-edge": {"batch_size": 4000, "sample_coverage": 100},
     "saint-rw": {"batch_size": 6000, "walk_length": 2, "sample_coverage": 100},
     "shadow": {"depth": 2, "num_neighbors": 5, "batch_size": 64},
+    "shadow-ppr": {"scope": "ppr", "top_k": 200, "batch_size": 64},
     "neighbor": {"num_neighbors": [25, 10], "batch_size": 512},
     "gas": {"num_parts": 40, "batch_size": 10, "history_dtype": "float32"},
 }

@@ -1,9 +1,13 @@
 """ShaDow (Zeng et al., "Decoupling the Depth and Scope of Graph Neural Networks", NeurIPS 2021):
 every target node gets its own small subgraph, and the GNN runs on that alone.
 
-A target's subgraph is its ``depth``-hop neighbourhood in which every node reached takes up to
-``num_neighbors`` distinct uniform neighbours (``-1``: all, the exact k-hop ball), and the
-subgraph those nodes induce in the full graph. A batch is the disjoint union of its targets'
+A target's subgraph is, with ``scope="khop"``, its ``depth``-hop neighbourhood in which every
+node reached takes up to ``num_neighbors`` distinct uniform neighbours (``-1``: all, the exact
+k-hop ball), or, with ``scope="ppr"`` (the paper's PPR sampler), the target and the
+``top_k - 1`` nodes of highest approximate personalised PageRank from it (Andersen et al.'s
+push with teleport ``alpha`` and tolerance ``eps``; the paper keeps k = 200; ``alpha`` 0.15 and
+``eps`` 1e-4 are this package's defaults); then the subgraph those nodes induce in the full
+graph. A batch is the disjoint union of its targets'
 subgraphs (isolated copies: a node in two subgraphs appears twice), each normalised with its own
 degrees (GCN's ``D^-1/2 (A + I) D^-1/2``). The model may have more layers than ``depth`` (the
 paper's point: depth decoupled from scope). Readout: ``"root"`` takes each target's output row;
@@ -36,6 +40,7 @@ from .common import (
 )
 
 READOUTS = ("root", "root+mean")
+SCOPES = ("khop", "ppr")
 
 
 class ShaDowKHop(SampledMethod):
@@ -49,6 +54,8 @@ class ShaDowKHop(SampledMethod):
             ShaDow example: depth 2, 5 neighbours, 64 targets per batch).
         batch_size: targets per batch (default 64).
         readout: ``"root"`` or ``"root+mean"`` (see the module docstring).
+        scope: ``"khop"`` (``depth``, ``num_neighbors``) or ``"ppr"`` (``top_k``, ``alpha``,
+            ``eps``; deterministic).
 
     A batch: ``x [n, F]`` for the union's ``n`` nodes, its ``Graph [n, n]`` (tagged ``"gcn"``),
     ``y [t]`` of its ``t`` targets and ``loss_rows [t]``, the row of each target (the first row
@@ -65,6 +72,10 @@ class ShaDowKHop(SampledMethod):
         num_neighbors: int = 5,
         batch_size: int = 64,
         readout: str = "root",
+        scope: str = "khop",
+        top_k: int = 200,
+        alpha: float = 0.15,
+        eps: float = 1e-4,
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
@@ -77,15 +88,28 @@ class ShaDowKHop(SampledMethod):
         if readout not in READOUTS:
             raise ValueError(f"readout: expected one of {READOUTS}, got {readout!r}")
         self.readout_mode = readout
+        if scope not in SCOPES:
+            raise ValueError(f"scope: expected one of {SCOPES}, got {scope!r}")
+        self.scope, self.top_k = scope, check_int("top_k", top_k)
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha: expected a teleport probability in (0, 1), got {alpha!r}")
+        if not eps > 0.0:
+            raise ValueError(f"eps: expected a tolerance > 0, got {eps!r}")
+        self.alpha, self.eps = float(alpha), float(eps)
         self._scratch = np.full(graph.num_nodes, -1, dtype=np.int64)
+        self._scores = np.zeros((2, graph.num_nodes))
 
     def sample(self, roots: Tensor, generator: np.random.Generator) -> tuple[Tensor, Tensor, Graph]:
         """``(node_ids [n], nodeptr [t + 1], graph [n, n])`` for the targets ``roots`` (int64
         ``[t]``): target ``r``'s subgraph is local nodes ``nodeptr[r]:nodeptr[r + 1]``, the
         target first; the graph is the raw (unnormalised) disjoint union."""
         rowptr, col = csr_numpy(self.graph)
-        nodes, nodeptr = kernels.khop_sets(rowptr, col, roots.numpy(), self.depth, self.num_neighbors,
-                                           kernel_seed(generator), self._scratch)
+        if self.scope == "ppr":
+            nodes, nodeptr = kernels.ppr_topk_sets(rowptr, col, roots.numpy(), self.alpha, self.eps, self.top_k,
+                                                   self._scores[0], self._scores[1], self._scratch)
+        else:
+            nodes, nodeptr = kernels.khop_sets(rowptr, col, roots.numpy(), self.depth, self.num_neighbors,
+                                               kernel_seed(generator), self._scratch)
         out_ptr, out_col, position = kernels.induced_union(rowptr, col, nodes, nodeptr, self._scratch)
         value = self.graph.value[torch.from_numpy(position)] if self.graph.value is not None else None
         union = Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), value, validate=False)

@@ -15,6 +15,7 @@ joins them into one process group (gloo: the training loop runs on the CPU) and
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,15 @@ class Distributed:
         out: list[Any] = [None] * self.world
         dist.all_gather_object(out, obj)
         return out
+
+    def close(self) -> None:
+        """Wait for every rank, then leave the process group (before the interpreter exits:
+        leaving it to exit-time teardown can abort a rank with "terminate called without an
+        active exception")."""
+        gc.collect()  # DDP modules in reference cycles still hold the group's pending work
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
 
     def sum(self, *values: float) -> list[float]:
         """The sums over the ranks of ``values``."""
