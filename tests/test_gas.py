@@ -362,3 +362,23 @@ def test_gas_under_ddp_keeps_histories_consistent(tmp_path):
     assert len(runs[0]["snaps"]) == 3 and runs[0]["acc"] == runs[1]["acc"]
     for mine, theirs in zip(runs[0]["snaps"], runs[1]["snaps"]):
         assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+
+
+def _cli(tmp_path, *args, ranks=1):
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}"] if ranks > 1 else []
+    base = ["--dataset", "sbm:300,3,6", "--method", "gas", "--history-dtype", "int8", "--num-parts", "6",
+            "--batch-size", "1", "--quiet", "--threads", "1"]
+    done = subprocess.run([sys.executable, *launcher, "-m", "sparsegnn", "train", *base, *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    out = Path(args[args.index("--json") + 1])
+    return [(e["epoch"], e["loss"], e["val_acc"]) for e in json.loads(out.read_text())["epochs"]]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_train_command_gas_resumes_from_its_checkpoints(tmp_path, ranks):
+    straight = _cli(tmp_path, "--epochs", "8", "--json", str(tmp_path / "a.json"), ranks=ranks)
+    folder = tmp_path / "ckpt"
+    _cli(tmp_path, "--epochs", "4", "--checkpoint", str(folder), "--json", str(tmp_path / "b.json"), ranks=ranks)
+    resumed = _cli(tmp_path, "--epochs", "8", "--resume", str(folder), "--json", str(tmp_path / "c.json"), ranks=ranks)
+    assert resumed == straight

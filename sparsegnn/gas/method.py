@@ -20,8 +20,9 @@ Checkpoints keep the histories (:meth:`GAS.state_dict`), so a resumed run contin
 rows it stopped with. Under torchrun each rank trains its share of the batches and pushes only
 its targets' rows; :meth:`GAS.end_epoch` then makes the histories agree: every row takes the
 value of the rank whose share held its batch this epoch (one all-reduce per storage tensor, the
-other ranks contributing zeros). Rank 0's evaluation then refreshes its own copy; the next
-epoch's pushes and agreement replace those rows everywhere.
+other ranks contributing zeros). Rank 0 then evaluates, which refreshes its copy, and at the
+start of the next epoch broadcasts it to every rank, so all ranks train from the rows a
+checkpoint (rank 0's) holds and a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -143,7 +144,21 @@ class GAS(SampledMethod):
         if not self.warm:  # PyGAS fills the histories with one full pass before training
             self.predict(self._bound())
             self.warm = True
+        if self._distributed():  # rank 0's copy, refreshed by its evaluation, for every rank
+            for storage in self._storages():
+                bits = as_bits(storage)
+                wide = bits.to(torch.int32)  # gloo moves no 8- or 16-bit integers
+                dist.broadcast(wide, src=0)
+                bits.copy_(wide)
         return super().batches(epoch)
+
+    def _distributed(self) -> bool:
+        return self.world > 1 and dist.is_available() and dist.is_initialized()
+
+    def _storages(self) -> list[Tensor]:
+        model = self._bound()
+        model.transfers.wait_all()
+        return [t for h in model.histories for t in (h.emb, h.scale) if t is not None]
 
     def loss(self, model: torch.nn.Module, batch: Batch) -> Tensor:
         return batch_loss(model(batch.x, batch.graph, batch.halo), batch)
@@ -169,29 +184,30 @@ class GAS(SampledMethod):
         self.warm = bool(state.get("warm", True))
 
     def end_epoch(self, epoch: int) -> None:
-        if self.world == 1 or not (dist.is_available() and dist.is_initialized()):
+        if not self._distributed():
             return
-        model = self._bound()
-        model.transfers.wait_all()
         owner = torch.zeros(self.graph.num_nodes, dtype=torch.int64)
         for index, parts in enumerate(self.plan(epoch)):
             for p in parts.tolist():
                 owner[self.partition.partptr[p]:self.partition.partptr[p + 1]] = index % self.world
         mine = owner == self.rank
-        for history in model.histories:
-            for storage in (history.emb, history.scale):
-                if storage is not None:
-                    storage.copy_(agreed(storage, mine))
+        for storage in self._storages():
+            storage.copy_(agreed(storage, mine))
 
 
-#: integer views of the storages, so the all-reduce adds bit patterns (exact: one rank
-#: contributes a row, the others zeros)
+#: integer views of the storages, so collectives move bit patterns and the all-reduce adds
+#: them exactly (one rank contributes a row, the others zeros)
 _BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32}
+
+
+def as_bits(storage: Tensor) -> Tensor:
+    """``storage`` viewed as the signed integers of its width (the same memory)."""
+    return storage.view(_BITS[storage.element_size()]) if storage.dtype.is_floating_point else storage
 
 
 def agreed(storage: Tensor, mine: Tensor) -> Tensor:
     """Every rank's rows where ``mine`` (bool ``[N]``), summed over the ranks: the agreed copy."""
-    bits = storage.view(_BITS[storage.element_size()]) if storage.dtype.is_floating_point else storage
+    bits = as_bits(storage)
     mask = mine.view(-1, *([1] * (bits.dim() - 1)))
     contribution = torch.where(mask, bits, torch.zeros((), dtype=bits.dtype)).to(torch.int32 if bits.element_size() < 4 else bits.dtype)
     dist.all_reduce(contribution)
