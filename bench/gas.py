@@ -13,8 +13,9 @@ dropout 0.8, 400 epochs) and PyGAS's METIS settings (Cora 40 parts, 10 per batch
 ``scale``: a block model (``sbm``: 128 features, 8 classes, homophily 0.8) and a 4-layer GCN
 with hidden 256: full batch, GAS (float32 and int8 histories) and ClusterGCN, each in a fresh
 subprocess under an 18 GB address-space limit (a configuration that does not fit says so), for
-``--epochs`` epochs; peak RSS (the child's ``ru_maxrss``), mean epoch time (training steps and
-the evaluation pass) and test accuracy at the best-validation epoch. ``depth``: peak RSS of one
+``--epochs`` epochs; peak RSS (the child's ``ru_maxrss``, and that minus its RSS once the graph
+and features are loaded: what training adds), mean epoch time (training steps and the
+evaluation pass) and test accuracy at the best-validation epoch. ``depth``: peak RSS of one
 epoch at 2, 4 and 8 layers, full batch against GAS (int8).
 """
 
@@ -100,6 +101,7 @@ def child(config: dict) -> dict:
     data = sbm(config["nodes"], 8, config["degree"], 0.8, num_features=128, seed=0)
     r = recipe("gcn", hidden=256, layers=config["layers"], epochs=config["epochs"])
     x = model_inputs("gcn", data.x, data.graph, r)
+    loaded = current_rss_mib()
     method, options = config["method"], dict(config["options"])
     factory = None if method == "full" else (
         lambda x, seed: make_method(method, x, data.graph, data.y, data.train_mask, seed=seed, **options))
@@ -108,7 +110,15 @@ def child(config: dict) -> dict:
     return {"test_acc": result.acc["test"], "epoch_s": statistics.mean(rec.epoch_time for rec in result.records),
             "compute_s": statistics.mean(rec.compute_time for rec in result.records),
             "seconds": time.perf_counter() - start,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "data_rss_mib": loaded}
+
+
+def current_rss_mib() -> float:
+    """This process's resident set size now, in MiB (``VmRSS``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def spawn(config: dict, timeout: float) -> dict:
@@ -125,20 +135,21 @@ def spawn(config: dict, timeout: float) -> dict:
     return {**config, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
+#: key: (label, method, options)
 SCALE_METHODS = {
-    "full batch": ("full", {}),
-    "GAS, float32 histories": ("gas", {"history_dtype": "float32"}),
-    "GAS, int8 histories": ("gas", {"history_dtype": "int8"}),
-    "ClusterGCN": ("cluster", {}),
+    "full": ("full batch", "full", {}),
+    "gas": ("GAS, float32 histories", "gas", {"history_dtype": "float32"}),
+    "gas-int8": ("GAS, int8 histories", "gas", {"history_dtype": "int8"}),
+    "cluster": ("ClusterGCN", "cluster", {}),
 }
 
 
-def scale(nodes: int, degree: float, epochs: int, layers: list[int], labels: list[str], parts: int,
+def scale(nodes: int, degree: float, epochs: int, layers: list[int], keys: list[str], parts: int,
           batch: int, threads: int, timeout: float) -> list[dict]:
     rows = []
     for depth in layers:
-        for label in labels:
-            method, options = SCALE_METHODS[label]
+        for key in keys:
+            label, method, options = SCALE_METHODS[key]
             if method != "full":
                 options = {**options, "num_parts": parts, "batch_size": batch}
             config = {"label": label, "method": method, "options": options, "nodes": nodes, "degree": degree,
@@ -150,13 +161,14 @@ def scale(nodes: int, degree: float, epochs: int, layers: list[int], labels: lis
 
 
 def scale_table(rows: list[dict]) -> str:
-    lines = ["| layers | method | peak RSS MiB | s / epoch | test % |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| layers | method | peak RSS MiB | of which training (peak - RSS with the data loaded) | s / epoch | test % |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['layers']} | {r['label']} | {r['error']} | - | - |")
+            lines.append(f"| {r['layers']} | {r['label']} | {r['error']} | - | - | - |")
         else:
-            lines.append(f"| {r['layers']} | {r['label']} | {r['peak_rss_mib']:.0f} | {r['epoch_s']:.1f} | "
-                         f"{r['test_acc']:.2f} |")
+            lines.append(f"| {r['layers']} | {r['label']} | {r['peak_rss_mib']:.0f} | "
+                         f"{r['peak_rss_mib'] - r['data_rss_mib']:.0f} | {r['epoch_s']:.1f} | {r['test_acc']:.2f} |")
     return "\n".join(lines)
 
 
@@ -169,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("part", choices=("accuracy", "scale", "depth"))
     parser.add_argument("--datasets", default="cora,citeseer")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--only", help=f"comma-separated keys of {list(SETTINGS)}")
+    parser.add_argument("--only", help=f"comma-separated keys: accuracy {list(SETTINGS)}; scale, depth "
+                                       f"{list(SCALE_METHODS)}")
     parser.add_argument("--nodes", type=int, default=2_000_000)
     parser.add_argument("--degree", type=float, default=10.0, help="mean degree (edges = nodes x degree)")
     parser.add_argument("--epochs", type=int, default=3)
@@ -190,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         batch = args.batch or max(1, parts // 20)
         default = "4" if args.part == "scale" else "2,4,8"
         layers = [int(v) for v in (args.layers or default).split(",")]
-        labels = list(SCALE_METHODS) if args.part == "scale" else ["full batch", "GAS, int8 histories"]
+        keys = args.only.split(",") if args.only else list(SCALE_METHODS) if args.part == "scale" else ["full", "gas-int8"]
         epochs = args.epochs if args.part == "scale" else 1
-        rows = scale(args.nodes, args.degree, epochs, layers, labels, parts, batch, args.threads, args.timeout)
+        rows = scale(args.nodes, args.degree, epochs, layers, keys, parts, batch, args.threads, args.timeout)
         print(scale_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps({"part": args.part, "argv": argv, "rows": rows,
