@@ -36,20 +36,21 @@ SETTINGS = {
     "saint-node": ("saint-node (N_train draws)", "gcn", "saint-node", {"batch_size": "train"}),
     "saint-edge": ("saint-edge (N_train / 2 draws)", "gcn", "saint-edge", {"batch_size": "train/2"}),
     "saint-rw": ("saint-rw (N_train / 4 roots, length 2)", "gcn", "saint-rw", {"batch_size": "train/4", "walk_length": 2}),
-    "saint-node-whole": ("saint-node, whole graph (N_train draws)", "gcn", "saint-node",
-                         {"batch_size": "train", "train_graph_only": False}),
-    "saint-edge-whole": ("saint-edge, whole graph (N_train / 2 draws)", "gcn", "saint-edge",
-                         {"batch_size": "train/2", "train_graph_only": False}),
-    "saint-rw-whole": ("saint-rw, whole graph (N_train / 4 roots, length 2)", "gcn", "saint-rw",
-                       {"batch_size": "train/4", "walk_length": 2, "train_graph_only": False}),
+    "saint-node-whole": ("saint-node, whole graph (N / 2 draws)", "gcn", "saint-node",
+                         {"batch_size": "all/2", "train_graph_only": False}),
+    "saint-edge-whole": ("saint-edge, whole graph (N / 4 draws)", "gcn", "saint-edge",
+                         {"batch_size": "all/4", "train_graph_only": False}),
+    "saint-rw-whole": ("saint-rw, whole graph (N / 6 roots, length 2)", "gcn", "saint-rw",
+                       {"batch_size": "all/6", "walk_length": 2, "train_graph_only": False}),
     "shadow": ("shadow (depth 2, 5 neighbours, 64 targets)", "gcn", "shadow", {}),
     "full-sage": ("full batch", "sage", "full", {}),
     "neighbor": ("neighbor ([25, 10], 512 seeds)", "sage", "neighbor", {}),
 }
 
 
-def _options(options: dict, num_train: int) -> dict:
-    sizes = {"train": num_train, "train/2": num_train // 2, "train/4": num_train // 4}
+def _options(options: dict, num_train: int, num_nodes: int) -> dict:
+    sizes = {"train": num_train, "train/2": num_train // 2, "train/4": num_train // 4, "all/2": num_nodes // 2,
+             "all/4": num_nodes // 4, "all/6": num_nodes // 6}
     return {k: sizes.get(v, v) if isinstance(v, str) else v for k, v in options.items()}
 
 
@@ -61,7 +62,7 @@ def run(dataset: str, seeds: int, keys: list[str]) -> list[dict]:
         label, model, name, options = SETTINGS[key]
         r = recipe(model)
         x = model_inputs(model, data.x, data.graph, r)
-        opts = _options(options, num_train)
+        opts = _options(options, num_train, data.num_nodes)
         factory = None if name == "full" else (
             lambda x, seed, name=name, opts=opts: make_method(name, x, data.graph, data.y, data.train_mask, seed=seed, **opts))
         accs, epoch, sample, compute = [], [], [], []

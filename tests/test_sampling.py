@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from sparsegnn.cli import main
+from sparsegnn import Graph
 from sparsegnn.data import sbm
 from sparsegnn.graph import k_hop, subgraph
 from sparsegnn.nn import GCN, SAGE
@@ -27,7 +28,7 @@ from sparsegnn.sampling import (
     diag_enhanced,
     make_method,
 )
-from sparsegnn.sampling.common import rng
+from sparsegnn.sampling.common import gcn_normalised, rng
 from sparsegnn.train import FullBatch, fit_recipe, recipe
 
 
@@ -57,6 +58,12 @@ def _induced(graph, nodes):
     return {(local[r], local[c]) for r, c in _entries(graph) if r in local and c in local}
 
 
+def _assert_same_graph(got, want):
+    assert torch.equal(got.rowptr, want.rowptr) and torch.equal(got.col.long(), want.col.long())
+    torch.testing.assert_close(got.value, want.value)
+    assert got.norm == want.norm
+
+
 # ---------------------------------------------------------------------------- ClusterGCN
 def test_cluster_parts_cover_every_node_once_and_batches_hold_the_induced_edges(data):
     method = ClusterGCN(data.x, data.graph, data.y, data.train_mask, num_parts=8, batch_size=3)
@@ -71,7 +78,7 @@ def test_cluster_parts_cover_every_node_once_and_batches_hold_the_induced_edges(
         for p in part.part[nodes].unique().tolist():  # whole parts only
             assert set(part.nodes(p).tolist()) <= set(nodes.tolist())
         assert _entries(batch.graph) == _induced(data.graph, nodes)
-        assert batch.graph.norm == "gcn"
+        _assert_same_graph(batch.graph, subgraph(data.graph, nodes).graph.gcn_norm())
         assert torch.equal(batch.y, data.y[nodes[batch.loss_rows]])
         assert bool(data.train_mask[nodes[batch.loss_rows]].all())
         assert int(data.train_mask[nodes].sum()) == batch.loss_rows.numel()
@@ -79,6 +86,17 @@ def test_cluster_parts_cover_every_node_once_and_batches_hold_the_induced_edges(
     covered = torch.cat(seen)
     assert covered.unique().numel() == covered.numel()  # no node twice in an epoch
     assert set(data.train_mask.nonzero().flatten().tolist()) <= set(covered.tolist())
+
+
+def test_compiled_gcn_normalisation_keeps_loops_weights_and_empty_rows():
+    row = torch.tensor([0, 0, 1, 1, 2, 3, 3])
+    col = torch.tensor([0, 2, 0, 3, 1, 1, 3])  # loops on 0 and 3 (weights kept), none on 1 and 2
+    value = torch.tensor([0.5, 2.0, 1.5, 1.0, 3.0, 0.25, 4.0])
+    graph = Graph.from_coo(row, col, value, 5, 5)  # node 4: an empty row
+    got = gcn_normalised(graph.rowptr.numpy(), graph.col.long().numpy(), graph.value)
+    _assert_same_graph(got, graph.gcn_norm())
+    _assert_same_graph(gcn_normalised(graph.rowptr.numpy(), graph.col.long().numpy(), None),
+                       graph.with_value(None).gcn_norm())
 
 
 def test_cluster_with_one_part_is_full_batch(data):
@@ -239,7 +257,10 @@ def test_random_walks_have_the_right_length_and_stay_on_edges(data, half_mask):
 def test_shadow_subgraph_is_the_k_hop_ball(data):
     method = ShaDowKHop(data.x, data.graph, data.y, data.train_mask, depth=2, num_neighbors=-1, batch_size=4)
     roots = torch.tensor([0, 5, 17, 5])  # a root twice: isolated copies
-    nodes, nodeptr, union = method.sample(roots, rng(0))
+    nodes, nodeptr, (rowptr, col, value) = method.sample(roots, rng(0))
+    union = Graph(torch.from_numpy(rowptr), torch.from_numpy(col), value)
+    batch = method.batch_of(roots, rng(0))
+    _assert_same_graph(batch.graph, union.gcn_norm())  # the compiled normalisation equals Graph.gcn_norm
     assert nodeptr.numel() == 5
     for r, root in enumerate(roots.tolist()):
         block = nodes[nodeptr[r]:nodeptr[r + 1]]
@@ -437,3 +458,12 @@ def test_train_cli_runs_a_sampled_method(tmp_path, capsys):
     assert main(["train", "--dataset", "sbm:300,3,6", "--method", "neighbor", "--num-neighbors", "5",
                  "--epochs", "1", "--quiet"]) == 2  # one fan-out for a two-layer model
     assert "--num-neighbors" in capsys.readouterr().err
+    assert main(["train", "--dataset", "sbm:300,3,6", "--method", "shadow-ppr", "--top-k", "8", "--epochs", "1",
+                 "--quiet"]) == 0
+    assert main(["train", "--dataset", "sbm:300,3,6", "--method", "saint-rw", "--saint-graph", "whole",
+                 "--batch-size", "20", "--sample-coverage", "5", "--epochs", "1", "--quiet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"]["train_graph_only"] is False
+    capsys.readouterr()
+    for wrong in (["--method", "cluster", "--saint-graph", "whole"], ["--saint-graph", "train"]):
+        assert main(["train", "--dataset", "sbm:300,3,6", *wrong, "--epochs", "1"]) == 2
+        assert "--saint-graph" in capsys.readouterr().err

@@ -73,6 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sampling.add_argument("--num-neighbors", type=fanouts, default=None,
                           help="neighbor: fan-out per hop, -1 = all; shadow: one fan-out per node and hop")
     sampling.add_argument("--depth", type=positive_int, default=None, help="shadow: hops per subgraph")
+    sampling.add_argument("--saint-graph", choices=("train", "whole"), default=None,
+                          help="saint-*: draw subgraphs from the training graph (the paper's, inductive) or the whole "
+                               "graph (transductive; the loss still counts training nodes only). Planetoid's public "
+                               "splits hold ~40 training-graph edges: use whole there")
     sampling.add_argument("--top-k", type=positive_int, default=None,
                           help="shadow-ppr: nodes per subgraph (the target and the highest PPR scores)")
     sampling.add_argument("--history-dtype", default=None, choices=("float32", "float16", "bfloat16", "int8"),
@@ -117,7 +121,10 @@ SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", 
 
 def _sampler_options(args: argparse.Namespace) -> dict:
     """The sampler options set on the command line (the method's paper defaults fill the rest)."""
-    return {name: getattr(args, name) for name in SAMPLER_OPTIONS if getattr(args, name) is not None}
+    options = {name: getattr(args, name) for name in SAMPLER_OPTIONS if getattr(args, name) is not None}
+    if args.saint_graph is not None:
+        options["train_graph_only"] = args.saint_graph == "train"
+    return options
 
 
 def _sampler(args: argparse.Namespace, data, r):
@@ -127,9 +134,12 @@ def _sampler(args: argparse.Namespace, data, r):
     options = _sampler_options(args)
     if args.method == "full":
         if options or args.workers:
-            name = next(iter(options), "workers")
-            raise UsageError(f"--{name.replace('_', '-')}: a sampler option, but --method is full")
+            first = next(iter(options), "workers")
+            flag = "saint-graph" if first == "train_graph_only" else first.replace("_", "-")
+            raise UsageError(f"--{flag}: a sampler option, but --method is full")
         return None
+    if args.saint_graph is not None and not args.method.startswith("saint"):
+        raise UsageError(f"--saint-graph: for the saint-* methods, got --method {args.method}")
     if args.model not in SAMPLER_MODELS:
         raise UsageError(f"--method {args.method}: needs a message-passing model ({', '.join(SAMPLER_MODELS)}), "
                          f"got --model {args.model}")

@@ -20,9 +20,12 @@ import os
 import torch
 from torch import Tensor
 
-from ..graph import Graph, subgraph
+import numpy as np
+
+from ..graph import Graph
 from ..train import Batch
-from .common import EPOCH, SampledMethod, check_int, rng, take_rows
+from . import kernels
+from .common import EPOCH, SampledMethod, check_int, csr_numpy, gcn_normalised, rng, take_rows
 from .partition_cache import cached_partition
 
 
@@ -93,6 +96,7 @@ class ClusterGCN(SampledMethod):
         self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)
         self.train_mask = train_mask
         self.eval_graph = self.normalise(graph)
+        self._scratch = np.full(graph.num_nodes, -1, dtype=np.int64)
 
     def normalise(self, graph: Graph) -> Graph:
         """The batch (or full) graph with ClusterGCN's normalisation from its own degrees."""
@@ -106,9 +110,16 @@ class ClusterGCN(SampledMethod):
         loss_rows = self.train_mask[nodes].nonzero().flatten()
         if loss_rows.numel() == 0:
             return None
-        induced = subgraph(self.graph, nodes).graph
-        return Batch(take_rows(self.x, nodes), self.normalise(induced), self.y[nodes[loss_rows]],
-                     loss_rows=loss_rows, node_ids=nodes)
+        rowptr, col = csr_numpy(self.graph)
+        out_ptr, out_col, position = kernels.induced_union(rowptr, col, nodes.numpy(),
+                                                           np.array([0, nodes.numel()]), self._scratch)
+        value = self.graph.value[torch.from_numpy(position)] if self.graph.value is not None else None
+        if self.diag_lambda is None:
+            graph = gcn_normalised(out_ptr, out_col, value)
+        else:
+            graph = diag_enhanced(Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), value, validate=False),
+                                  self.diag_lambda)
+        return Batch(take_rows(self.x, nodes), graph, self.y[nodes[loss_rows]], loss_rows=loss_rows, node_ids=nodes)
 
     def plan(self, epoch: int) -> list[Tensor]:
         """The epoch's groups of ``batch_size`` shuffled parts."""

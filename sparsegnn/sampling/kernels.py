@@ -1,6 +1,7 @@
 """The samplers' compiled loops (numba, single-threaded, seeded per call, so a result depends only
 on its inputs and ``seed``): neighbour sampling without replacement, hop by hop; random walks;
-per-root k-hop node sets; and the disjoint union of node-induced subgraphs.
+per-root k-hop and PPR node sets; the disjoint union of node-induced subgraphs; and GCN's
+normalisation of a batch graph in one pass.
 
 Every kernel takes a CSR ``rowptr`` (int64 ``[N + 1]``) and ``col`` (int64 ``[nnz]``); "the
 neighbours of ``u``" are the columns of row ``u`` (the nodes whose messages ``u`` receives).
@@ -196,6 +197,24 @@ def ppr_topk_sets(rowptr, col, roots, alpha, eps, top_k, p, r, scratch):  # prag
 
 
 @njit(cache=True)
+def _sort_row(cols, pos, lo, hi):  # pragma: no cover - jitted
+    """Sort ``cols[lo:hi]`` ascending in place, ``pos`` alike (columns are distinct): insertion
+    sort for the short rows most are (no allocation), a merge sort above 32 entries."""
+    if hi - lo > 32:
+        order = np.argsort(cols[lo:hi], kind="mergesort")
+        cols[lo:hi] = cols[lo:hi][order]
+        pos[lo:hi] = pos[lo:hi][order]
+        return
+    for a in range(lo + 1, hi):
+        c, p = cols[a], pos[a]
+        b = a - 1
+        while b >= lo and cols[b] > c:
+            cols[b + 1], pos[b + 1] = cols[b], pos[b]
+            b -= 1
+        cols[b + 1], pos[b + 1] = c, p
+
+
+@njit(cache=True)
 def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - jitted
     """The disjoint union of the subgraphs induced by each group ``nodes[nodeptr[g]:nodeptr[g +
     1]]`` (distinct ids within a group), as one CSR on ``len(nodes)`` local nodes, columns
@@ -204,38 +223,80 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - j
     Returns ``(rowptr, col, position)``: int64 ``[n + 1]``, int64 ``[m]`` local columns, int64
     ``[m]`` the parent CSR position of every entry."""
     n = nodes.shape[0]
-    out_ptr = np.zeros(n + 1, np.int64)
-    for g in range(nodeptr.shape[0] - 1):
-        for i in range(nodeptr[g], nodeptr[g + 1]):
-            scratch[nodes[i]] = i
-        for i in range(nodeptr[g], nodeptr[g + 1]):
-            u = nodes[i]
-            count = 0
-            for e in range(rowptr[u], rowptr[u + 1]):
-                if scratch[col[e]] >= 0:
-                    count += 1
-            out_ptr[i + 1] = count
-        for i in range(nodeptr[g], nodeptr[g + 1]):
-            scratch[nodes[i]] = -1
+    bound = 0
     for i in range(n):
-        out_ptr[i + 1] += out_ptr[i]
-    out_col = np.empty(out_ptr[n], np.int64)
-    out_pos = np.empty(out_ptr[n], np.int64)
+        bound += rowptr[nodes[i] + 1] - rowptr[nodes[i]]
+    out_ptr = np.zeros(n + 1, np.int64)
+    out_col = np.empty(bound, np.int64)  # one pass: kept entries written as rows are scanned
+    out_pos = np.empty(bound, np.int64)
+    at = 0
     for g in range(nodeptr.shape[0] - 1):
         for i in range(nodeptr[g], nodeptr[g + 1]):
             scratch[nodes[i]] = i
         for i in range(nodeptr[g], nodeptr[g + 1]):
             u = nodes[i]
-            at = out_ptr[i]
+            start = at
             for e in range(rowptr[u], rowptr[u + 1]):
                 c = scratch[col[e]]
                 if c >= 0:
                     out_col[at] = c
                     out_pos[at] = e
                     at += 1
-            order = np.argsort(out_col[out_ptr[i]:at], kind="mergesort")
-            out_col[out_ptr[i]:at] = out_col[out_ptr[i]:at][order]
-            out_pos[out_ptr[i]:at] = out_pos[out_ptr[i]:at][order]
+            _sort_row(out_col, out_pos, start, at)
+            out_ptr[i + 1] = at
         for i in range(nodeptr[g], nodeptr[g + 1]):
             scratch[nodes[i]] = -1
+    out_col = out_col[:at].copy()
+    out_pos = out_pos[:at].copy()
     return out_ptr, out_col, out_pos
+
+
+@njit(cache=True)
+def gcn_normalise(rowptr, col, value):  # pragma: no cover - jitted
+    """GCN's ``D^-1/2 (A + I) D^-1/2`` of a square CSR with columns ascending in each row, as
+    :meth:`sparsegnn.Graph.gcn_norm` computes it (PyG's ``add_remaining_self_loops``: a
+    node's own loop keeps its weight, a missing one gets 1; degrees are weighted row sums, the
+    loop added last), in one pass and in ``value``'s precision.
+
+    ``value``: float ``[nnz]`` weights. Returns ``(rowptr, col, value)`` with exactly one loop
+    per row, columns ascending."""
+    n = rowptr.shape[0] - 1
+    one = value.dtype.type(1.0)
+    loop = np.full(n, one, dtype=value.dtype)
+    has_loop = np.zeros(n, np.bool_)
+    degree = np.zeros(n, dtype=value.dtype)
+    for i in range(n):
+        for e in range(rowptr[i], rowptr[i + 1]):
+            if col[e] == i:
+                loop[i] = value[e]
+                has_loop[i] = True
+            else:
+                degree[i] += value[e]
+        degree[i] += loop[i]
+    dinv = np.zeros(n, dtype=value.dtype)
+    for i in range(n):
+        if degree[i] != 0:
+            dinv[i] = one / np.sqrt(degree[i])
+    out_ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        out_ptr[i + 1] = out_ptr[i] + rowptr[i + 1] - rowptr[i] + (0 if has_loop[i] else 1)
+    out_col = np.empty(out_ptr[n], np.int64)
+    out_value = np.empty(out_ptr[n], dtype=value.dtype)
+    for i in range(n):
+        at = out_ptr[i]
+        placed = has_loop[i]
+        for e in range(rowptr[i], rowptr[i + 1]):
+            c = col[e]
+            if not placed and c > i:
+                out_col[at] = i
+                out_value[at] = dinv[i] * loop[i] * dinv[i]
+                at += 1
+                placed = True
+            w = loop[i] if c == i else value[e]
+            out_col[at] = c
+            out_value[at] = dinv[i] * w * dinv[c]
+            at += 1
+        if not placed:
+            out_col[at] = i
+            out_value[at] = dinv[i] * loop[i] * dinv[i]
+    return out_ptr, out_col, out_value

@@ -194,7 +194,7 @@ class GraphSAINTEdgeSampler(GraphSAINT):
         keep = row != col
         if not bool(keep.any()):
             raise ValueError("train_mask: the training graph has no edge for the edge sampler")
-        degree = g.in_degree().double()
+        degree = g.in_degree().double().clamp(min=1)  # a directed graph's sink has no row entry
         self.edge_row, self.edge_col = row[keep], col[keep]
         weight = 1.0 / degree[self.edge_row] + 1.0 / degree[self.edge_col]
         self.edge_prob = (weight / weight.sum()).numpy()

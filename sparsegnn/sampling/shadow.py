@@ -34,6 +34,7 @@ from .common import (
     check_fanouts,
     check_int,
     csr_numpy,
+    gcn_normalised,
     kernel_seed,
     rng,
     take_rows,
@@ -100,9 +101,10 @@ class ShaDowKHop(SampledMethod):
         self._scores = np.zeros((2, graph.num_nodes))
 
     def sample(self, roots: Tensor, generator: np.random.Generator) -> tuple[Tensor, Tensor, Graph]:
-        """``(node_ids [n], nodeptr [t + 1], graph [n, n])`` for the targets ``roots`` (int64
-        ``[t]``): target ``r``'s subgraph is local nodes ``nodeptr[r]:nodeptr[r + 1]``, the
-        target first; the graph is the raw (unnormalised) disjoint union."""
+        """``(node_ids [n], nodeptr [t + 1], (rowptr, col, value))`` for the targets ``roots``
+        (int64 ``[t]``): target ``r``'s subgraph is local nodes ``nodeptr[r]:nodeptr[r + 1]``,
+        the target first; the CSR (numpy int64 ``rowptr [n + 1]``, ``col``; ``value`` float
+        or None) is the raw (unnormalised) disjoint union."""
         rowptr, col = csr_numpy(self.graph)
         if self.scope == "ppr":
             nodes, nodeptr = kernels.ppr_topk_sets(rowptr, col, roots.numpy(), self.alpha, self.eps, self.top_k,
@@ -112,13 +114,12 @@ class ShaDowKHop(SampledMethod):
                                                kernel_seed(generator), self._scratch)
         out_ptr, out_col, position = kernels.induced_union(rowptr, col, nodes, nodeptr, self._scratch)
         value = self.graph.value[torch.from_numpy(position)] if self.graph.value is not None else None
-        union = Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), value, validate=False)
-        return torch.from_numpy(nodes), torch.from_numpy(nodeptr), union
+        return torch.from_numpy(nodes), torch.from_numpy(nodeptr), (out_ptr, out_col, value)
 
     def batch_of(self, roots: Tensor, generator: np.random.Generator) -> Batch:
-        nodes, nodeptr, union = self.sample(roots, generator)
-        return Batch(take_rows(self.x, nodes), union.gcn_norm(), self.y[roots], loss_rows=nodeptr[:-1],
-                     node_ids=nodes)
+        nodes, nodeptr, (rowptr, col, value) = self.sample(roots, generator)
+        return Batch(take_rows(self.x, nodes), gcn_normalised(rowptr, col, value), self.y[roots],
+                     loss_rows=nodeptr[:-1], node_ids=nodes)
 
     def readout(self, out: Tensor, roots: Tensor) -> Tensor:
         """``[t, C]`` per target from the union's ``[n, C]`` outputs; ``roots`` are the targets'
