@@ -61,10 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         + "; ".join(f"{name}: {text}" for name, text in defaults.items()),
     )
     sampling = train.add_argument_group("sampler options (unset: the --method's paper defaults above)")
-    sampling.add_argument("--num-parts", type=positive_int, default=None, help="cluster: METIS parts")
+    sampling.add_argument("--num-parts", type=positive_int, default=None, help="cluster, gas: METIS parts")
     sampling.add_argument(
         "--batch-size", type=positive_int, default=None,
-        help="cluster: parts per batch; saint-node: nodes drawn; saint-edge: edges drawn; saint-rw: roots; "
+        help="cluster, gas: parts per batch; saint-node: nodes drawn; saint-edge: edges drawn; saint-rw: roots; "
         "shadow, shadow-ppr: targets; neighbor: seeds",
     )
     sampling.add_argument("--walk-length", type=positive_int, default=None, help="saint-rw: steps per walk")
@@ -79,6 +79,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                "splits hold ~40 training-graph edges: use whole there")
     sampling.add_argument("--top-k", type=positive_int, default=None,
                           help="shadow-ppr: nodes per subgraph (the target and the highest PPR scores)")
+    sampling.add_argument("--history-dtype", default=None, choices=("float32", "float16", "bfloat16", "int8"),
+                          help="gas: storage of the historical embeddings")
     sampling.add_argument("--workers", type=non_negative_int, default=0,
                           help="worker processes making the batches (default 0: this process; the batches are "
                                "the same either way)")
@@ -121,7 +123,8 @@ def _progress_bar(total: int, enabled: bool | None):
     return tqdm(total=total, unit="epoch", leave=False)
 
 
-SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth", "top_k")
+SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth", "top_k",
+                   "history_dtype")
 
 
 def _sampler_options(args: argparse.Namespace) -> dict:

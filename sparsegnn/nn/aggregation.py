@@ -34,6 +34,8 @@ def target_rows(x: Tensor, graph: Graph, node_dim: int = -2) -> Tensor:
     :math:`(*, M, F)`, output with :math:`N` nodes."""
     if x.size(node_dim) == graph.num_nodes:
         return x
+    if x.is_sparse:  # sparse COO cannot be sliced as a view
+        return x.index_select(node_dim, torch.arange(graph.num_nodes, device=x.device))
     return x[: graph.num_nodes] if node_dim % x.dim() == 0 else x.narrow(node_dim, 0, graph.num_nodes)
 
 

@@ -29,6 +29,20 @@ from .common import EPOCH, SampledMethod, check_int, csr_numpy, gcn_normalised, 
 from .partition_cache import cached_partition
 
 
+def check_parts(graph: Graph, num_parts: int, batch_size: int) -> tuple[int, int]:
+    """``(num_parts, batch_size)`` checked: ints >= 1, at most one part per node."""
+    num_parts, batch_size = check_int("num_parts", num_parts), check_int("batch_size", batch_size)
+    if num_parts > graph.num_nodes:
+        raise ValueError(f"num_parts: {num_parts} parts for a graph of {graph.num_nodes} nodes")
+    return num_parts, batch_size
+
+
+def shuffled_groups(seed: int, epoch: int, num_parts: int, batch_size: int) -> list[Tensor]:
+    """The parts ``0 .. num_parts - 1`` shuffled by epoch ``epoch``'s stream of ``seed`` and cut
+    into groups of ``batch_size`` (the last one shorter): int64 tensors."""
+    return list(torch.from_numpy(rng(seed, EPOCH, epoch).permutation(num_parts)).split(batch_size))
+
+
 def diag_enhanced(graph: Graph, diag_lambda: float) -> Graph:
     """``Ã + λ diag(Ã)``, ``Ã = (D + I)^-1 (A + I)`` with ``D`` the row sums of ``A`` (an
     existing self loop is kept and gets ``+1``); tagged ``norm="cluster-diag"``. Square graphs."""
@@ -75,10 +89,7 @@ class ClusterGCN(SampledMethod):
         num_workers: int = 0,
     ) -> None:
         super().__init__(x, graph, y, train_mask, seed, num_workers)
-        self.num_parts = check_int("num_parts", num_parts)
-        if self.num_parts > graph.num_nodes:
-            raise ValueError(f"num_parts: {num_parts} parts for a graph of {graph.num_nodes} nodes")
-        self.batch_size = check_int("batch_size", batch_size)
+        self.num_parts, self.batch_size = check_parts(graph, num_parts, batch_size)
         if diag_lambda is not None and not diag_lambda >= 0:
             raise ValueError(f"diag_lambda: expected None or a number >= 0, got {diag_lambda!r}")
         self.diag_lambda = diag_lambda
@@ -112,7 +123,7 @@ class ClusterGCN(SampledMethod):
 
     def plan(self, epoch: int) -> list[Tensor]:
         """The epoch's groups of ``batch_size`` shuffled parts."""
-        return list(torch.from_numpy(rng(self.seed, EPOCH, epoch).permutation(self.num_parts)).split(self.batch_size))
+        return shuffled_groups(self.seed, epoch, self.num_parts, self.batch_size)
 
     def make_batch(self, epoch: int, index: int, item: Tensor) -> Batch | None:
         return self.batch_of(item)

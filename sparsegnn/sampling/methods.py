@@ -10,6 +10,7 @@ papers (or PyG's examples, where the paper gives none for this setting) use.
 | shadow | ShaDowKHop | depth 2, 5 neighbours, 64 targets | PyG's ShaDow example |
 | shadow-ppr | ShaDowKHop, scope ppr | top 200 by PPR, 64 targets | Zeng et al. (k = 200) |
 | neighbor | NeighborSampling | fan-outs [25, 10], 512 seeds | Hamilton et al. |
+| gas | sparsegnn.gas.GAS | 40 parts, 10 per batch, float32 histories | PyGAS's Cora settings |
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .neighbor import NeighborSampling
 from .saint import GraphSAINTEdgeSampler, GraphSAINTNodeSampler, GraphSAINTRandomWalkSampler
 from .shadow import ShaDowKHop
 
-METHODS = ("full", "cluster", "saint-node", "saint-edge", "saint-rw", "shadow", "shadow-ppr", "neighbor")
+METHODS = ("full", "cluster", "saint-node", "saint-edge", "saint-rw", "shadow", "shadow-ppr", "neighbor", "gas")
 
 _CLASSES: dict[str, type[Method]] = {
     "cluster": ClusterGCN,
@@ -45,7 +46,16 @@ PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
     "shadow": {"depth": 2, "num_neighbors": 5, "batch_size": 64},
     "shadow-ppr": {"scope": "ppr", "top_k": 200, "batch_size": 64},
     "neighbor": {"num_neighbors": [25, 10], "batch_size": 512},
+    "gas": {"num_parts": 40, "batch_size": 10, "history_dtype": "float32"},
 }
+
+
+def _method_class(name: str) -> type[Method]:
+    if name == "gas":
+        from ..gas import GAS  # sparsegnn.gas builds on this package: imported when asked for
+
+        return GAS
+    return _CLASSES[name]
 
 
 def make_method(name: str, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, seed: int = 0,
@@ -53,10 +63,10 @@ def make_method(name: str, x: Tensor, graph: Graph, y: Tensor, train_mask: Tenso
     """The sampled method ``name`` (a :data:`METHODS` entry other than ``"full"``) with its
     :data:`PAPER_DEFAULTS` updated by ``options`` (``None`` values ignored; an option the method
     does not take is a ValueError)."""
-    if name not in _CLASSES:
-        raise ValueError(f"method: expected one of {tuple(_CLASSES)}, got {name!r}")
+    if name not in PAPER_DEFAULTS:
+        raise ValueError(f"method: expected one of {tuple(PAPER_DEFAULTS)}, got {name!r}")
     settings = {**PAPER_DEFAULTS[name], **{k: v for k, v in options.items() if v is not None}}
     try:
-        return _CLASSES[name](x, graph, y, train_mask, seed=seed, **settings)
+        return _method_class(name)(x, graph, y, train_mask, seed=seed, **settings)
     except TypeError as error:
         raise ValueError(f"method {name}: {error}") from None

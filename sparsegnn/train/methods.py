@@ -67,6 +67,14 @@ class Method:
         """``[N, C]`` logits of every node for evaluation (eval mode, no gradient)."""
         raise NotImplementedError
 
+    #: the gradient clipping (total 2-norm) the method's paper trains with; None: none
+    grad_clip: float | None = None
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module to train in place of the built ``model`` (GAS wraps it with its
+        histories); the model itself by default."""
+        return model
+
     def bind(self, model: torch.nn.Module) -> None:
         """Called once by the loop with the model it trains (unwrapped by DDP), before a
         checkpoint is restored: a method that keeps per-model state (GAS's histories) sizes it

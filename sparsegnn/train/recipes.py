@@ -137,19 +137,24 @@ def fit_recipe(
 
     ``x``: the model's inputs if already made (:func:`model_inputs`, once per dataset).
     ``method``: ``method(x, seed)`` gives the :class:`Method` to train with in place of full
-    batch (a sampler); the model then caches no normalised graph.
+    batch (a sampler, GAS); the model then caches no normalised graph, and the loop trains
+    ``method.wrap(model)`` with the method's ``grad_clip`` unless one is given.
     ``trainer_options``: further :class:`Trainer` arguments (``checkpoint``, ``resume``,
     ``identity``, ``distributed``, ``patience``, ``grad_clip``)."""
     x = model_inputs(model, data.x, data.graph, r) if x is None else x
     seed_everything(seed)
     net = build_model(model, x.size(1), data.num_classes, r, cached=method is None)
+    chosen = FullBatch(x, data.graph, data.y, data.train_mask) if method is None else method(x, seed)
+    groups = param_groups(net, r)
+    if chosen.grad_clip is not None:
+        trainer_options.setdefault("grad_clip", chosen.grad_clip)
     trainer = Trainer(
-        net,
-        FullBatch(x, data.graph, data.y, data.train_mask) if method is None else method(x, seed),
+        chosen.wrap(net),
+        chosen,
         data.y,
         {"train": data.train_mask, "val": data.val_mask, "test": data.test_mask},
         lr=r.lr,
-        param_groups=param_groups(net, r),
+        param_groups=groups,
         epochs=r.epochs,
         select=r.select,
         keep_best_state=keep_best_state,
