@@ -1,18 +1,62 @@
-"""``quantize_``: the one entry point, dispatching on its config (torchao's habit)."""
+"""``quantize_`` (the one entry point, dispatching on its config: torchao's habit), and ``save`` /
+``load`` of converted models."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 
+from ..nn.quantized import QUANTIZED_MODULES, QuantizedStack
+from ..sampling.partition_cache import write_atomic
 from .config import ConvertConfig, QATConfig
+from .convert import convert
 from .qat import prepare_qat
+
+FORMAT = "sparsegnn-quantized/1"
 
 
 def quantize_(model: torch.nn.Module, config: QATConfig | ConvertConfig) -> torch.nn.Module:
     """``QATConfig``: prepare ``model`` (a GCN / SAGE / EGC / MLP of :mod:`sparsegnn.nn`, or any
     module holding their layers) for quantisation-aware training, in place, and return it.
-    ``ConvertConfig``: return the integer model (:mod:`sparsegnn.nn.quantized`) of a trained QAT
-    model (the QAT model is left as it is)."""
+    ``ConvertConfig``: return the integer model (:class:`sparsegnn.nn.quantized.QuantizedStack`)
+    of a trained QAT model (which is left as it is)."""
     if isinstance(config, QATConfig):
         return prepare_qat(model, config)
+    if isinstance(config, ConvertConfig):
+        return convert(model, config)
     raise TypeError(f"config: expected a QATConfig or a ConvertConfig, got {type(config).__name__}")
+
+
+def save(model: QuantizedStack, path: str | os.PathLike) -> None:
+    """Write a converted model (int8 weights, float32 scales and biases, each layer's sizes) to
+    ``path`` atomically (temporary file, fsync, rename)."""
+    if not isinstance(model, QuantizedStack):
+        raise TypeError(f"model: expected a converted model (QuantizedStack), got {type(model).__name__}")
+    payload = {
+        "format": FORMAT,
+        "layers": [[type(layer).__name__, layer.config()] for layer in model.layers],
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    write_atomic(Path(path), payload)
+
+
+def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> QuantizedStack:
+    """The converted model :func:`save` wrote to ``path``; ValueError for a file that is not one."""
+    try:
+        payload = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"path: {path} is not a readable checkpoint ({error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"path: {path} is not a converted sparsegnn model (expected format {FORMAT!r})")
+    layers = []
+    for name, config in payload["layers"]:
+        if name not in QUANTIZED_MODULES:
+            raise ValueError(f"path: unknown layer type {name!r} in {path}")
+        layers.append(QUANTIZED_MODULES[name](**config))
+    model = QuantizedStack(layers)
+    model.load_state_dict(payload["state_dict"], strict=True)
+    return model.to(map_location).eval()

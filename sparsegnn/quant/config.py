@@ -58,6 +58,9 @@ class ConvertConfig:
 
     Args:
         backend (str): the :func:`sparsegnn.ops.spmm_int8` backend (``"auto"``).
+        compiled (bool): requantise in one fused pass (``torch.compile``; the first forward
+            compiles, seconds) instead of one pass per elementwise operation.
     """
 
     backend: str = "auto"
+    compiled: bool = False
