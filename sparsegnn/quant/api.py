@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -46,7 +47,7 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Q
     """The converted model :func:`save` wrote to ``path``; ValueError for a file that is not one."""
     try:
         payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError) as error:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
         if isinstance(error, FileNotFoundError):
             raise
         raise ValueError(f"path: {path} is not a readable checkpoint ({error})") from None
