@@ -3,6 +3,7 @@ integer modules, save / load, and the errors."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -345,3 +346,36 @@ def test_affine_models_are_not_converted():
     model(data.x, data.graph)
     with pytest.raises(ValueError, match="symmetric"):
         quantize_(model.eval(), ConvertConfig())
+
+
+# ----------------------------------------------------------------------------- commands
+def test_train_command_quant_reports_both_accuracies(tmp_path, capsys):
+    from sparsegnn.cli import main
+
+    out = tmp_path / "q.json"
+    argv = ["train", "--dataset", "sbm:300,3,6", "--model", "gcn", "--epochs", "3", "--quant", "int4",
+            "--degree-quant", "--json", str(out), "--quiet", "--no-progress"]
+    assert main(argv) == 0
+    assert "converted integer model test" in capsys.readouterr().out
+    payload = json.loads(out.read_text())
+    assert payload["config"]["quant"] == "int4" and payload["config"]["degree_quant"] is True
+    assert "converted_test_acc" in payload["per_seed"][0] and "converted_test_acc_mean" in payload
+
+
+@pytest.mark.parametrize("extra", [["--degree-quant"], ["--quant", "int8", "--model", "sgc"]])
+def test_train_command_quant_usage_errors(extra, capsys):
+    from sparsegnn.cli import main
+
+    argv = ["train", "--dataset", "sbm:300,3,6", "--epochs", "2", "--quiet", "--no-progress", *extra]
+    assert main(argv) == 2
+    assert "--quant" in capsys.readouterr().err
+
+
+def test_bench_command_times_the_converted_layer(tmp_path):
+    from sparsegnn.cli import main
+
+    argv = ["bench", "qlayer", "--graph", "rmat:7,4", "--feat", "8", "--backend", "cpu", "--peers", "none",
+            "--repeat", "2", "--warmup", "1", "--json", str(tmp_path / "b.json")]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert {r["kernel"] for r in results if r["status"] == "ok"} == {"qlayer"}
