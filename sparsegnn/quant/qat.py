@@ -161,6 +161,8 @@ class QATConv:
     state: DegreeQuant
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise ValueError(f"x: a QAT {type(self).__name__} takes one node-feature tensor, got {type(x).__name__}")
         x = self.input_q(x, self.state.rows(x.size(0)))
         out = super().forward(x, *args, **kwargs)
         return self.output_q(out, self.state.rows(out.size(0)))
@@ -203,7 +205,6 @@ def _swap_conv(qat_class: type, linears: tuple[str, ...]) -> Callable[[Any, QATC
             conv._cached_edge_index = None
         conv.__class__ = qat_class
         return conv
-
 
     return handler
 
