@@ -292,10 +292,10 @@ def _ring(n):
 def test_load_refuses_a_foreign_file(tmp_path):
     path = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, path)
-    with pytest.raises(ValueError, match="not a converted"):
+    with pytest.raises(ValueError, match="not a sparsegnn record"):
         load(path)
     path.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="path"):
+    with pytest.raises(ValueError, match="other.pt"):
         load(path)
 
 

@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import os
-import pickle
-from pathlib import Path
 
 import torch
 
 from ..nn.quantized import QUANTIZED_MODULES, QuantizedStack
-from ..sampling.partition_cache import write_atomic
+from ..durable import read_record, write_record
 from .config import ConvertConfig, QATConfig
 from .convert import convert
 from .qat import prepare_qat
 
-FORMAT = "sparsegnn-quantized/1"
+KIND = "quantized-model"
 
 
 def quantize_(model: torch.nn.Module, config: QATConfig | ConvertConfig) -> torch.nn.Module:
@@ -31,32 +29,23 @@ def quantize_(model: torch.nn.Module, config: QATConfig | ConvertConfig) -> torc
 
 
 def save(model: QuantizedStack, path: str | os.PathLike) -> None:
-    """Write a converted model (int8 weights, float32 scales and biases, each layer's sizes) to
-    ``path`` atomically (temporary file, fsync, rename)."""
+    """Write a converted model (int8 weights, float32 scales and biases; each layer's type and
+    sizes in the header) to ``path`` as a :mod:`sparsegnn.durable` record of kind
+    ``"quantized-model"`` (atomic, checksummed)."""
     if not isinstance(model, QuantizedStack):
         raise TypeError(f"model: expected a converted model (QuantizedStack), got {type(model).__name__}")
-    payload = {
-        "format": FORMAT,
-        "layers": [[type(layer).__name__, layer.config()] for layer in model.layers],
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    write_atomic(Path(path), payload)
+    meta = {"layers": [[type(layer).__name__, layer.config()] for layer in model.layers]}
+    write_record(path, KIND, meta, {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}})
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> QuantizedStack:
-    """The converted model :func:`save` wrote to ``path``; ValueError for a file that is not one."""
-    try:
-        payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise ValueError(f"path: {path} is not a readable checkpoint ({error})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"path: {path} is not a converted sparsegnn model (expected format {FORMAT!r})")
+    """The converted model :func:`save` wrote to ``path``; a ValueError
+    (:class:`sparsegnn.durable.DamagedFileError`) naming the path for any other file."""
+    meta, payload = read_record(path, KIND)
     layers = []
-    for name, config in payload["layers"]:
+    for name, config in meta["layers"]:
         if name not in QUANTIZED_MODULES:
-            raise ValueError(f"path: unknown layer type {name!r} in {path}")
+            raise ValueError(f"{path}: unknown layer type {name!r}")
         layers.append(QUANTIZED_MODULES[name](**config))
     model = QuantizedStack(layers)
     model.load_state_dict(payload["state_dict"], strict=True)
