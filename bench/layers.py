@@ -51,6 +51,21 @@ class PygGCN(torch.nn.Module):
         return self.convs[1](x, edge_index)
 
 
+def arxiv_like(nodes: int, edges: int, features: int, classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x, y, edge_index)``: ``power_law(nodes, edges, seed=0)`` made undirected without
+    duplicates (about 2.3M nonzeros at arxiv size), float32 ``[nodes, features]`` standard-normal
+    features and int64 labels in ``[0, classes)``."""
+    data = power_law(nodes, edges, seed=0)
+    ei = data.edge_index
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    keys = torch.unique(ei[1] * nodes + ei[0])
+    ei = torch.stack([keys % nodes, keys // nodes])  # undirected, no duplicates
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(nodes, features, generator=gen)
+    y = torch.randint(0, classes, (nodes,), generator=gen)
+    return x, y, ei
+
+
 def one_epoch(trainer: Trainer, batch: Batch, patched: bool) -> float:
     """Seconds of one training epoch (one full-batch ``Trainer.step``), under
     ``sparsegnn.pyg.patched()`` when ``patched``."""
@@ -84,14 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args(argv)
 
-    data = power_law(args.nodes, args.edges, seed=0)
-    ei = data.edge_index
-    ei = torch.cat([ei, ei.flip(0)], 1)
-    keys = torch.unique(ei[1] * args.nodes + ei[0])
-    ei = torch.stack([keys % args.nodes, keys // args.nodes])  # undirected, no duplicates
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(args.nodes, args.features, generator=gen)
-    y = torch.randint(0, args.classes, (args.nodes,), generator=gen)
+    x, y, ei = arxiv_like(args.nodes, args.edges, args.features, args.classes)
     x, y, ei = x.to(args.device), y.to(args.device), ei.to(args.device)
     print(
         f"graph: {args.nodes} nodes, {ei.shape[1]} directed edges (undirected), F={args.features}, "

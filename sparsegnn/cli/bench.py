@@ -11,7 +11,7 @@ import torch
 from .args import UsageError, add_progress_flag, comma_list, positive_int
 
 DEFAULT_GRAPH = "synthetic:power_law,100000,1000000"
-KERNEL_NAMES = ("spmm", "segment", "sddmm", "int8", "layer", "step")
+KERNEL_NAMES = ("spmm", "segment", "sddmm", "int8", "layer", "qlayer", "step")
 DTYPE_NAMES = ("fp32", "fp64", "bf16", "fp16")
 REDUCE_NAMES = ("sum", "mean", "max", "min")
 ORDER_NAMES = ("own", "rcm", "metis")
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         nargs="*",
         metavar="KERNEL",
         default=[],
-        help=f"kernels to profile: {', '.join(KERNEL_NAMES)} (default spmm; step = one GCN training step)",
+        help=f"kernels to profile: {', '.join(KERNEL_NAMES)} (default spmm; qlayer = the converted INT8 GCN layer; step = one GCN training step)",
     )
     bench.add_argument(
         "--graph",

@@ -6,7 +6,10 @@ epoch (with its sampling and compute time), a final table, a JSON file (schema
 ``--checkpoint DIR`` writes ``DIR/seed-<s>.ckpt`` after every epoch; ``--resume DIR`` continues
 each seed from its checkpoint there (a killed run resumed ends as if never stopped). Under
 ``torchrun --nproc_per_node=N -m sparsegnn train ...`` the sampled methods train data-parallel
-(:mod:`sparsegnn.train.distributed`); rank 0 logs, evaluates and writes every file."""
+(:mod:`sparsegnn.train.distributed`); rank 0 logs, evaluates and writes every file.
+
+``--quant int8|int4 [--degree-quant]`` trains the model QAT-prepared by ``sparsegnn.quant`` and
+also reports its converted integer model's accuracy."""
 
 from __future__ import annotations
 
@@ -35,6 +38,9 @@ def fanouts(text: str) -> list[int]:
 
 
 SAMPLER_MODELS = ("gcn", "sage", "egc")
+QUANT_BITS = {"int8": 8, "int4": 4}
+QUANT_MODELS = ("gcn", "sage", "egc", "mlp")
+DQ_P_RANGE = {8: (0.0, 0.1), 4: (0.1, 0.2)}  # Degree-Quant's settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -98,6 +104,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--hidden", type=positive_int, default=None)
     train.add_argument("--layers", type=positive_int, default=None)
     train.add_argument("--dropout", type=float, default=None)
+    train.add_argument("--quant", choices=QUANT_BITS, default=None,
+                       help="quantisation-aware training (sparsegnn.quant; gcn, sage, egc, mlp): reports the "
+                       "fake-quant (FP32-equivalent) and the converted integer model's accuracy")
+    train.add_argument("--degree-quant", action="store_true",
+                       help="with --quant: Degree-Quant (protective masks p in [0, 0.1] INT8 / [0.1, 0.2] INT4, "
+                       "percentile observers 0.001 / 0.01); without it plain QAT (min / max observers)")
     train.add_argument("--seeds", type=positive_int, default=1, help="seeds 0..N-1 (default 1)")
     train.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     train.add_argument("--json", metavar="PATH", help=f"write the results as JSON ({SCHEMA})")
@@ -204,6 +216,43 @@ def _fit(args: argparse.Namespace, data, r, seed: int, x, on_epoch, method, cach
         raise UsageError(f"--distill {','.join(args.distill)}: {error}") from None
 
 
+def _quantization(args: argparse.Namespace):
+    """``(prepare, trained)`` for ``--quant``, or ``(None, None)``: ``prepare`` makes the model
+    QAT (and remembers it), ``trained(result, x, data)`` converts it at its selected epoch and
+    returns the integer model's accuracy per split."""
+    if args.quant is None:
+        if args.degree_quant:
+            raise UsageError("--degree-quant: needs --quant int8 or int4")
+        return None, None
+    if args.model not in QUANT_MODELS:
+        raise UsageError(f"--quant: needs one of {', '.join(QUANT_MODELS)}, got --model {args.model}")
+    import torch
+
+    from ..quant import ConvertConfig, QATConfig, quantize_
+
+    bits = QUANT_BITS[args.quant]
+    if args.degree_quant:
+        config = QATConfig(bits, degree_quant=True, p_range=DQ_P_RANGE[bits])
+    else:
+        config = QATConfig(bits, degree_quant=False, percentile=0.0)
+    models = []
+
+    def prepare(model):
+        models.append(quantize_(model, config))
+        return models[-1]
+
+    @torch.no_grad()
+    def trained(result, x, data) -> dict[str, float]:
+        model = models.pop()
+        if result.best_state is not None:  # the selected epoch's weights and observer ranges
+            model.load_state_dict(result.best_state)
+        logits = quantize_(model.eval(), ConvertConfig())(x, data.graph)
+        masks = {"train": data.train_mask, "val": data.val_mask, "test": data.test_mask}
+        return {s: 100.0 * float((logits[m].argmax(-1) == data.y[m]).float().mean()) for s, m in masks.items()}
+
+    return prepare, trained
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -286,6 +335,7 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
     x = model_inputs(args.model, data.x, data.graph, r)
     method = _sampler(args, data, r)
     cache = _teacher(args, data)
+    prepare, trained = _quantization(args)
     bar = _progress_bar(args.seeds * r.epochs, args.progress if main_rank else False)
     if bar is not None:
         say = bar.write
@@ -303,16 +353,18 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
         try:
             result = _fit(args, data, r, seed, x, on_epoch, method, cache, checkpoint=checkpoint,
                           resume=bool(args.resume), identity=_identity(args, data, r, seed),
-                          distributed=distributed)
+                          distributed=distributed, prepare=prepare)
         except ValueError as error:
             if checkpoint is not None and str(error).startswith(str(checkpoint)):
                 raise UsageError(str(error)) from None  # a damaged or foreign checkpoint
             raise
+        converted = {} if trained is None else trained(result, x, data)
         times = [rec.epoch_time for rec in result.records]
         per_seed.append({
             "seed": seed,
             "best_epoch": result.best_epoch,
             **{f"{s}_acc": a for s, a in result.acc.items()},
+            **{f"converted_{s}_acc": a for s, a in converted.items()},
             "epoch_time_mean": statistics.mean(times),
             "sample_time_mean": statistics.mean(rec.sample_time for rec in result.records),
             "compute_time_mean": statistics.mean(rec.compute_time for rec in result.records),
@@ -325,23 +377,32 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
         return 0
     test_mean, test_std = _mean_std([s["test_acc"] for s in per_seed])
     val_mean, _ = _mean_std([s["val_acc"] for s in per_seed])
-    print(f"\n{'seed':>4}  {'best epoch':>10}  {'val %':>6}  {'test %':>6}  {'epoch ms':>8}  {'peak RSS MiB':>12}")
+    quant = "converted_test_acc" in per_seed[0]
+    print(f"\n{'seed':>4}  {'best epoch':>10}  {'val %':>6}  {'test %':>6}  {'epoch ms':>8}  {'peak RSS MiB':>12}"
+          + (f"  {'converted test %':>16}" if quant else ""))
     for s in per_seed:
         print(f"{s['seed']:>4}  {s['best_epoch']:>10}  {s['val_acc']:6.2f}  {s['test_acc']:6.2f}  "
-              f"{1000 * s['epoch_time_mean']:8.1f}  {s['peak_rss_mib']:12.0f}")
+              f"{1000 * s['epoch_time_mean']:8.1f}  {s['peak_rss_mib']:12.0f}"
+              + (f"  {s['converted_test_acc']:16.2f}" if quant else ""))
     print(f"{args.model} on {args.dataset}, {args.seeds} seed(s): test {test_mean:.2f} +- {test_std:.2f} "
           f"(val {val_mean:.2f}), epoch {1000 * statistics.mean(s['epoch_time_mean'] for s in per_seed):.1f} ms, "
           f"peak RSS {max(s['peak_rss_mib'] for s in per_seed):.0f} MiB")
+    converted_mean, converted_std = _mean_std([s["converted_test_acc"] for s in per_seed]) if quant else (None, None)
+    if quant:
+        print(f"{args.quant}{' Degree-Quant' if args.degree_quant else ' QAT'}: fake-quant test {test_mean:.2f} +- "
+              f"{test_std:.2f}, converted integer model test {converted_mean:.2f} +- {converted_std:.2f}")
     if args.json:
         payload = {
             "schema": SCHEMA,
             "test_acc_mean": test_mean,
             "test_acc_std": test_std,
             "val_acc_mean": val_mean,
+            **({"converted_test_acc_mean": converted_mean, "converted_test_acc_std": converted_std} if quant else {}),
             "per_seed": per_seed,
             "epochs": epochs,
             "config": {"dataset": args.dataset, "model": args.model, "seeds": args.seeds,
-                       "method": args.method, **_sampler_options(args), "workers": args.workers,
+                       "method": args.method, "quant": args.quant, "degree_quant": args.degree_quant,
+                       **_sampler_options(args), "workers": args.workers,
                        "ranks": distributed.world if distributed else 1, **asdict(r),
                        "teacher": args.teacher, "distill": args.distill},
             "env": environment(),

@@ -247,6 +247,7 @@ def fit_distilled(
     method: Callable[[Tensor, int], Method] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     keep_best_state: bool = True,
+    prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
     **options: Any,
 ) -> FitResult:
     """:func:`~sparsegnn.train.fit_recipe` for a distilled student: seed everything with
@@ -254,10 +255,14 @@ def fit_distilled(
     ``teacher`` with ``r``'s optimiser settings, full batch or with ``method(x, seed)``.
     ``x``: the student's inputs (default :func:`~sparsegnn.train.model_inputs`); ``cache``: the
     teacher's outputs when already computed (the teacher's inputs are then not needed);
-    ``options``: further :func:`distill` arguments."""
+    ``prepare``: applied to the fresh student (``sparsegnn.quant.quantize_`` with a
+    ``QATConfig``: a Degree-Quant student distilled from the teacher); ``options``: further
+    :func:`distill` arguments."""
     x = model_inputs(model, data.x, data.graph, r) if x is None else x
     seed_everything(seed)
     student = build_model(model, x.size(1), data.num_classes, r, cached=method is None)
+    if prepare is not None:
+        student = prepare(student)
     return distill(teacher, student, data, losses, x=x, cache=cache,
                    method=None if method is None else method(x, seed), epochs=r.epochs, lr=r.lr,
                    param_groups=recipe_param_groups(student, r), select=r.select, keep_best_state=keep_best_state,

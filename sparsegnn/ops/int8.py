@@ -131,7 +131,8 @@ def spmm_int8(
 
     Args:
         graph: a :class:`sparsegnn.Graph` (``rowptr``, ``col``, ``value`` or None, ``num_nodes``,
-            ``num_cols``). Edge weights, when present, are quantized to int8 per destination row.
+            ``num_cols``). Edge weights, when present, are quantized to int8 per destination row
+            (once per graph: cached with ``graph.memo``).
         xq: int8 ``[num_cols, F]`` quantized node features.
         x_scale: their scale: a float, a float tensor with one element (per tensor) or ``[F]``
             (per channel).
@@ -172,7 +173,7 @@ def spmm_int8(
     col_scale = col_scale.to(xq.device).contiguous()
     n = graph.num_nodes
     if graph.value is not None:
-        vq, row_scale = quantize_edge_weights(rowptr, graph.value)
+        vq, row_scale = graph.memo("int8_edge_weights", lambda: quantize_edge_weights(rowptr, graph.value))
     else:
         vq, row_scale = None, torch.ones(n, dtype=torch.float32, device=xq.device)
     return spmm_int8_op(rowptr, col, vq, xq.contiguous(), row_scale.contiguous(), col_scale, backend)

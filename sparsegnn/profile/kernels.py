@@ -8,6 +8,7 @@ segment     ``ops.segment_reduce(src [nnz, F], rowptr, reduce)``    torch.segmen
 sddmm       ``ops.sddmm(graph, a, b, backend)``                     torch.sampled_addmm
 int8        ``spmm_int8`` op (int8 features, int32 accumulation)    fp32 torch.sparse
 layer       GCN layer forward ``spmm(A_hat, X W)``                  PyG GCNConv
+qlayer      the converted INT8 GCN layer forward (``sparsegnn.quant``)  PyG GCNConv
 step        one training step of a 2-layer GCN (fwd + bwd + Adam)   PyG GCN
 ==========  ======================================================  ===================
 """
@@ -100,6 +101,23 @@ def _layer(inputs: Inputs, backend: str):
     return run
 
 
+def _qlayer(inputs: Inputs, backend: str):
+    """The INT8 GCN layer ``quantize_`` converts, its observers calibrated on one forward."""
+    from ..quant import ConvertConfig, QATConfig, quantize_
+
+    model = quantize_(_gcn(inputs, [inputs.feat, inputs.feat]), QATConfig(bits=8, degree_quant=False))
+    norm, x = inputs.norm, inputs.x
+    with torch.no_grad():
+        model.train()(x, norm)
+    qmodel = quantize_(model.eval(), ConvertConfig(backend=backend))
+
+    @torch.no_grad()
+    def run():
+        return qmodel(x, norm)
+
+    return run
+
+
 def _step(inputs: Inputs, backend: str):
     model = _gcn(inputs, [inputs.feat, inputs.feat, inputs.num_classes])
     step = train_step(model, inputs.norm, inputs)
@@ -121,6 +139,7 @@ KERNELS: dict[str, Kernel] = {
         Kernel("sddmm", "sddmm", _sddmm, costs.sddmm_cost),
         Kernel("int8", "spmm_int8", _int8, costs.int8_cost, dtype="int8"),
         Kernel("layer", "spmm", _layer, costs.layer_cost),
+        Kernel("qlayer", "spmm_int8", _qlayer, costs.layer_cost, dtype="fp32"),
         Kernel("step", "spmm", _step, costs.step_cost),
     )
 }

@@ -352,6 +352,10 @@ PEERS: dict[str, dict[str, PeerBuilder]] = {
         "pyg-GCNConv-sparse": pyg_gcn_layer_sparse,
         "torch.sparse": torch_sparse_layer,
     },
+    "qlayer": {
+        "pyg-GCNConv": pyg_gcn_layer,
+        "torch.sparse": torch_sparse_layer,
+    },
     "step": {
         "pyg-GCN": lambda inputs: _pyg_step(inputs, "edge_index"),
         "pyg-GCN-sparse": lambda inputs: _pyg_step(inputs, "sparse"),
@@ -364,5 +368,6 @@ BASELINES = {
     "sddmm": "torch.sampled_addmm",
     "int8": "fp32-torch.sparse",
     "layer": "pyg-GCNConv",
+    "qlayer": "pyg-GCNConv",
     "step": "pyg-GCN",
 }

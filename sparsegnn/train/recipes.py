@@ -129,6 +129,7 @@ def fit_recipe(
     on_epoch: Any = None,
     keep_best_state: bool = True,
     method: Callable[[Tensor, int], Method] | None = None,
+    prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
     **trainer_options: Any,
 ) -> FitResult:
     """Seed everything with ``seed``, build ``model`` and train it on ``data`` (a
@@ -140,10 +141,14 @@ def fit_recipe(
     batch (a sampler, GAS); the model then caches no normalised graph, and the loop trains
     ``method.wrap(model)`` with the method's ``grad_clip`` unless one is given.
     ``trainer_options``: further :class:`Trainer` arguments (``checkpoint``, ``resume``,
-    ``identity``, ``distributed``, ``patience``, ``grad_clip``)."""
+    ``identity``, ``distributed``, ``patience``, ``grad_clip``).
+    ``prepare``: applied to the fresh model before training (e.g. ``sparsegnn.quant``'s
+    ``quantize_`` for quantisation-aware training); returns the model to train."""
     x = model_inputs(model, data.x, data.graph, r) if x is None else x
     seed_everything(seed)
     net = build_model(model, x.size(1), data.num_classes, r, cached=method is None)
+    if prepare is not None:
+        net = prepare(net)
     chosen = FullBatch(x, data.graph, data.y, data.train_mask) if method is None else method(x, seed)
     groups = param_groups(net, r)
     if chosen.grad_clip is not None:
