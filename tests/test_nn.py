@@ -555,3 +555,24 @@ def test_message_passing_hooks_are_refused_with_the_alternative():
     conv.aggr_module.register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
     conv(x, ei)
     assert seen == [(N, 4)]
+
+
+# ---------------------------------------------------------------------------- dropout
+def test_dropout_keeps_each_entry_with_probability_1_minus_p_and_scales_it():
+    from sparsegnn.nn.models import dense_dropout, feature_dropout
+
+    torch.manual_seed(0)
+    x = torch.rand(400, 250, dtype=torch.float64) + 0.5
+    x.requires_grad_(True)
+    out = dense_dropout(x, 0.3)
+    kept = out != 0
+    n = x.numel()
+    assert abs(float(kept.double().mean()) - 0.7) < 4 * (0.7 * 0.3 / n) ** 0.5  # 4 sigma, fixed seed
+    torch.testing.assert_close(out[kept], x[kept] / 0.7)
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, kept.double() / 0.7)
+    assert float(dense_dropout(x, 1.0).abs().sum()) == 0.0
+    assert feature_dropout(x, 0.3, training=False) is x and feature_dropout(x, 0.0, training=True) is x
+    sparse = x.detach().to_sparse()
+    dropped = feature_dropout(sparse, 0.5, training=True)
+    assert dropped.is_sparse and torch.equal(dropped.coalesce().indices(), sparse.coalesce().indices())

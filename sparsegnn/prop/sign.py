@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .. import ops
 from ..graph import Graph
+from ..nn.models import feature_dropout
 from ..nn.norm import as_graph
 
 OPERATORS = ("gcn", "ppr", "triangle")
@@ -180,6 +181,6 @@ class SIGN(torch.nn.Module):
             raise ValueError(f"xs: expected {self.num_inputs} matrices, got {len(xs)}")
         hs = []
         for x, lin, norm in zip(xs, self.lins, self.norms):
-            x = F.dropout(x, self.input_dropout, self.training)
-            hs.append(F.dropout(F.relu(norm(lin(x))), self.dropout, self.training))
+            x = feature_dropout(x, self.input_dropout, self.training)
+            hs.append(feature_dropout(F.relu(norm(lin(x))), self.dropout, self.training))
         return self.out(torch.cat(hs, dim=-1))

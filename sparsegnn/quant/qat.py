@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .. import ops
 from ..graph import Graph
 from ..nn import EGConv, GCNConv, SAGEConv
 from ..nn.aggregation import Aggregation, MultiAggregation
