@@ -158,6 +158,16 @@ def _saint(kind, data, mask, seed=0, coverage=200):
                                        sample_coverage=coverage, seed=seed)
 
 
+def test_saint_draws_follow_the_sampler_probabilities():
+    from sparsegnn.sampling.saint import cumulative, draw
+
+    prob = np.array([0.0, 0.5, 0.1, 0.0, 0.3, 0.1])
+    counts = np.bincount(draw(cumulative(prob), 200_000, np.random.default_rng(0)), minlength=prob.size)
+    sigma = np.sqrt(200_000 * prob * (1 - prob))
+    assert np.all(np.abs(counts - 200_000 * prob) <= 5 * sigma + 1e-9)  # never a zero-probability index
+    assert counts[0] == counts[3] == 0
+
+
 @pytest.mark.parametrize("kind", ["node", "edge", "rw"])
 def test_saint_inclusion_probabilities_match_monte_carlo(data, half_mask, kind):
     method = _saint(kind, data, half_mask)

@@ -50,6 +50,20 @@ from . import kernels
 from .common import EPOCH, PRESAMPLE, SampledMethod, check_int, csr_numpy, kernel_seed, rng, take_rows
 
 
+def cumulative(prob: np.ndarray) -> np.ndarray:
+    """float64 ``[n]`` running sums of a probability vector, the last exactly 1."""
+    cdf = np.cumsum(prob, dtype=np.float64)
+    cdf /= cdf[-1]
+    return cdf
+
+
+def draw(cdf: np.ndarray, size: int, generator: np.random.Generator) -> np.ndarray:
+    """``size`` draws with replacement from the distribution of ``cdf`` (:func:`cumulative`):
+    inverse-CDF on uniforms, O(size log n) per batch where ``generator.choice(p=...)`` rebuilds
+    the O(n) table on every call."""
+    return np.minimum(np.searchsorted(cdf, generator.random(size), side="right"), cdf.size - 1)
+
+
 class GraphSAINT(SampledMethod):
     """The GraphSAINT method; subclasses say how a node set is sampled (:meth:`sample_nodes`).
 
@@ -171,9 +185,10 @@ class GraphSAINTNodeSampler(GraphSAINT):
         norm = self.train_norm
         squared = torch.zeros(norm.num_cols, dtype=torch.float64).index_add_(0, norm.col.long(), norm.value.double() ** 2)
         self.node_prob = (squared / squared.sum()).numpy()
+        self.node_cdf = cumulative(self.node_prob)
 
     def sample_nodes(self, generator: np.random.Generator) -> Tensor:
-        draws = generator.choice(self.node_prob.size, size=self.batch_size, p=self.node_prob)
+        draws = draw(self.node_cdf, self.batch_size, generator)
         return torch.from_numpy(np.unique(draws))
 
 
@@ -198,9 +213,10 @@ class GraphSAINTEdgeSampler(GraphSAINT):
         self.edge_row, self.edge_col = row[keep], col[keep]
         weight = 1.0 / degree[self.edge_row] + 1.0 / degree[self.edge_col]
         self.edge_prob = (weight / weight.sum()).numpy()
+        self.edge_cdf = cumulative(self.edge_prob)
 
     def sample_nodes(self, generator: np.random.Generator) -> Tensor:
-        draws = torch.from_numpy(generator.choice(self.edge_prob.size, size=self.batch_size, p=self.edge_prob))
+        draws = torch.from_numpy(draw(self.edge_cdf, self.batch_size, generator))
         return torch.unique(torch.cat([self.edge_row[draws], self.edge_col[draws]]))
 
 
