@@ -18,11 +18,9 @@ from ..train import (
     Method,
     Trainer,
     batch_loss,
-    build_model,
-    model_inputs,
-    seed_everything,
 )
 from ..train import param_groups as recipe_param_groups
+from ..train.recipes import seeded_model
 from .base import DistillBatch, DistillLoss, Outputs
 from .cache import TeacherCache
 from .gcrd import GCRD
@@ -258,11 +256,7 @@ def fit_distilled(
     ``prepare``: applied to the fresh student (``sparsegnn.quant.quantize_`` with a
     ``QATConfig``: a Degree-Quant student distilled from the teacher); ``options``: further
     :func:`distill` arguments."""
-    x = model_inputs(model, data.x, data.graph, r) if x is None else x
-    seed_everything(seed)
-    student = build_model(model, x.size(1), data.num_classes, r, cached=method is None)
-    if prepare is not None:
-        student = prepare(student)
+    x, student = seeded_model(model, data, r, seed, x, cached=method is None, prepare=prepare)
     return distill(teacher, student, data, losses, x=x, cache=cache,
                    method=None if method is None else method(x, seed), epochs=r.epochs, lr=r.lr,
                    param_groups=recipe_param_groups(student, r), select=r.select, keep_best_state=keep_best_state,

@@ -120,6 +120,24 @@ def param_groups(model: torch.nn.Module, r: Recipe) -> list[dict]:
     return [{"params": list(model.parameters()), "weight_decay": r.weight_decay}]
 
 
+def seeded_model(
+    model: str,
+    data: Any,
+    r: Recipe,
+    seed: int,
+    x: Tensor | None,
+    cached: bool,
+    prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+) -> tuple[Tensor, torch.nn.Module]:
+    """``(x, net)`` for one seed's run: the model's inputs (:func:`model_inputs` unless given),
+    then every generator seeded with ``seed``, then ``model`` built by ``r`` and passed through
+    ``prepare`` (in this order, so a run is reproduced by its seed alone)."""
+    x = model_inputs(model, data.x, data.graph, r) if x is None else x
+    seed_everything(seed)
+    net = build_model(model, x.size(1), data.num_classes, r, cached=cached)
+    return x, net if prepare is None else prepare(net)
+
+
 def fit_recipe(
     model: str,
     data: Any,
@@ -144,11 +162,7 @@ def fit_recipe(
     ``identity``, ``distributed``, ``patience``, ``grad_clip``).
     ``prepare``: applied to the fresh model before training (e.g. ``sparsegnn.quant``'s
     ``quantize_`` for quantisation-aware training); returns the model to train."""
-    x = model_inputs(model, data.x, data.graph, r) if x is None else x
-    seed_everything(seed)
-    net = build_model(model, x.size(1), data.num_classes, r, cached=method is None)
-    if prepare is not None:
-        net = prepare(net)
+    x, net = seeded_model(model, data, r, seed, x, cached=method is None, prepare=prepare)
     chosen = FullBatch(x, data.graph, data.y, data.train_mask) if method is None else method(x, seed)
     groups = param_groups(net, r)
     if chosen.grad_clip is not None:
