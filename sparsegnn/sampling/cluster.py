@@ -25,7 +25,7 @@ import numpy as np
 from ..graph import Graph
 from ..train import Batch
 from . import kernels
-from .common import EPOCH, SampledMethod, check_int, csr_numpy, gcn_normalised, rng, take_rows
+from .common import EPOCH, SampledMethod, check_int, csr_numpy, full_gcn_graph, gcn_normalised, rng, take_rows
 from .partition_cache import cached_partition
 
 
@@ -95,14 +95,15 @@ class ClusterGCN(SampledMethod):
         self.diag_lambda = diag_lambda
         self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)
         self.train_mask = train_mask
-        self.eval_graph = self.normalise(graph)
         self._scratch = np.full(graph.num_nodes, -1, dtype=np.int64)
 
-    def normalise(self, graph: Graph) -> Graph:
-        """The batch (or full) graph with ClusterGCN's normalisation from its own degrees."""
+    @property
+    def eval_graph(self) -> Graph:
+        """The full graph with ClusterGCN's normalisation from full-graph degrees, built on
+        first use and kept with the graph."""
         if self.diag_lambda is None:
-            return graph.gcn_norm()
-        return diag_enhanced(graph, self.diag_lambda)
+            return full_gcn_graph(self.graph)
+        return self.graph.memo(("cluster_diag", self.diag_lambda), lambda: diag_enhanced(self.graph, self.diag_lambda))
 
     def batch_of(self, parts: Tensor) -> Batch | None:
         """The batch of the given parts (int64 ``[q]``), or None without a training node."""

@@ -3,7 +3,8 @@ on its inputs and ``seed``): neighbour sampling without replacement, hop by hop;
 per-root k-hop and PPR node sets; the disjoint union of node-induced subgraphs; and GCN's
 normalisation of a batch graph in one pass.
 
-Every kernel takes a CSR ``rowptr`` (int64 ``[N + 1]``) and ``col`` (int64 ``[nnz]``); "the
+Every kernel takes a CSR ``rowptr`` (int64 ``[N + 1]``) and ``col`` (int32 or int64 ``[nnz]``:
+numba compiles each once); "the
 neighbours of ``u``" are the columns of row ``u`` (the nodes whose messages ``u`` receives).
 ``scratch`` is an int64 ``[N]`` array of ``-1`` that a kernel may use as a node map and leaves
 as it found it (so a sampler allocates it once, not per batch).

@@ -31,6 +31,7 @@ from .common import (
     check_fanouts,
     check_int,
     csr_numpy,
+    full_gcn_graph,
     kernel_seed,
     rng,
     take_rows,
@@ -72,10 +73,12 @@ class NeighborSampling(SampledMethod):
         if norm not in NORMS:
             raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
         self.norm = norm
-        self.source = graph.gcn_norm() if norm == "gcn" else graph
-        if norm == "gcn":
-            self.eval_graph = self.source
+        self.source = full_gcn_graph(graph) if norm == "gcn" else graph
         self._scratch = np.full(graph.num_nodes, -1, dtype=np.int64)
+
+    @property
+    def eval_graph(self) -> Graph:
+        return self.source
 
     def sample(self, seeds: Tensor, generator: np.random.Generator) -> tuple[Tensor, Graph]:
         """``(node_ids [n], graph [n, n])`` of the sampled neighbourhood of ``seeds`` (int64

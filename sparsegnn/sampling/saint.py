@@ -47,7 +47,8 @@ from torch import Tensor
 from ..graph import Graph, subgraph
 from ..train import Batch
 from . import kernels
-from .common import EPOCH, PRESAMPLE, SampledMethod, check_int, csr_numpy, kernel_seed, rng, take_rows
+from .common import (EPOCH, PRESAMPLE, SampledMethod, check_int, compact, csr_numpy, gcn_normalised, kernel_seed, rng,
+                     take_rows)
 
 
 def cumulative(prob: np.ndarray) -> np.ndarray:
@@ -79,12 +80,13 @@ class GraphSAINT(SampledMethod):
             from the whole graph.
 
     Attributes: ``pool`` int64 ``[|V_g|]``, the global ids of the sampled graph's nodes
-    (``train_graph`` raw, ``train_norm`` = Ã; the samplers work in its local ids), ``is_train``
-    bool ``[|V_g|]`` and ``train_local``, the local ids of the training nodes; after
-    pre-sampling ``node_count`` float64 ``[|V_g|]`` (``C_v``),
-    ``edge_count`` float64 ``[nnz(Ã)]`` (``C_uv`` per entry of ``train_norm``),
-    ``num_presampled`` (``N``), ``aggr_value`` ``[nnz(Ã)]`` (``Ã_vu / α_uv``), ``loss_norm``
-    ``[|V_g|]`` (``λ_v``).
+    (``train_graph``, the raw sampled graph: ``graph`` itself when that is the whole graph; the
+    samplers work in its local ids), ``is_train`` bool ``[|V_g|]`` and ``train_local``, the local
+    ids of the training nodes; after pre-sampling ``node_count`` float64 ``[|V_g|]`` (``C_v``),
+    ``num_presampled`` (``N``), ``aggr_graph``, Ã's structure (int32 columns where they fit)
+    with the values ``Ã_vu / α_uv``, and ``loss_norm`` ``[|V_g|]`` (``λ_v``). Ã's own values
+    and the entry counts ``C_uv`` live only while pre-sampling: at 4 x 10^7 entries they are
+    0.5 GB that no batch needs.
 
     A batch: ``x [n, F]``, ``Graph [n, n]`` tagged ``"saint"``, ``y [t]``, ``loss_rows [t]``
     and ``loss_weight [t]`` of its ``t`` training nodes (all ``n`` when sampling the training
@@ -112,44 +114,51 @@ class GraphSAINT(SampledMethod):
         self.pool = self.train_ids if train_graph_only else torch.arange(graph.num_nodes)
         self.is_train = train_mask[self.pool]
         self.train_local = self.is_train.nonzero().flatten()
-        self.train_graph = subgraph(graph, self.pool).graph
-        self.train_norm = self.train_graph.gcn_norm()
+        self.train_graph = subgraph(graph, self.pool).graph if train_graph_only else graph
         self._scratch = np.full(self.pool.numel(), -1, dtype=np.int64)
-        self.check_sampler()
-        self.presample()
+        train_norm = compact(gcn_normalised(*csr_numpy(self.train_graph), self.train_graph.value))
+        self.check_sampler(train_norm)
+        self.presample(train_norm)
         self.num_steps = self.default_steps if num_steps is None else check_int("num_steps", num_steps)
 
-    def check_sampler(self) -> None:
-        """Validate the sampler's own arguments (before pre-sampling)."""
+    def check_sampler(self, train_norm: Graph) -> None:
+        """Validate the sampler's own arguments and set up its draws, before pre-sampling;
+        ``train_norm`` is Ã."""
 
     def sample_nodes(self, generator: np.random.Generator) -> Tensor:
         """int64 ascending distinct local ids (of ``train_graph``) of one sampled node set."""
         raise NotImplementedError
 
-    def presample(self) -> None:
-        """Estimate ``C_v``, ``C_uv`` and the normalisations (see the module docstring)."""
+    def presample(self, train_norm: Graph) -> None:
+        """Estimate ``C_v``, ``C_uv`` and the normalisations of Ã (``train_norm``; see the
+        module docstring)."""
         n = self.pool.numel()
         generator = rng(self.seed, PRESAMPLE)
+        self.aggr_graph = train_norm  # the structure batches are induced from
         node_count = torch.zeros(n, dtype=torch.float64)
-        edge_count = torch.zeros(self.train_norm.nnz, dtype=torch.float64)
+        edge_count = torch.zeros(train_norm.nnz, dtype=torch.int32)
         total, train_total, num = 0, 0, 0
         while total < self.sample_coverage * n:
             nodes = self.sample_nodes(generator)
             node_count[nodes] += 1
-            edge_count[self.induced(nodes)[2]] += 1
+            edge_count[self.induced(nodes)[2]] += 1  # an entry appears at most once per subgraph
             total, num = total + nodes.numel(), num + 1
             train_total += int(self.is_train[nodes].sum())
-        self.node_count, self.edge_count, self.num_presampled = node_count, edge_count, num
+        self.node_count, self.num_presampled = node_count, num
         self.default_steps = max(1, round(self.train_ids.numel() * num / max(train_total, 1)))
-        c_v, c_uv = node_count.clamp(min=1), edge_count.clamp(min=1)
-        alpha = c_uv / c_v[self.train_norm.row_index()]
-        self.aggr_value = (self.train_norm.value.double() / alpha).to(self.train_norm.value.dtype)
+        c_v = node_count.clamp(min=1)
+        rows = torch.repeat_interleave(torch.arange(n), train_norm.rowptr.diff(), output_size=train_norm.nnz)
+        alpha = edge_count.clamp(min=1).double().div_(c_v[rows])
+        del rows, edge_count
+        aggr_value = (train_norm.value.double() / alpha).to(train_norm.value.dtype)
+        self.aggr_graph = train_norm.with_value(aggr_value, norm="saint")
         self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
 
     def induced(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(rowptr [n + 1], col [m], position [m])``: the subgraph of ``train_norm`` induced by
-        ``nodes`` (int64 ``[n]`` distinct local ids), with each entry's position there."""
-        rowptr, col = csr_numpy(self.train_norm)
+        """``(rowptr [n + 1], col [m], position [m])``: the subgraph of Ã (``aggr_graph``)
+        induced by ``nodes`` (int64 ``[n]`` distinct local ids), with each entry's position
+        there."""
+        rowptr, col = csr_numpy(self.aggr_graph)
         ptr = np.array([0, nodes.numel()], dtype=np.int64)
         arrays = kernels.induced_union(rowptr, col, nodes.numpy(), ptr, self._scratch)
         return tuple(torch.from_numpy(a) for a in arrays)
@@ -157,7 +166,7 @@ class GraphSAINT(SampledMethod):
     def batch_of(self, nodes: Tensor) -> Batch:
         """The batch of a sampled node set (local ids, as :meth:`sample_nodes`)."""
         rowptr, col, position = self.induced(nodes)
-        graph = Graph(rowptr, col, self.aggr_value[position], validate=False, norm="saint")
+        graph = Graph(rowptr, col, self.aggr_graph.value[position], validate=False, norm="saint")
         ids = self.pool[nodes]
         rows = self.is_train[nodes].nonzero().flatten()
         return Batch(take_rows(self.x, ids), graph, self.y[ids[rows]], loss_rows=rows,
@@ -181,8 +190,8 @@ class GraphSAINTNodeSampler(GraphSAINT):
         super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
                          num_workers)
 
-    def check_sampler(self) -> None:
-        norm = self.train_norm
+    def check_sampler(self, train_norm: Graph) -> None:
+        norm = train_norm
         squared = torch.zeros(norm.num_cols, dtype=torch.float64).index_add_(0, norm.col.long(), norm.value.double() ** 2)
         self.node_prob = (squared / squared.sum()).numpy()
         self.node_cdf = cumulative(self.node_prob)
@@ -203,7 +212,7 @@ class GraphSAINTEdgeSampler(GraphSAINT):
         super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
                          num_workers)
 
-    def check_sampler(self) -> None:
+    def check_sampler(self, train_norm: Graph) -> None:
         g = self.train_graph
         row, col = g.row_index(), g.col.long()
         keep = row != col
