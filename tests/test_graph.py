@@ -79,6 +79,26 @@ def test_transpose_is_cached_and_consistent():
     assert torch.equal(rect.transpose().to_dense(), rect.to_dense().T)
 
 
+@pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
+def test_compiled_transpose_equals_a_stable_sort(index_dtype):
+    """The CPU transpose (a compiled counting sort) gives exactly what a stable sort of the
+    columns gives: colptr, rows, perm, and the inverse perm of the transpose; empty rows and
+    columns, duplicates and a rectangular shape included."""
+    gen = torch.Generator().manual_seed(0)
+    for num_nodes, num_cols, nnz in ((0, 0, 0), (5, 3, 0), (40, 60, 300), (300, 7, 900)):
+        row = torch.randint(0, max(num_nodes, 1), (nnz,), generator=gen)
+        col = torch.randint(0, max(num_cols, 1), (nnz,), generator=gen)
+        graph = Graph.from_coo(row, col, torch.rand(nnz, generator=gen), num_nodes, num_cols).to_index_dtype(index_dtype)
+        sorted_col, perm = torch.sort(graph.col, stable=True)
+        colptr = torch.searchsorted(sorted_col, torch.arange(num_cols + 1, dtype=graph.col.dtype)).long()
+        transposed = graph.transpose()
+        assert torch.equal(transposed.rowptr, colptr)
+        assert torch.equal(transposed.col, graph.row_index()[perm].to(index_dtype))
+        assert torch.equal(graph.transpose_perm(), perm)
+        assert torch.equal(transposed.transpose_perm(), torch.argsort(perm))
+        assert torch.equal(transposed.value, graph.value[perm])
+
+
 def test_gcn_norm_matches_formula():
     edge_index = torch.tensor([[0, 1, 1, 2, 2], [1, 0, 2, 1, 2]])  # node 2 has a self loop
     graph = Graph.from_edge_index(edge_index, 3, torch.tensor([1.0, 1.0, 1.0, 1.0, 3.0]))

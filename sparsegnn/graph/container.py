@@ -416,15 +416,23 @@ class Graph:
         return self._cache["transpose_perm"]
 
     def _compute_transpose(self) -> Graph:
-        sorted_col, perm = torch.sort(self.col, stable=True)
-        boundaries = torch.arange(self.num_cols + 1, device=self.device, dtype=self.col.dtype)
-        colptr = torch.searchsorted(sorted_col, boundaries).long()
-        t_col = self.row_index()[perm].to(self.col.dtype)
+        if self.device.type == "cpu" and not torch.compiler.is_compiling():  # counting sort: O(nnz), no row index kept
+            from .kernels import csr_transpose
+
+            arrays = csr_transpose(self.rowptr.numpy(), self.col.numpy(), self.num_cols)
+            colptr, t_col, perm = (torch.from_numpy(a) for a in arrays)
+        else:
+            sorted_col, perm = torch.sort(self.col, stable=True)
+            boundaries = torch.arange(self.num_cols + 1, device=self.device, dtype=self.col.dtype)
+            colptr = torch.searchsorted(sorted_col, boundaries).long()
+            t_col = self.row_index()[perm].to(self.col.dtype)
         value = self.value[perm] if self.value is not None else None
         self._cache["transpose_perm"] = perm
         transposed = Graph(colptr, t_col, value, self.num_nodes, validate=False, norm=self.norm)
         transposed._cache["transpose"] = self
-        transposed._cache["transpose_perm"] = torch.argsort(perm)
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.numel(), device=self.device)  # a permutation's inverse, no sort
+        transposed._cache["transpose_perm"] = inverse
         return transposed
 
     def in_degree(self) -> Tensor:
@@ -474,7 +482,8 @@ class Graph:
 
     def _compute_gcn_norm(self, add_self_loops: bool, improved: bool) -> Graph:
         dtype = self.value.dtype if self.value is not None else torch.float32
-        row, col = self.row_index(), self.col.long()
+        row = self._cache["row"] if "row" in self._cache else self._compute_row()  # not kept: nnz int64s
+        col = self.col.long()
         value = self.value if self.value is not None else torch.ones(self.nnz, dtype=dtype, device=self.device)
         if add_self_loops:
             fill = 2.0 if improved else 1.0
