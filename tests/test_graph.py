@@ -84,6 +84,8 @@ def test_compiled_transpose_equals_a_stable_sort(index_dtype):
     """The CPU transpose (a compiled counting sort) gives exactly what a stable sort of the
     columns gives: colptr, rows, perm, and the inverse perm of the transpose; empty rows and
     columns, duplicates and a rectangular shape included."""
+    import numba  # noqa: F401  (loaded: the compiled path runs at any size)
+
     gen = torch.Generator().manual_seed(0)
     for num_nodes, num_cols, nnz in ((0, 0, 0), (5, 3, 0), (40, 60, 300), (300, 7, 900)):
         row = torch.randint(0, max(num_nodes, 1), (nnz,), generator=gen)

@@ -9,6 +9,7 @@ what kernels need more than once (the transpose for backward, degrees, GCN norma
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -415,8 +416,16 @@ class Graph:
         self.transpose()
         return self._cache["transpose_perm"]
 
+    def _counting_sort_pays(self) -> bool:
+        """Whether the compiled counting sort (O(nnz), no row index kept; the same result as the
+        stable sort) runs: CPU, not tracing, and numba loaded already (the samplers load it) or a
+        graph large enough (4M entries) that a sort costs more than importing numba (~0.4 s)."""
+        if self.device.type != "cpu" or torch.compiler.is_compiling():
+            return False
+        return "numba" in sys.modules or self.nnz >= 1 << 22
+
     def _compute_transpose(self) -> Graph:
-        if self.device.type == "cpu" and not torch.compiler.is_compiling():  # counting sort: O(nnz), no row index kept
+        if self._counting_sort_pays():
             from .kernels import csr_transpose
 
             arrays = csr_transpose(self.rowptr.numpy(), self.col.numpy(), self.num_cols)
