@@ -32,6 +32,9 @@ TORCH_LIBRARY(sparsegnn_C, m) {
   // INT8 SpMM: acc[i,f] = sum_e value[e] * xq[col[e], f] in int32 (value int8 [nnz], or 1 when
   // None); out float32 [N, F] = acc * row_scale[i] * col_scale[f] (row_scale [N], col_scale [F]).
   m.def("spmm_int8(Tensor rowptr, Tensor col, Tensor? value, Tensor xq, Tensor row_scale, Tensor col_scale) -> Tensor");
+  // Dropout by a counter-based draw: out = x * keep / (1 - p), keep a function of (seed, position)
+  // only, kept with probability 1 - p; the same call on grad_out is its backward. CPU only.
+  m.def("dropout(Tensor x, float p, int seed) -> Tensor");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

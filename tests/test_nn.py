@@ -558,20 +558,17 @@ def test_message_passing_hooks_are_refused_with_the_alternative():
 
 
 # ---------------------------------------------------------------------------- dropout
-def test_dropout_keeps_each_entry_with_probability_1_minus_p_and_scales_it():
-    from sparsegnn.nn.models import dense_dropout, feature_dropout
+def test_feature_dropout_dense_and_sparse():
+    """Dense features go through ``ops.dropout`` (tests/test_ops.py checks its distribution);
+    eval mode and ``p = 0`` return the input; sparse features keep their pattern."""
+    from sparsegnn.nn.models import feature_dropout
 
     torch.manual_seed(0)
     x = torch.rand(400, 250, dtype=torch.float64) + 0.5
-    x.requires_grad_(True)
-    out = dense_dropout(x, 0.3)
+    out = feature_dropout(x, 0.3, training=True)
     kept = out != 0
-    n = x.numel()
-    assert abs(float(kept.double().mean()) - 0.7) < 4 * (0.7 * 0.3 / n) ** 0.5  # 4 sigma, fixed seed
     torch.testing.assert_close(out[kept], x[kept] / 0.7)
-    out.sum().backward()
-    torch.testing.assert_close(x.grad, kept.double() / 0.7)
-    assert float(dense_dropout(x, 1.0).abs().sum()) == 0.0
+    assert 0.6 < float(kept.double().mean()) < 0.8
     assert feature_dropout(x, 0.3, training=False) is x and feature_dropout(x, 0.0, training=True) is x
     sparse = x.detach().to_sparse()
     dropped = feature_dropout(sparse, 0.5, training=True)

@@ -354,3 +354,65 @@ def test_opcheck_every_custom_op():
     xq = torch.randint(-127, 128, (graph.num_cols, 4), dtype=torch.int8)
     ones = torch.ones(graph.num_nodes), torch.ones(4)
     torch.library.opcheck(spmm_int8_op, (graph.rowptr, graph.col, None, xq, *ones, "torch"))
+
+
+# --------------------------------------------------------------------------- dropout
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_keeps_each_entry_with_probability_1_minus_p_independently(p):
+    """Kept share within 5 sigma of 1 - p; kept entries scaled by 1 / (1 - p), others 0; the
+    mask has no structure: neighbouring entries (along a row, and across rows) are kept together
+    as often as independence says (5 sigma), and two seeds give different masks."""
+    x = torch.rand(300, 257, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 0.5
+    out = ops.dropout(x, p, seed=1234)
+    kept = out != 0
+    n, q = x.numel(), 1.0 - p
+    assert abs(float(kept.double().mean()) - q) < 5 * (q * p / n) ** 0.5
+    torch.testing.assert_close(out[kept], x[kept] / q)
+    for a, b in ((kept[:, 1:], kept[:, :-1]), (kept[1:], kept[:-1])):
+        both = float((a & b).double().mean())
+        assert abs(both - q * q) < 5 * (q * q * (1 - q * q) / a.numel()) ** 0.5
+    assert not torch.equal(kept, ops.dropout(x, p, seed=1235) != 0)
+    assert torch.equal(out, ops.dropout(x, p, seed=1234))
+
+
+def test_dropout_backward_is_the_same_mask_and_gradcheck():
+    """The gradient is the forward's mask over 1 - p; float64 gradcheck with a fixed seed; any
+    dtype, any shape, non-contiguous input; 1 and 2 threads give the same bits."""
+    x = torch.rand(64, 33, dtype=torch.float64, requires_grad=True)
+    out = ops.dropout(x, 0.4, seed=7)
+    out.backward(torch.ones_like(out))
+    torch.testing.assert_close(x.grad, (out != 0).double() / 0.6)
+    assert torch.autograd.gradcheck(lambda t: ops.dropout(t, 0.4, seed=7), (torch.rand(9, 5, dtype=torch.float64,
+                                                                                      requires_grad=True),))
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        y = torch.rand(5, 7, 3, dtype=dtype) + 1
+        assert ops.dropout(y, 0.5, seed=3).dtype == dtype and ops.dropout(y, 0.5, seed=3).shape == y.shape
+    t = torch.rand(40, 30)
+    torch.testing.assert_close(ops.dropout(t.T, 0.5, seed=5), ops.dropout(t.T.contiguous(), 0.5, seed=5))
+    big = torch.rand(300_000)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ops.dropout(big, 0.5, seed=9)
+        torch.set_num_threads(2)
+        assert torch.equal(one, ops.dropout(big, 0.5, seed=9))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_dropout_edge_cases_and_bad_arguments():
+    """Eval mode and p = 0 return the input, p = 1 zeros; the global generator fixes the seed;
+    p outside [0, 1] and integer input are ValueErrors naming the argument."""
+    x = torch.rand(10, 4)
+    assert ops.dropout(x, 0.5, training=False) is x and ops.dropout(x, 0.0) is x
+    assert float(ops.dropout(x, 1.0).abs().sum()) == 0.0
+    assert ops.dropout(torch.empty(0, 3), 0.5).shape == (0, 3)
+    torch.manual_seed(0)
+    first = ops.dropout(x, 0.5)
+    torch.manual_seed(0)
+    assert torch.equal(first, ops.dropout(x, 0.5))
+    for p in (-0.1, 1.5, "0.5"):
+        with pytest.raises(ValueError, match="p:"):
+            ops.dropout(x, p)
+    with pytest.raises(ValueError, match="x:"):
+        ops.dropout(torch.ones(3, dtype=torch.int64), 0.5)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import ops
 from .eg_conv import EGConv
 from .gcn_conv import GCNConv
 from .linear import linear, reset_linear, torch_init
@@ -24,31 +25,20 @@ from .sage_conv import SAGEConv
 from .sg_conv import SGConv
 
 
-def dense_dropout(x: Tensor, p: float) -> Tensor:
-    """Inverted dropout, ``x * (u >= p) / (1 - p)`` with ``u ~ U[0, 1)`` per entry (torch's
-    global generator): the distribution of ``F.dropout``, whose CPU kernel draws a double
-    Bernoulli per entry and runs ~5x slower than one float ``rand`` (3.7 ms against 0.7 ms at
-    2,672 x 128, 2 threads): most of a small mini-batch's step."""
-    if p >= 1.0:
-        return x * 0.0
-    keep = (torch.rand_like(x) >= p).to(x.dtype)
-    return x * keep.mul_(1.0 / (1.0 - p))
-
-
 def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     """Dropout that also takes a sparse COO feature matrix (Kipf & Welling's sparse dropout: only
     the stored entries are dropped, which is the same distribution as dense dropout, since
     zeros stay zero). Bag-of-words inputs such as Planetoid's are ~1% dense, so this is an order
     of magnitude cheaper than densifying; every ``Linear`` of the layers accepts the result.
-    Dense inputs go through :func:`dense_dropout`."""
+    Dense inputs go through :func:`sparsegnn.ops.dropout`."""
     if not training or p == 0.0:
         return x
     if not x.is_sparse:
-        return dense_dropout(x, p)
+        return ops.dropout(x, p)
     x = x.coalesce()
     return torch.sparse_coo_tensor(
         x.indices(),
-        dense_dropout(x.values(), p),
+        ops.dropout(x.values(), p),
         x.shape,
         is_coalesced=True,
         check_invariants=False,

@@ -1,7 +1,7 @@
 """``sparsegnn.ops``: the one public door to the kernels.
 
 ``spmm``, ``segment_reduce``, ``sddmm`` and ``multi_aggregate`` (autograd, torch.compile),
-``spmm_int8`` with its quantization helpers (inference),
+``spmm_int8`` with its quantization helpers (inference), ``dropout`` (one-pass CPU kernel),
 and the backend controls ``available_backends``, ``set_backend`` and ``use_backend``;
 ``release_cached_outputs`` frees the CPU kernels' cached output blocks.
 """
@@ -18,6 +18,7 @@ from .dispatch import (
     set_backend,
     use_backend,
 )
+from .dropout import dropout
 from .int8 import quantize_edge_weights, quantize_per_channel, quantize_per_tensor, requantize, spmm_int8
 from .multi import multi_aggregate
 from .sddmm import sddmm
@@ -28,6 +29,7 @@ __all__ = [
     "Backend",
     "available_backends",
     "current_backend",
+    "dropout",
     "get_backend",
     "multi_aggregate",
     "quantize_edge_weights",
