@@ -95,7 +95,7 @@ class ClusterGCN(SampledMethod):
         self.diag_lambda = diag_lambda
         self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)
         self.train_mask = train_mask
-        self._scratch = np.full(graph.num_nodes, -1, dtype=np.int64)
+        self._scratch = kernels.node_map(graph.num_nodes)
 
     @property
     def eval_graph(self) -> Graph:

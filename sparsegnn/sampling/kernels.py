@@ -6,14 +6,21 @@ normalisation of a batch graph in one pass.
 Every kernel takes a CSR ``rowptr`` (int64 ``[N + 1]``) and ``col`` (int32 or int64 ``[nnz]``:
 numba compiles each once); "the
 neighbours of ``u``" are the columns of row ``u`` (the nodes whose messages ``u`` receives).
-``scratch`` is an int64 ``[N]`` array of ``-1`` that a kernel may use as a node map and leaves
-as it found it (so a sampler allocates it once, not per batch).
+``scratch`` is an int32 (int64 past 2^31 nodes) ``[N]`` array of ``-1`` (:func:`node_map`) that
+a kernel may use as a node map and leaves as it found it (so a sampler allocates it once, not per
+batch).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+
+def node_map(num_nodes: int) -> np.ndarray:
+    """A kernel's ``scratch``: ``[num_nodes]`` of ``-1``, int32 while ids fit (half the cache
+    footprint of int64 for the random reads of a batch)."""
+    return np.full(num_nodes, -1, dtype=np.int32 if num_nodes < 2**31 else np.int64)
 
 
 @njit(cache=True)
@@ -230,23 +237,31 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - j
     out_ptr = np.zeros(n + 1, np.int64)
     out_col = np.empty(bound, np.int64)  # one pass: kept entries written as rows are scanned
     out_pos = np.empty(bound, np.int64)
+    # Membership bits (N / 8 bytes: in L2 where the N-long map is not) screen every column, so the
+    # map is read only for the entries kept: most of a batch's scanned entries leave it.
+    member = np.zeros((scratch.shape[0] >> 6) + 1, np.uint64)
+    one = np.uint64(1)
     at = 0
     for g in range(nodeptr.shape[0] - 1):
         for i in range(nodeptr[g], nodeptr[g + 1]):
-            scratch[nodes[i]] = i
+            v = nodes[i]
+            scratch[v] = i
+            member[v >> 6] |= one << np.uint64(v & 63)
         for i in range(nodeptr[g], nodeptr[g + 1]):
             u = nodes[i]
             start = at
             for e in range(rowptr[u], rowptr[u + 1]):
-                c = scratch[col[e]]
-                if c >= 0:
-                    out_col[at] = c
+                v = col[e]
+                if (member[v >> 6] >> np.uint64(v & 63)) & one:
+                    out_col[at] = scratch[v]
                     out_pos[at] = e
                     at += 1
             _sort_row(out_col, out_pos, start, at)
             out_ptr[i + 1] = at
         for i in range(nodeptr[g], nodeptr[g + 1]):
-            scratch[nodes[i]] = -1
+            v = nodes[i]
+            scratch[v] = -1
+            member[v >> 6] = np.uint64(0)
     out_col = out_col[:at].copy()
     out_pos = out_pos[:at].copy()
     return out_ptr, out_col, out_pos

@@ -74,7 +74,7 @@ class NeighborSampling(SampledMethod):
             raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
         self.norm = norm
         self.source = full_gcn_graph(graph) if norm == "gcn" else graph
-        self._scratch = np.full(graph.num_nodes, -1, dtype=np.int64)
+        self._scratch = kernels.node_map(graph.num_nodes)
 
     @property
     def eval_graph(self) -> Graph:

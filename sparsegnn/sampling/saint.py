@@ -115,7 +115,7 @@ class GraphSAINT(SampledMethod):
         self.is_train = train_mask[self.pool]
         self.train_local = self.is_train.nonzero().flatten()
         self.train_graph = subgraph(graph, self.pool).graph if train_graph_only else graph
-        self._scratch = np.full(self.pool.numel(), -1, dtype=np.int64)
+        self._scratch = kernels.node_map(self.pool.numel())
         train_norm = compact(gcn_normalised(*csr_numpy(self.train_graph), self.train_graph.value))
         self.check_sampler(train_norm)
         self.presample(train_norm)

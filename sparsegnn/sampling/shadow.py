@@ -97,7 +97,7 @@ class ShaDowKHop(SampledMethod):
         if not eps > 0.0:
             raise ValueError(f"eps: expected a tolerance > 0, got {eps!r}")
         self.alpha, self.eps = float(alpha), float(eps)
-        self._scratch = np.full(graph.num_nodes, -1, dtype=np.int64)
+        self._scratch = kernels.node_map(graph.num_nodes)
         self._scores = np.zeros((2, graph.num_nodes))
 
     def sample(self, roots: Tensor, generator: np.random.Generator) -> tuple[Tensor, Tensor, Graph]:
