@@ -99,6 +99,18 @@ def test_compiled_gcn_normalisation_keeps_loops_weights_and_empty_rows():
                        graph.with_value(None).gcn_norm())
 
 
+def test_distinct_sorted_is_numpy_unique():
+    """The samplers' bit-set dedupe equals ``np.unique``: empty input, repeats, ids on word
+    boundaries, a node count that is not a multiple of 64, a 2-D array, int32 ids."""
+    from sparsegnn.sampling.kernels import distinct_sorted
+
+    generator = np.random.default_rng(0)
+    cases = [np.empty(0, np.int64), np.array([0, 63, 64, 127, 128, 199, 63, 0]),
+             generator.integers(0, 200, (30, 3)), generator.integers(0, 200, 5000).astype(np.int32)]
+    for values in cases:
+        assert np.array_equal(distinct_sorted(values, 200), np.unique(values))
+
+
 def test_cluster_with_one_part_is_full_batch(data):
     torch.manual_seed(0)
     model = GCN(8, 16, 3).eval()

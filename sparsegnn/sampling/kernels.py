@@ -105,6 +105,35 @@ def random_walks(rowptr, col, roots, walk_length, seed):  # pragma: no cover - j
 
 
 @njit(cache=True)
+def distinct_sorted(values, num_nodes):  # pragma: no cover - jitted
+    """The distinct ids of ``values`` (ints in ``[0, num_nodes)``, any shape), ascending, as int64:
+    ``np.unique`` by membership bits (O(len + N / 64), no sort)."""
+    flat = values.ravel()
+    member = np.zeros((num_nodes >> 6) + 1, np.uint64)
+    one = np.uint64(1)
+    for v in flat:
+        member[v >> 6] |= one << np.uint64(v & 63)
+    count = 0
+    for w in member:
+        while w:
+            w &= w - one
+            count += 1
+    out = np.empty(count, np.int64)
+    at = 0
+    for k in range(member.shape[0]):
+        w = member[k]
+        base = k << 6
+        b = 0
+        while w:
+            if w & one:
+                out[at] = base + b
+                at += 1
+            w >>= one
+            b += 1
+    return out
+
+
+@njit(cache=True)
 def khop_sets(rowptr, col, roots, depth, fanout, seed, scratch):  # pragma: no cover - jitted
     """ShaDow's node sets: per root, its ``depth``-hop neighbourhood where every node reached
     takes up to ``fanout`` distinct uniform entries of its row (``-1``: all: the k-hop ball).

@@ -198,7 +198,7 @@ class GraphSAINTNodeSampler(GraphSAINT):
 
     def sample_nodes(self, generator: np.random.Generator) -> Tensor:
         draws = draw(self.node_cdf, self.batch_size, generator)
-        return torch.from_numpy(np.unique(draws))
+        return torch.from_numpy(kernels.distinct_sorted(draws, self.pool.numel()))
 
 
 class GraphSAINTEdgeSampler(GraphSAINT):
@@ -226,7 +226,8 @@ class GraphSAINTEdgeSampler(GraphSAINT):
 
     def sample_nodes(self, generator: np.random.Generator) -> Tensor:
         draws = torch.from_numpy(draw(self.edge_cdf, self.batch_size, generator))
-        return torch.unique(torch.cat([self.edge_row[draws], self.edge_col[draws]]))
+        ends = torch.cat([self.edge_row[draws], self.edge_col[draws]])
+        return torch.from_numpy(kernels.distinct_sorted(ends.numpy(), self.pool.numel()))
 
 
 class GraphSAINTRandomWalkSampler(GraphSAINT):
@@ -249,4 +250,4 @@ class GraphSAINTRandomWalkSampler(GraphSAINT):
         return torch.from_numpy(kernels.random_walks(rowptr, col, roots, self.walk_length, kernel_seed(generator)))
 
     def sample_nodes(self, generator: np.random.Generator) -> Tensor:
-        return torch.unique(self.walks(generator))
+        return torch.from_numpy(kernels.distinct_sorted(self.walks(generator).numpy(), self.pool.numel()))
