@@ -18,7 +18,7 @@ batch ``--full-epochs`` (one step each); the test accuracy is the full-graph eva
 last epoch; epoch time is the mean training epoch (sampling + steps) after the first.
 
 Sampler settings: cluster 2000 METIS parts (about 1000 nodes each), 20 per batch; saint-rw 6000
-roots, walk length 2, whole graph, coverage 5; neighbor [25, 10], 512 seeds.
+roots, walk length 2, whole graph, coverage 5; neighbor [25, 10], 512 seeds, hop-trimmed blocks.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ METHODS = ("full", "cluster", "saint-rw", "neighbor")
 OPTIONS = {
     "cluster": {"num_parts": 2000, "batch_size": 20, "cache_dir": str(Path(__file__).parent / "out" / "partitions")},
     "saint-rw": {"batch_size": 6000, "walk_length": 2, "train_graph_only": False, "sample_coverage": 5},
-    "neighbor": {"num_neighbors": [25, 10], "batch_size": 512, "norm": "gcn"},
+    "neighbor": {"num_neighbors": [25, 10], "batch_size": 512, "norm": "gcn", "trim": True},
 }
 
 

@@ -99,6 +99,28 @@ def test_compiled_gcn_normalisation_keeps_loops_weights_and_empty_rows():
                        graph.with_value(None).gcn_norm())
 
 
+def test_neighbor_blocks_are_prefixes_and_need_a_model_of_one_layer_per_hop(data):
+    """Block i is the square graph's first k_{L-1-i} rows over its first k_{L-i} columns; a
+    model with another depth gets the square graph; a list of the wrong length is refused."""
+    method = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[3, 2], batch_size=10,
+                              trim=True)
+    square = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[3, 2], batch_size=10)
+    model = GCN(8, 16, 3)
+    method.bind(model)
+    for blocks, batch in zip((b.graph for b in method.batches(0)), square.batches(0)):
+        assert [g.num_cols for g in blocks] == [batch.x.size(0), blocks[0].num_nodes]
+        dense = batch.graph.to_dense()
+        for g in blocks:
+            assert torch.equal(g.to_dense(), dense[: g.num_nodes, : g.num_cols])
+            assert float(dense[: g.num_nodes, g.num_cols:].abs().sum()) == 0.0
+    deep = GCN(8, 16, 3, num_layers=3)
+    method.bind(deep)
+    batch = next(iter(method.batches(0)))
+    assert isinstance(batch.graph, Graph)
+    with pytest.raises(ValueError, match="graph: expected one graph per layer"):
+        model(batch.x, [batch.graph])
+
+
 def test_distinct_sorted_is_numpy_unique():
     """The samplers' bit-set dedupe equals ``np.unique``: empty input, repeats, ids on word
     boundaries, a node count that is not a multiple of 64, a 2-D array, int32 ids."""
@@ -134,14 +156,20 @@ def test_cluster_diagonal_enhancement_matches_its_formula(data):
 
 
 # ---------------------------------------------------------------------------- neighbour sampling
+@pytest.mark.parametrize("trim", [True, False])
 @pytest.mark.parametrize("norm, model_class", [(None, SAGE), ("gcn", GCN)])
-def test_neighbor_full_fanout_is_full_batch(data, norm, model_class):
+def test_neighbor_full_fanout_is_full_batch(data, norm, model_class, trim):
+    """Fan-out -1 gives the seeds their full-batch outputs, from the square graph and from the
+    hop-trimmed blocks (whose last block has the seeds' rows only)."""
     torch.manual_seed(0)
     model = model_class(8, 16, 3).eval()
     method = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[-1, -1],
-                              batch_size=7, norm=norm)
+                              batch_size=7, norm=norm, trim=trim)
+    method.bind(model)
     full = model(data.x, data.graph)
     for batch in method.batches(0):
+        if trim:
+            assert isinstance(batch.graph, list) and batch.graph[-1].num_nodes == batch.loss_rows.numel()
         out = model(batch.x, batch.graph)[batch.loss_rows]
         seeds = batch.node_ids[: batch.loss_rows.numel()]
         torch.testing.assert_close(out, full[seeds], atol=1e-5, rtol=1e-4)

@@ -106,10 +106,17 @@ class LayerStack(torch.nn.Module):
         return_hidden: bool = False,
     ) -> Tensor | tuple[Tensor, list[Tensor]]:
         """Logits ``[N, F_out]``; with ``return_hidden`` also the list of every layer's output
-        (after its activation; the last entry is the logits)."""
+        (after its activation; the last entry is the logits).
+
+        ``graph`` may also be a list of one graph per layer (a neighbour sampler's hop-trimmed
+        blocks: layer ``i`` maps its graph's columns to its rows, so the logits have the last
+        graph's rows)."""
+        graphs = graph if isinstance(graph, list) else [graph] * self.num_layers
+        if len(graphs) != self.num_layers:
+            raise ValueError(f"graph: expected one graph per layer ({self.num_layers}), got {len(graphs)}")
         hidden = []
         for i in range(self.num_layers):
-            x = self.layer(i, x, graph, edge_weight)
+            x = self.layer(i, x, graphs[i], edge_weight)
             hidden.append(x)
         return (x, hidden) if return_hidden else x
 

@@ -7,6 +7,15 @@ the sampled entries only: a model of ``len(num_neighbors)`` layers computes the 
 exactly as far as the samples reach, and the loss is the mean cross-entropy of the seeds alone
 (``out[:batch_size]``). With every fan-out ``-1`` that is the full-batch output on the seeds.
 
+With ``trim`` a batch's graph is a list of one block per layer, cut from that
+square graph: nodes come in hop order, so the rows layer ``i`` must produce (the nodes within
+``L - 1 - i`` hops of the seeds) are a prefix, and so are the columns they read; layer ``i``
+maps the first ``k_{L-i}`` nodes to the first ``k_{L-1-i}`` (``k_h``: nodes within ``h`` hops).
+The seeds' outputs are the same; the work and activations of every layer but the first shrink to
+the nodes that feed the seeds (PyG's ``trim_to_layer``). The blocks go to a
+:class:`~sparsegnn.nn.LayerStack` with one layer per hop (checked when the loop binds the model);
+any other model takes the square graph.
+
 ``norm=None`` keeps the raw sampled entries (SAGE's mean aggregation is then the mean over the
 sampled neighbours); ``norm="gcn"`` samples from GCN's full-graph ``D^-1/2 (A + I) D^-1/2``
 (its self loops are entries like any other) and scales the ``k_v`` sampled entries of a row of
@@ -22,6 +31,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..nn import LayerStack
 from ..train import Batch
 from . import kernels
 from .common import (
@@ -50,9 +60,12 @@ class NeighborSampling(SampledMethod):
             GraphSAGE paper's ``S1, S2``); one hop per model layer.
         batch_size: seeds per batch (default 512, GraphSAGE's).
         norm: ``None`` (raw entries: SAGE) or ``"gcn"`` (see the module docstring).
+        trim: hop-trimmed blocks, one per layer, instead of one square graph, for a model that
+            takes them (see above; off by default: the distillation losses read the square
+            graph and every layer's rows).
 
-    A batch: ``x [n, F]`` (seeds first), a square ``Graph [n, n]``, ``y [s]`` and
-    ``loss_rows = arange(s)`` for its ``s`` seeds, ``node_ids [n]``.
+    A batch: ``x [n, F]`` (seeds first), a square ``Graph [n, n]`` (or its ``L`` blocks), ``y [s]``
+    and ``loss_rows = arange(s)`` for its ``s`` seeds, ``node_ids [n]``.
     """
 
     def __init__(
@@ -64,6 +77,7 @@ class NeighborSampling(SampledMethod):
         num_neighbors: Sequence[int] = (25, 10),
         batch_size: int = 512,
         norm: str | None = None,
+        trim: bool = False,
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
@@ -72,7 +86,7 @@ class NeighborSampling(SampledMethod):
         self.batch_size = check_int("batch_size", batch_size)
         if norm not in NORMS:
             raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
-        self.norm = norm
+        self.norm, self.trim = norm, bool(trim)
         self.source = full_gcn_graph(graph) if norm == "gcn" else graph
         self._scratch = kernels.node_map(graph.num_nodes)
 
@@ -80,11 +94,17 @@ class NeighborSampling(SampledMethod):
     def eval_graph(self) -> Graph:
         return self.source
 
-    def sample(self, seeds: Tensor, generator: np.random.Generator) -> tuple[Tensor, Graph]:
+    def bind(self, model: torch.nn.Module) -> None:
+        """Blocks only for a layer stack with one layer per hop."""
+        if not (isinstance(model, LayerStack) and model.num_layers == len(self.num_neighbors)):
+            self.trim = False
+
+    def sample(self, seeds: Tensor, generator: np.random.Generator) -> tuple[Tensor, Graph | list[Graph]]:
         """``(node_ids [n], graph [n, n])`` of the sampled neighbourhood of ``seeds`` (int64
-        ``[s]`` distinct), seeds first."""
+        ``[s]`` distinct), seeds first; with ``trim``, the graph's blocks (see the module
+        docstring)."""
         rowptr, col = csr_numpy(self.source)
-        nodes, _, row, local_col, position = kernels.neighbor_sample(
+        nodes, hops, row, local_col, position = kernels.neighbor_sample(
             rowptr, col, seeds.numpy(), np.asarray(self.num_neighbors, dtype=np.int64),
             kernel_seed(generator), self._scratch,
         )
@@ -97,7 +117,12 @@ class NeighborSampling(SampledMethod):
             full_degree = self.source.in_degree()[nodes[row]].to(value.dtype)
             sampled = torch.bincount(row, minlength=n).to(value.dtype)
             value, tag = value * full_degree / sampled[row], "gcn-sampled"
-        return nodes, Graph.from_coo(row, local_col, value, n, n, norm=tag)
+        graph = Graph.from_coo(row, local_col, value, n, n, norm=tag)
+        if not self.trim:
+            return nodes, graph
+        depth = len(self.num_neighbors)
+        within = np.searchsorted(hops, np.arange(depth + 1), side="right")  # k_h: nodes within h hops
+        return nodes, [block(graph, int(within[depth - 1 - i]), int(within[depth - i])) for i in range(depth)]
 
     def plan(self, epoch: int) -> list[Tensor]:
         """The epoch's shuffled training seeds, ``batch_size`` at a time."""
@@ -107,3 +132,11 @@ class NeighborSampling(SampledMethod):
         nodes, graph = self.sample(item, rng(self.seed, EPOCH, epoch, index))
         return Batch(take_rows(self.x, nodes), graph, self.y[item], loss_rows=torch.arange(item.numel()),
                      node_ids=nodes)
+
+
+def block(graph: Graph, rows: int, cols: int) -> Graph:
+    """The first ``rows`` rows of a CSR whose entries in those rows all have columns below
+    ``cols``, as a ``[rows, cols]`` graph (views, no copy)."""
+    end = int(graph.rowptr[rows])
+    value = graph.value[:end] if graph.value is not None else None
+    return Graph(graph.rowptr[: rows + 1], graph.col[:end], value, cols, validate=False, norm=graph.norm)
