@@ -165,8 +165,8 @@ def test_fresh_history_inference_equals_full_batch(kind):
     method, model = _bound(data, kind, layers=3)
     model.eval()
     full = model.stack(data.x, data.graph)
-    first = model.inference(data.x, method.eval_batches())  # fills the histories
-    again = model.inference(data.x, method.eval_batches())  # reads fresh histories
+    first = model.inference(data)  # fills the histories
+    again = model.inference(data)  # reads fresh histories
     assert torch.allclose(first, full, atol=1e-5)  # first pass: exact inputs, same as full batch
     if kind == "gcn":
         assert torch.equal(again, full)  # float32 histories: exactly the full-batch forward
@@ -188,7 +188,18 @@ def test_gas_model_bad_arguments():
     with pytest.raises(ValueError, match="num_parts"):
         GAS(data.x, data.graph, data.y, data.train_mask, num_parts=10_000)
     with pytest.raises(ValueError, match="histories have"):
-        method.bind(GASModel(GCN(8, 16, 3), 17))
+        method.bind(GASModel(GCN(8, 16, 3), partition(_data(17).graph, 2)))
+    with pytest.raises(ValueError, match="another partition"):
+        method.bind(GASModel(GCN(8, 16, 3), partition(data.graph, 3)))
+    with pytest.raises(TypeError, match="Partition"):
+        GASModel(GCN(8, 16, 3), 300)
+    with pytest.raises(ValueError, match="batch_size"):
+        GASModel(GCN(8, 16, 3), method.partition, 0)
+    model = method.wrap(GCN(8, 16, 3))
+    with pytest.raises(ValueError, match="data: expected x of 300 rows"):
+        model.inference(_data(17))
+    with pytest.raises(ValueError, match="graph: expected the square"):
+        model.inference(type("D", (), {"x": data.x, "graph": None})())
     with pytest.raises(ValueError, match="expected 1 histories"):
         _, model = _bound(data)
         m2, _ = _bound(data)
@@ -233,6 +244,11 @@ def test_fit_recipe_wraps_and_clips():
 
     result = fit_recipe("gcn", data, recipe("gcn", epochs=5), 0, method=factory)
     assert isinstance(made[0].model, GASModel) and len(result.records) == 5
+    assert made[0].grad_clip == 1.0
+    unclipped = GAS(data.x, data.graph, data.y, data.train_mask, num_parts=6, batch_size=2, grad_clip=None)
+    assert unclipped.grad_clip is None  # PyGAS's CiteSeer setting
+    with pytest.raises(ValueError, match="grad_clip"):
+        GAS(data.x, data.graph, data.y, data.train_mask, num_parts=6, batch_size=2, grad_clip=0)
     assert set(result.best_state) == {f"stack.{k}" for k in GCN(8, 16, 3).state_dict()}
 
 
