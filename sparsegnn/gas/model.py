@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..graph import Graph, Partition
 from ..nn import EGC, GCN, SAGE, LayerStack
+from ..nn.gcn_conv import aggregate_first
 from ..sampling.common import take_rows
 from .halo import HaloBatch, HaloBatcher
 from .history import History
@@ -50,6 +51,11 @@ class GASModel(torch.nn.Module):
             training batches' size).
         history_dtype: storage of the histories (:class:`~sparsegnn.gas.History`).
         history_device: where the histories live (default the host, as PyGAS).
+        reorder: in training steps, let GCN layers aggregate before their linear map where that
+            is cheaper (:func:`~sparsegnn.nn.gcn_conv.aggregate_first`: the linear map then
+            runs on the targets, not on every halo row; equal up to float rounding). The
+            layer-wise :meth:`inference` keeps PyG's order, so it equals the full-batch forward
+            exactly.
 
     ``forward(x, graph, halo)``: ``x`` ``[t + h, F_in]`` (dense or sparse COO) features of
     ``halo.node_ids``, ``graph`` the ``[t, t + h]`` batch graph; returns ``[t, F_out]`` logits
@@ -59,7 +65,8 @@ class GASModel(torch.nn.Module):
     """
 
     def __init__(self, stack: LayerStack, partition: Partition, batch_size: int = 1,
-                 history_dtype: str | torch.dtype = "float32", history_device: str | torch.device = "cpu") -> None:
+                 history_dtype: str | torch.dtype = "float32", history_device: str | torch.device = "cpu",
+                 reorder: bool = True) -> None:
         super().__init__()
         if not isinstance(stack, MODELS):
             raise TypeError(f"stack: GAS wraps a GCN, SAGE or EGC, got {type(stack).__name__}")
@@ -69,7 +76,7 @@ class GASModel(torch.nn.Module):
             raise TypeError(f"partition: expected a sparsegnn.graph.Partition, got {type(partition).__name__}")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size:
             raise ValueError(f"batch_size: expected an int >= 1 (parts per batch), got {batch_size!r}")
-        self.stack, self.partition, self.batch_size = stack, partition, batch_size
+        self.stack, self.partition, self.batch_size, self.reorder = stack, partition, batch_size, bool(reorder)
         num_nodes = partition.part.numel()
         self.histories = [History(num_nodes, stack.layers[i].out_channels, history_dtype, history_device)
                           for i in range(stack.num_layers - 1)]
@@ -109,11 +116,12 @@ class GASModel(torch.nn.Module):
     def forward(self, x: Tensor, graph: Graph, halo: HaloBatch) -> Tensor:
         pulls = [self.transfers.pull(h, halo.halo_rows, x.device) for h in self.histories]
         out = x
-        for i in range(self.stack.num_layers):
-            out = self.stack.layer(i, out, graph)
-            if i < len(self.histories):
-                self.transfers.push_chunks(self.histories[i], out, halo.offsets, halo.counts)
-                out = torch.cat([out, pulls[i].wait()])
+        with aggregate_first(self.reorder):
+            for i in range(self.stack.num_layers):
+                out = self.stack.layer(i, out, graph)
+                if i < len(self.histories):
+                    self.transfers.push_chunks(self.histories[i], out, halo.offsets, halo.counts)
+                    out = torch.cat([out, pulls[i].wait()])
         return out
 
     @torch.no_grad()
