@@ -56,13 +56,16 @@ SETTINGS = {
 LIMIT_BYTES = 18_000_000_000
 
 
-def accuracy(dataset: str, seeds: int, keys: list[str]) -> list[dict]:
+def accuracy(dataset: str, seeds: int, keys: list[str], gas_overrides: dict | None = None) -> list[dict]:
+    """``gas_overrides``: replace PyGAS's settings in the GAS rows (an ablation): ``grad_clip``
+    (a number or None) and any Recipe field (``select``, ``first_layer_decay_only``, ...)."""
     data = load_dataset(dataset)
-    settings = PYGAS[dataset]
+    overrides = dict(gas_overrides or {})
+    settings = {**PYGAS[dataset], **({"grad_clip": overrides.pop("grad_clip")} if "grad_clip" in overrides else {})}
     rows = []
     for key in keys:
         label, model, name, dtype = SETTINGS[key]
-        r = recipe(model) if name == "full" else recipe(model, **PYGAS_RECIPE)
+        r = recipe(model) if name == "full" else recipe(model, **{**PYGAS_RECIPE, **overrides})
         x = model_inputs(model, data.x, data.graph, r)
         factory = None if name == "full" else (
             lambda x, seed, dtype=dtype: GAS(x, data.graph, data.y, data.train_mask, seed=seed, history_dtype=dtype,
@@ -82,6 +85,20 @@ def accuracy(dataset: str, seeds: int, keys: list[str]) -> list[dict]:
         print(f"{dataset} {model} {label}: {row['test_mean']:.2f} +- {row['test_std']:.2f} "
               f"({row['epoch_ms']:.1f} ms/epoch, {row['seconds']:.0f} s)", flush=True)
     return rows
+
+
+def parse_setting(item: str) -> tuple[str, object]:
+    """``"key=value"`` as ``(key, value)``: none / true / false, a number, or the string."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--gas-set: expected KEY=VALUE, got {item!r}")
+    words = {"none": None, "true": True, "false": False}
+    if text.lower() in words:
+        return key, words[text.lower()]
+    try:
+        return key, float(text)
+    except ValueError:
+        return key, text
 
 
 def accuracy_table(rows: list[dict]) -> str:
@@ -194,12 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="parts per batch (default parts / 20)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
+    parser.add_argument("--gas-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="accuracy: replace one of PyGAS's settings in the GAS rows (grad_clip=none|1.0, "
+                             "select=val|val-first, first_layer_decay_only=false, ...)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.part == "accuracy":
         keys = args.only.split(",") if args.only else list(SETTINGS)
-        rows = [row for d in args.datasets.split(",") for row in accuracy(d, args.seeds, keys)]
+        overrides = dict(parse_setting(item) for item in args.gas_set)
+        rows = [row for d in args.datasets.split(",") for row in accuracy(d, args.seeds, keys, overrides)]
         print(accuracy_table(rows))
     else:
         parts = args.parts or max(1, args.nodes // 2000)
