@@ -7,8 +7,11 @@
 ``accuracy``: public split, 10 seeds (mean +- std of the best-validation epoch's test accuracy),
 each run through ``sparsegnn.train.fit_recipe`` (the one loop) with the model's recipe (GCN
 2 x 16, dropout 0.5, lr 0.01, wd 5e-4 on the first layer, 200 epochs; EGC-S 128, H=8, B=2,
-dropout 0.8, 400 epochs) and PyGAS's METIS settings (Cora 40 parts, 10 per batch; CiteSeer 24
-/ 8); GAS trains with PyGAS's gradient clipping (1.0), full batch without (its paper's).
+dropout 0.8, 400 epochs). GAS runs with PyGAS's Planetoid settings (``sparsegnn.gas.PYGAS``:
+Cora 40 METIS parts, 10 per batch, gradient clipping 1.0; CiteSeer 24 / 8, no clipping) and
+its training settings for every model (``PYGAS_RECIPE``: weight decay on the first layer only,
+the first epoch of the best validation accuracy); full batch with the recipe's (no clipping,
+the later of tied epochs; EGC: weight decay on both layers).
 
 ``scale``: a block model (``sbm``: 128 features, 8 classes, homophily 0.8) and a 4-layer GCN
 with hidden 256: full batch, GAS (float32 and int8 histories) and ClusterGCN, each in a fresh
@@ -36,11 +39,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparsegnn.data import load_dataset
+from sparsegnn.gas import GAS, PYGAS, PYGAS_RECIPE
 from sparsegnn.sampling import make_method
 from sparsegnn.train import fit_recipe, model_inputs, recipe
 
-#: PyGAS's METIS settings per dataset: (parts, parts per batch)
-PARTS = {"cora": (40, 10), "citeseer": (24, 8), "pubmed": (8, 4)}
 #: key: (label, model, method, history dtype)
 SETTINGS = {
     "full-gcn": ("full batch", "gcn", "full", None),
@@ -54,31 +56,49 @@ SETTINGS = {
 LIMIT_BYTES = 18_000_000_000
 
 
-def accuracy(dataset: str, seeds: int, keys: list[str]) -> list[dict]:
+def accuracy(dataset: str, seeds: int, keys: list[str], gas_overrides: dict | None = None) -> list[dict]:
+    """``gas_overrides``: replace PyGAS's settings in the GAS rows (an ablation): ``grad_clip``
+    (a number or None) and any Recipe field (``select``, ``first_layer_decay_only``, ...)."""
     data = load_dataset(dataset)
-    num_parts, batch_size = PARTS[dataset]
+    overrides = dict(gas_overrides or {})
+    settings = {**PYGAS[dataset], **({"grad_clip": overrides.pop("grad_clip")} if "grad_clip" in overrides else {})}
     rows = []
     for key in keys:
         label, model, name, dtype = SETTINGS[key]
-        r = recipe(model)
+        r = recipe(model) if name == "full" else recipe(model, **{**PYGAS_RECIPE, **overrides})
         x = model_inputs(model, data.x, data.graph, r)
         factory = None if name == "full" else (
-            lambda x, seed, dtype=dtype: make_method("gas", x, data.graph, data.y, data.train_mask, seed=seed,
-                                                     num_parts=num_parts, batch_size=batch_size, history_dtype=dtype))
+            lambda x, seed, dtype=dtype: GAS(x, data.graph, data.y, data.train_mask, seed=seed, history_dtype=dtype,
+                                             **settings))
         accs, epoch = [], []
         start = time.perf_counter()
         for seed in range(seeds):
             result = fit_recipe(model, data, r, seed, x, keep_best_state=False, method=factory)
             accs.append(result.acc["test"])
             epoch += [rec.epoch_time for rec in result.records]
+            print(f"  {dataset} {key} seed {seed}: test {accs[-1]:.2f}", flush=True)
         row = {"dataset": dataset, "model": model, "key": key, "label": label,
-               "parts": None if name == "full" else [num_parts, batch_size],
+               "parts": None if name == "full" else [settings["num_parts"], settings["batch_size"]],
                "test_mean": statistics.mean(accs), "test_std": statistics.stdev(accs) if seeds > 1 else 0.0,
                "per_seed": accs, "epoch_ms": 1000 * statistics.mean(epoch), "seconds": time.perf_counter() - start}
         rows.append(row)
         print(f"{dataset} {model} {label}: {row['test_mean']:.2f} +- {row['test_std']:.2f} "
               f"({row['epoch_ms']:.1f} ms/epoch, {row['seconds']:.0f} s)", flush=True)
     return rows
+
+
+def parse_setting(item: str) -> tuple[str, object]:
+    """``"key=value"`` as ``(key, value)``: none / true / false, a number, or the string."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--gas-set: expected KEY=VALUE, got {item!r}")
+    words = {"none": None, "true": True, "false": False}
+    if text.lower() in words:
+        return key, words[text.lower()]
+    try:
+        return key, float(text)
+    except ValueError:
+        return key, text
 
 
 def accuracy_table(rows: list[dict]) -> str:
@@ -191,12 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="parts per batch (default parts / 20)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
+    parser.add_argument("--gas-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="accuracy: replace one of PyGAS's settings in the GAS rows (grad_clip=none|1.0, "
+                             "select=val|val-first, first_layer_decay_only=false, ...)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.part == "accuracy":
         keys = args.only.split(",") if args.only else list(SETTINGS)
-        rows = [row for d in args.datasets.split(",") for row in accuracy(d, args.seeds, keys)]
+        overrides = dict(parse_setting(item) for item in args.gas_set)
+        rows = [row for d in args.datasets.split(",") for row in accuracy(d, args.seeds, keys, overrides)]
         print(accuracy_table(rows))
     else:
         parts = args.parts or max(1, args.nodes // 2000)

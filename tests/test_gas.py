@@ -20,6 +20,7 @@ from sparsegnn.data import find_data_root, load_dataset, sbm
 from sparsegnn.gas import GAS, GASModel, History, HaloBatcher, Transfers, halo_graph, quantize_rows
 from sparsegnn.graph import k_hop, partition
 from sparsegnn.nn import EGC, GCN, MLP, SAGE
+from sparsegnn.nn.gcn_conv import aggregate_first
 from sparsegnn.train import FullBatch, Trainer, fit_recipe, recipe, seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,13 +166,43 @@ def test_fresh_history_inference_equals_full_batch(kind):
     method, model = _bound(data, kind, layers=3)
     model.eval()
     full = model.stack(data.x, data.graph)
-    first = model.inference(data.x, method.eval_batches())  # fills the histories
-    again = model.inference(data.x, method.eval_batches())  # reads fresh histories
+    first = model.inference(data)  # fills the histories
+    again = model.inference(data)  # reads fresh histories
     assert torch.allclose(first, full, atol=1e-5)  # first pass: exact inputs, same as full batch
     if kind == "gcn":
         assert torch.equal(again, full)  # float32 histories: exactly the full-batch forward
     else:
         assert torch.allclose(again, full, atol=1e-6, rtol=1e-6)
+
+
+def test_aggregate_first_steps_equal_pyg_order():
+    """GCN layers aggregating before their linear map on the batch graphs (GASModel(reorder=True))
+    give the same loss, gradients and pushed history rows as PyG's order, up to float rounding."""
+    data = _data()
+    runs = []
+    for reorder in (False, True):
+        seed_everything(0)
+        method = GAS(data.x, data.graph, data.y, data.train_mask, num_parts=6, batch_size=2)
+        model = GASModel(GCN(8, 32, 3, 3, 0.5), method.partition, 2, reorder=reorder)
+        method.bind(model)
+        batch = next(iter(method.batches(0)))
+        model.train()
+        torch.manual_seed(1)
+        loss = method.loss(model, batch)
+        loss.backward()
+        model.transfers.wait_all()
+        runs.append((loss.detach(), [p.grad.clone() for p in model.parameters()], model.histories[0].pull()))
+    with aggregate_first():
+        conv, graph = model.stack.convs[0], batch.graph
+        assert conv.aggregates_first(batch.x, graph)  # the 8 -> 32 layer on the halo batch reorders
+        assert not conv.aggregates_first(batch.x.to_sparse(), graph)
+        assert not model.stack.convs[1].aggregates_first(torch.zeros(300, 32), data.graph.gcn_norm())  # square
+    assert not conv.aggregates_first(batch.x, graph)  # off outside the context
+    (loss0, grads0, hist0), (loss1, grads1, hist1) = runs
+    assert torch.allclose(loss0, loss1, rtol=1e-6)
+    for g0, g1 in zip(grads0, grads1):
+        assert torch.allclose(g0, g1, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(hist0, hist1, rtol=1e-5, atol=1e-6)
 
 
 def test_gas_model_bad_arguments():
@@ -188,7 +219,18 @@ def test_gas_model_bad_arguments():
     with pytest.raises(ValueError, match="num_parts"):
         GAS(data.x, data.graph, data.y, data.train_mask, num_parts=10_000)
     with pytest.raises(ValueError, match="histories have"):
-        method.bind(GASModel(GCN(8, 16, 3), 17))
+        method.bind(GASModel(GCN(8, 16, 3), partition(_data(17).graph, 2)))
+    with pytest.raises(ValueError, match="another partition"):
+        method.bind(GASModel(GCN(8, 16, 3), partition(data.graph, 3)))
+    with pytest.raises(TypeError, match="Partition"):
+        GASModel(GCN(8, 16, 3), 300)
+    with pytest.raises(ValueError, match="batch_size"):
+        GASModel(GCN(8, 16, 3), method.partition, 0)
+    model = method.wrap(GCN(8, 16, 3))
+    with pytest.raises(ValueError, match="data: expected x of 300 rows"):
+        model.inference(_data(17))
+    with pytest.raises(ValueError, match="graph: expected the square"):
+        model.inference(type("D", (), {"x": data.x, "graph": None})())
     with pytest.raises(ValueError, match="expected 1 histories"):
         _, model = _bound(data)
         m2, _ = _bound(data)
@@ -233,6 +275,11 @@ def test_fit_recipe_wraps_and_clips():
 
     result = fit_recipe("gcn", data, recipe("gcn", epochs=5), 0, method=factory)
     assert isinstance(made[0].model, GASModel) and len(result.records) == 5
+    assert made[0].grad_clip == 1.0
+    unclipped = GAS(data.x, data.graph, data.y, data.train_mask, num_parts=6, batch_size=2, grad_clip=None)
+    assert unclipped.grad_clip is None  # PyGAS's CiteSeer setting
+    with pytest.raises(ValueError, match="grad_clip"):
+        GAS(data.x, data.graph, data.y, data.train_mask, num_parts=6, batch_size=2, grad_clip=0)
     assert set(result.best_state) == {f"stack.{k}" for k in GCN(8, 16, 3).state_dict()}
 
 

@@ -64,6 +64,15 @@ def test_trainer_is_deterministic_per_seed():
     assert a == b
 
 
+def test_selection_val_first_takes_the_earliest_tied_epoch():
+    data = _data()
+    later, first = _trainer(data, 30).fit(), _trainer(data, 30, select="val-first").fit()
+    best = max(r.acc["val"] for r in first.records)
+    tied = [r.epoch for r in first.records if r.acc["val"] == best]
+    assert first.best_epoch == tied[0] and later.best_epoch == tied[-1]
+    assert [r.loss for r in first.records] == [r.loss for r in later.records]  # selection only
+
+
 def test_selection_last_and_early_stopping():
     data = _data()
     last = _trainer(data, 8, select="last").fit()

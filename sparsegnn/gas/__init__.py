@@ -14,7 +14,7 @@ Neural Networks via Historical Embeddings", ICML 2021).
 
 from .halo import GASBatch, HaloBatch, HaloBatcher, halo_graph
 from .history import DTYPES, History, quantize_rows, storage_dtype
-from .method import DEFAULTS, GAS
+from .method import DEFAULTS, GAS, PYGAS, PYGAS_RECIPE
 from .model import GASModel
 from .transfer import Transfers
 
@@ -27,6 +27,8 @@ __all__ = [
     "HaloBatch",
     "HaloBatcher",
     "History",
+    "PYGAS",
+    "PYGAS_RECIPE",
     "Transfers",
     "halo_graph",
     "quantize_rows",

@@ -10,11 +10,14 @@ row each epoch, as PyGAS's test step does. A batch without a training node is sk
 
 PyGAS's regularisers, as its Planetoid configurations set them:
 
-- gradient clipping: total 2-norm 1.0 (``grad_clip``, which :func:`~sparsegnn.train.fit_recipe`
-  hands to the loop);
-- separate weight decay for the first layer: the GCN recipe's ``first_layer_decay_only``
+- gradient clipping: total 2-norm 1.0 on Cora and PubMed, none on CiteSeer (PyGAS's
+  ``grad_norm``; ``grad_clip``, which :func:`~sparsegnn.train.fit_recipe` hands to the loop);
+- separate weight decay for the first layer: ``first_layer_decay_only`` of the recipe
   (5e-4 on the first conv, 0 on the others: PyGAS's ``reg_weight_decay`` /
-  ``nonreg_weight_decay``), applied by the recipe's parameter groups.
+  ``nonreg_weight_decay``), applied by the recipe's parameter groups; :data:`PYGAS_RECIPE`
+  sets it for every model (the GCN recipe has it already; EGC's decays both layers, and under
+  GAS with both decayed Cora's seed 0 never leaves the uniform prediction);
+- selection: the first epoch of the best validation accuracy (:data:`PYGAS_RECIPE`).
 
 Checkpoints keep the histories (:meth:`GAS.state_dict`), so a resumed run continues with the
 rows it stopped with. Under torchrun each rank trains its share of the batches and pushes only
@@ -41,13 +44,25 @@ from ..sampling.cluster import check_parts, shuffled_groups
 from ..sampling.common import SampledMethod, take_rows
 from ..sampling.partition_cache import cached_partition
 from ..train import Batch, batch_loss
-from .halo import GASBatch, HaloBatch, HaloBatcher
+from .halo import GASBatch, HaloBatcher
 from .history import storage_dtype
 from .model import GASModel
 
 #: PyGAS's Cora settings (GCN 2 x 16): 40 METIS parts, 10 per batch; gradient clipping at 1.0
 DEFAULTS = {"num_parts": 40, "batch_size": 10}
 GRAD_CLIP = 1.0
+#: PyGAS's Planetoid settings (``small_benchmark/conf/model/gcn.yaml``): METIS parts, parts per
+#: batch and gradient clipping (``grad_norm``; ``null`` on CiteSeer): :class:`GAS` arguments.
+PYGAS = {
+    "cora": {"num_parts": 40, "batch_size": 10, "grad_clip": 1.0},
+    "citeseer": {"num_parts": 24, "batch_size": 8, "grad_clip": None},
+    "pubmed": {"num_parts": 8, "batch_size": 4, "grad_clip": 1.0},
+}
+#: PyGAS's training settings as :class:`~sparsegnn.train.Recipe` overrides, for every model:
+#: weight decay on the first layer only (``reg_weight_decay`` on all layers but the last,
+#: ``nonreg_weight_decay = 0`` on the last: the same for two layers) and the first epoch of the
+#: best validation accuracy (``if val_acc > best_val_acc`` in ``small_benchmark/main.py``).
+PYGAS_RECIPE = {"first_layer_decay_only": True, "select": "val-first"}
 
 
 class GAS(SampledMethod):
@@ -62,12 +77,12 @@ class GAS(SampledMethod):
         history_device: where the histories live (default: the host).
         cache_dir: folder of the on-disk partition cache (``None``: in memory only).
         recursive: METIS recursive bisection instead of k-way.
+        grad_clip: total gradient 2-norm the loop clips to (``None``: no clipping; PyGAS: 1.0,
+            CiteSeer none, see :data:`PYGAS`).
 
     A batch is a :class:`~sparsegnn.gas.halo.GASBatch`: ``x [t + h, F]``, the ``[t, t + h]``
     graph, ``y`` and ``loss_rows`` of its training targets, ``node_ids [t + h]``, ``halo``.
     """
-
-    grad_clip = GRAD_CLIP
 
     def __init__(
         self,
@@ -81,49 +96,45 @@ class GAS(SampledMethod):
         history_device: str | torch.device = "cpu",
         cache_dir: str | os.PathLike | None = None,
         recursive: bool = False,
+        grad_clip: float | None = GRAD_CLIP,
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
         super().__init__(x, graph, y, train_mask, seed, num_workers)
         self.num_parts, self.batch_size = check_parts(graph, num_parts, batch_size)
+        if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and grad_clip > 0):
+            raise ValueError(f"grad_clip: expected a number > 0 or None, got {grad_clip!r}")
+        self.grad_clip = None if grad_clip is None else float(grad_clip)
         self.history_dtype = storage_dtype(history_dtype)
         self.history_device = torch.device(history_device)
         self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)
         self.train_mask = train_mask
         self.model: GASModel | None = None
         self.batcher: HaloBatcher | None = None
-        self._eval_batches: list[HaloBatch] | None = None
         self.warm = False
 
     # -- the model --------------------------------------------------------------------------
     def wrap(self, model: torch.nn.Module) -> GASModel:
-        """The :class:`GASModel` of the built ``model`` (a GCN, SAGE or EGC), histories sized to
-        the graph and ``history_dtype``."""
+        """The :class:`GASModel` of the built ``model`` (a GCN, SAGE or EGC) on this method's
+        partition and ``batch_size``, histories of ``history_dtype``."""
         if not isinstance(model, LayerStack):
             raise TypeError(f"model: GAS wraps a GCN, SAGE or EGC, got {type(model).__name__}")
-        return GASModel(model, self.graph.num_nodes, self.history_dtype, self.history_device)
+        return GASModel(model, self.partition, self.batch_size, self.history_dtype, self.history_device)
 
     def bind(self, model: torch.nn.Module) -> None:
         if not isinstance(model, GASModel):
             raise TypeError(f"model: GAS trains a GASModel (GAS.wrap(model)), got {type(model).__name__}")
-        if model.histories and model.histories[0].num_nodes != self.graph.num_nodes:
-            raise ValueError(f"model: its histories have {model.histories[0].num_nodes} rows, the graph "
-                             f"{self.graph.num_nodes} nodes")
+        if model.num_nodes != self.graph.num_nodes:
+            raise ValueError(f"model: its histories have {model.num_nodes} rows, the graph {self.graph.num_nodes} nodes")
+        if model.partition is not self.partition and not torch.equal(model.partition.part, self.partition.part):
+            raise ValueError("model: its histories are laid out by another partition (GAS.wrap(model) uses this one)")
         self.model = model
-        self.batcher = HaloBatcher(model.adjacency(self.graph), self.partition)
-        self._eval_batches = None
+        self.batcher = model.halo_batcher(self.graph)
 
     def _bound(self) -> GASModel:
         if self.model is None:
             raise RuntimeError("GAS: bind(model) first (the Trainer does)")
         return self.model
-
-    def eval_batches(self) -> list[HaloBatch]:
-        """The layer-wise pass's batches: the parts in order, ``batch_size`` at a time."""
-        self._bound()
-        if self._eval_batches is None:
-            self._eval_batches = [self.batcher(parts) for parts in self.batcher.groups(self.batch_size)]
-        return self._eval_batches
 
     # -- batches ----------------------------------------------------------------------------
     def plan(self, epoch: int) -> list[Tensor]:
@@ -164,7 +175,7 @@ class GAS(SampledMethod):
         return batch_loss(model(batch.x, batch.graph, batch.halo), batch)
 
     def predict(self, model: torch.nn.Module) -> Tensor:
-        return self._bound().inference(self.x, self.eval_batches())
+        return self._bound().inference(self)
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -10,9 +10,9 @@ pushed to history ``l`` and the halo's layer-``l`` embeddings pulled from it:
 where ``H̄^l`` is history ``l`` (no gradient flows into it) and ``h^0`` are the input features
 of ``T ∪ H``. Memory is that of one batch for any depth (``L - 1`` histories of ``[N, hidden]``
 live on the host). :meth:`GASModel.inference` runs the same layers layer by layer over all
-batches, pushing every node's fresh embedding, so for fresh histories it is the full-batch
-forward (the rows of a full-graph-normalised adjacency aggregate over exactly the full graph's
-entries, in its order).
+batches (the model's METIS parts in order), pushing every node's fresh embedding, so for fresh
+histories it is the full-batch forward (the rows of a full-graph-normalised adjacency aggregate
+over exactly the full graph's entries, in its order).
 
 The adjacency is the one the wrapped layers use on the full graph: GCN's and EGC's
 ``D^-1/2 (A + I) D^-1/2`` computed once with full-graph degrees (PyGAS: ``gcn_norm`` before
@@ -22,15 +22,16 @@ target's full neighbourhood, which the batch graph holds).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..graph import Graph
+from ..graph import Graph, Partition
 from ..nn import EGC, GCN, SAGE, LayerStack
+from ..nn.gcn_conv import aggregate_first
 from ..sampling.common import take_rows
-from .halo import HaloBatch
+from .halo import HaloBatch, HaloBatcher
 from .history import History
 from .transfer import Transfers
 
@@ -39,31 +40,53 @@ MODELS = (GCN, SAGE, EGC)
 
 class GASModel(torch.nn.Module):
     """A :class:`~sparsegnn.nn.GCN`, :class:`~sparsegnn.nn.SAGE` or :class:`~sparsegnn.nn.EGC`
-    with ``num_layers - 1`` histories (one per hidden layer output).
+    with ``num_layers - 1`` histories (one per hidden layer output), laid out by a METIS
+    partition (node ``v``'s row is its position in ``partition.perm``).
 
     Args:
         stack: the model (its convs must not cache a graph: every batch has its own).
-        num_nodes: nodes of the full graph (history rows).
+        partition: the :class:`~sparsegnn.graph.Partition` of the full graph (one part per
+            node; the histories have a row per node).
+        batch_size: parts per batch of :meth:`inference` (``>= 1``; PyGAS evaluates with the
+            training batches' size).
         history_dtype: storage of the histories (:class:`~sparsegnn.gas.History`).
         history_device: where the histories live (default the host, as PyGAS).
+        reorder: in training steps, let GCN layers aggregate before their linear map where that
+            is cheaper (:func:`~sparsegnn.nn.gcn_conv.aggregate_first`: the linear map then
+            runs on the targets, not on every halo row; equal up to float rounding). The
+            layer-wise :meth:`inference` keeps PyG's order, so it equals the full-batch forward
+            exactly.
 
     ``forward(x, graph, halo)``: ``x`` ``[t + h, F_in]`` (dense or sparse COO) features of
     ``halo.node_ids``, ``graph`` the ``[t, t + h]`` batch graph; returns ``[t, F_out]`` logits
-    and pushes the targets' hidden outputs. The ``state_dict`` is the stack's (keys
-    ``stack.*``); the histories are the training method's state (:class:`~sparsegnn.gas.GAS`).
+    and pushes the targets' hidden outputs. ``inference(data)``: ``[N, F_out]`` logits of the
+    full graph. The ``state_dict`` is the stack's (keys ``stack.*``); the histories are the
+    training method's state (:class:`~sparsegnn.gas.GAS`).
     """
 
-    def __init__(self, stack: LayerStack, num_nodes: int, history_dtype: str | torch.dtype = "float32",
-                 history_device: str | torch.device = "cpu") -> None:
+    def __init__(self, stack: LayerStack, partition: Partition, batch_size: int = 1,
+                 history_dtype: str | torch.dtype = "float32", history_device: str | torch.device = "cpu",
+                 reorder: bool = True) -> None:
         super().__init__()
         if not isinstance(stack, MODELS):
             raise TypeError(f"stack: GAS wraps a GCN, SAGE or EGC, got {type(stack).__name__}")
         if any(getattr(conv, "cached", False) for conv in stack.layers):
             raise ValueError("stack: its convs cache the graph (cached=True); GAS batches need cached=False")
-        self.stack = stack
+        if not isinstance(partition, Partition):
+            raise TypeError(f"partition: expected a sparsegnn.graph.Partition, got {type(partition).__name__}")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size:
+            raise ValueError(f"batch_size: expected an int >= 1 (parts per batch), got {batch_size!r}")
+        self.stack, self.partition, self.batch_size, self.reorder = stack, partition, batch_size, bool(reorder)
+        num_nodes = partition.part.numel()
         self.histories = [History(num_nodes, stack.layers[i].out_channels, history_dtype, history_device)
                           for i in range(stack.num_layers - 1)]
         self.transfers = Transfers()
+        self._batches: tuple[Graph, HaloBatcher, list[HaloBatch] | None] | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        """Nodes of the full graph (history rows)."""
+        return self.partition.part.numel()
 
     def adjacency(self, graph: Graph) -> Graph:
         """The full-graph adjacency the layers aggregate over (see the module docstring)."""
@@ -72,26 +95,53 @@ class GASModel(torch.nn.Module):
         conv = self.stack.layers[0]
         return graph.gcn_norm(add_self_loops=conv.add_self_loops, improved=getattr(conv, "improved", False))
 
+    def halo_batcher(self, graph: Graph) -> HaloBatcher:
+        """The :class:`HaloBatcher` of the full ``graph`` (``N`` nodes) on this model's adjacency
+        and partition, kept for the last graph asked for."""
+        if not isinstance(graph, Graph) or not graph.is_square or graph.num_nodes != self.num_nodes:
+            raise ValueError(f"graph: expected the square sparsegnn Graph of the {self.num_nodes} nodes the "
+                             f"histories hold, got {getattr(graph, 'shape', type(graph).__name__)}")
+        if self._batches is None or self._batches[0] is not graph:
+            self._batches = (graph, HaloBatcher(self.adjacency(graph), self.partition), None)
+        return self._batches[1]
+
+    def eval_batches(self, graph: Graph) -> list[HaloBatch]:
+        """:meth:`inference`'s batches: the parts in order, ``batch_size`` at a time (built once
+        per graph)."""
+        batcher = self.halo_batcher(graph)
+        if self._batches[2] is None:
+            self._batches = (graph, batcher, [batcher(parts) for parts in batcher.groups(self.batch_size)])
+        return self._batches[2]
+
     def forward(self, x: Tensor, graph: Graph, halo: HaloBatch) -> Tensor:
         pulls = [self.transfers.pull(h, halo.halo_rows, x.device) for h in self.histories]
         out = x
-        for i in range(self.stack.num_layers):
-            out = self.stack.layer(i, out, graph)
-            if i < len(self.histories):
-                self.transfers.push_chunks(self.histories[i], out, halo.offsets, halo.counts)
-                out = torch.cat([out, pulls[i].wait()])
+        with aggregate_first(self.reorder):
+            for i in range(self.stack.num_layers):
+                out = self.stack.layer(i, out, graph)
+                if i < len(self.histories):
+                    self.transfers.push_chunks(self.histories[i], out, halo.offsets, halo.counts)
+                    out = torch.cat([out, pulls[i].wait()])
         return out
 
     @torch.no_grad()
-    def inference(self, x: Tensor, batches: Sequence[HaloBatch]) -> Tensor:
-        """``[N, F_out]`` logits of every node, layer by layer and batch by batch (eval mode),
-        pushing every hidden output to its history; memory beyond the histories is one batch's.
-        The next batch's input rows are gathered while the current one computes.
+    def inference(self, data: Any) -> Tensor:
+        """``[N, F_out]`` logits of every node, layer by layer and batch by batch (eval mode):
+        layer ``l`` runs on every batch of the model's parts (in order, ``batch_size`` at a time)
+        and pushes its output to history ``l``, which layer ``l + 1`` pulls. Memory beyond the
+        histories and the output is one batch's; the next batch's input rows are gathered while
+        the current one computes.
 
         Args:
-            x: ``[N, F_in]`` features (dense or sparse COO).
-            batches: batches whose targets cover every node once (e.g. the parts in order).
+            data: anything with ``x`` (float ``[N, F_in]`` model inputs, dense or sparse COO)
+                and ``graph`` (the full :class:`~sparsegnn.graph.Graph`, ``N`` nodes): a
+                :class:`~sparsegnn.data.GraphData` or the :class:`~sparsegnn.gas.GAS` method.
         """
+        x, graph = getattr(data, "x", None), getattr(data, "graph", None)
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.size(0) != self.num_nodes:
+            raise ValueError(f"data: expected x of {self.num_nodes} rows (the model's inputs), got "
+                             f"{None if not isinstance(x, Tensor) else tuple(x.shape)}")
+        batches = self.eval_batches(graph)
         was_training = self.training
         self.eval()
         device = x.device
@@ -106,7 +156,7 @@ class GASModel(torch.nn.Module):
                         return take_rows(x, batch.node_ids)
                     return self.transfers.pull(source, batch.rows, device)
 
-                pending = load(batches[0]) if batches else None
+                pending = load(batches[0])
                 for k, batch in enumerate(batches):
                     inputs = pending.wait() if source is not None else pending
                     pending = load(batches[k + 1]) if k + 1 < len(batches) else None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -13,6 +16,27 @@ from .aggregation import Aggregation
 from .conv import Conv
 from .linear import check_channels, glorot_init, linear, reset_linear
 from .norm import as_graph, gcn_norm
+
+#: whether GCNConv may aggregate before its linear map (see :func:`aggregate_first`)
+_AGGREGATE_FIRST: ContextVar[bool] = ContextVar("sparsegnn_gcn_aggregate_first", default=False)
+
+
+@contextmanager
+def aggregate_first(enabled: bool = True) -> Iterator[None]:
+    r"""Within this context a :class:`GCNConv` on a rectangular graph (``N`` target rows over
+    ``M > N`` columns: a mini-batch's targets and their halo) computes
+    :math:`(\hat{A} X) \Theta` instead of :math:`\hat{A} (X \Theta)` wherever that takes fewer
+    multiply-adds: ``nnz F_in + N F_in F_out`` against ``M F_in F_out + nnz F_out`` (the linear
+    map then runs on the ``N`` targets only, not on every column; the backward pass saves the
+    same factor). The two are equal in exact arithmetic (a sum or mean aggregation is linear);
+    in float32 they differ by rounding only. Dense 2-D inputs only; sparse features, ``max`` /
+    ``min`` aggregation and square graphs keep PyG's order, so a full-graph forward is unchanged
+    (GNNAutoScale's training steps use it, its layer-wise inference does not)."""
+    token = _AGGREGATE_FIRST.set(enabled)
+    try:
+        yield
+    finally:
+        _AGGREGATE_FIRST.reset(token)
 
 
 class GCNConv(Conv):
@@ -119,10 +143,23 @@ class GCNConv(Conv):
         if isinstance(x, (tuple, list)):
             raise ValueError("x: GCNConv does not support bipartite (tuple) node features")  # noqa: TRY004 (PyG raises ValueError)
         graph = self.adjacency(edge_index, edge_weight, self.num_nodes_of(x))
-        out = self.aggregate_nodes(self.aggr_module, graph, self.lin(x))
+        if self.aggregates_first(x, graph):
+            out = self.lin(self.aggregate_nodes(self.aggr_module, graph, x))
+        else:
+            out = self.aggregate_nodes(self.aggr_module, graph, self.lin(x))
         if self.bias is not None:
             out = out + self.bias
         return out
+
+    def aggregates_first(self, x: Tensor, graph: Graph) -> bool:
+        """Whether this call aggregates before the linear map (:func:`aggregate_first`)."""
+        if not _AGGREGATE_FIRST.get() or x.dim() != 2 or x.is_sparse or self.node_dim % 2 != 0:
+            return False
+        rows, cols = graph.shape
+        if rows >= cols or self.aggr_module.reduce not in ("sum", "mean"):
+            return False
+        nnz, f_in, f_out = graph.nnz, x.size(1), self.out_channels
+        return nnz * f_in + rows * f_in * f_out < cols * f_in * f_out + nnz * f_out
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

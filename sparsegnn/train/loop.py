@@ -3,8 +3,9 @@ some epochs, evaluates every epoch, keeps the best-validation state and records 
 
 Per epoch it records the mean batch loss, the accuracy and loss on every split, the epoch time
 split into sampling (waiting for the method's next batch) and compute, and the process's peak
-RSS. Selection: the epoch with the best validation accuracy (ties go to the later epoch), or the
-last epoch; early stopping after ``patience`` epochs without a better validation accuracy.
+RSS. Selection: the epoch with the best validation accuracy (ties go to the later epoch; with
+``"val-first"`` to the earlier one, as PyGAS's benchmarks pick it), or the last epoch; early
+stopping after ``patience`` epochs without a better validation accuracy.
 
 With ``checkpoint=PATH`` it writes a checkpoint after every epoch (:mod:`.checkpoint`: atomic,
 checked when read back) and, with ``resume=True``, continues from the one at ``PATH``: the
@@ -35,7 +36,7 @@ from . import checkpoint as ckpt
 from .distributed import Distributed
 from .methods import Batch, Method
 
-SELECTIONS = ("val", "last")
+SELECTIONS = ("val", "val-first", "last")
 
 
 def seed_everything(seed: int) -> None:
@@ -97,7 +98,8 @@ class Trainer:
         optimizer: defaults to Adam over ``param_groups`` (or all parameters) with ``lr`` and
             ``weight_decay``.
         epochs: number of epochs (>= 1).
-        select: ``"val"`` (best validation accuracy) or ``"last"``.
+        select: ``"val"`` (best validation accuracy, the later of tied epochs), ``"val-first"``
+            (the earlier of tied epochs) or ``"last"``.
         patience: stop after this many epochs without a better validation accuracy (None: off).
         keep_best_state: keep a copy of the model's ``state_dict`` at the selected epoch.
         on_epoch: called with every :class:`EpochRecord` (logging, progress); on resume first
@@ -136,8 +138,8 @@ class Trainer:
             raise ValueError(f"epochs: expected >= 1, got {epochs}")
         if select not in SELECTIONS:
             raise ValueError(f"select: expected one of {SELECTIONS}, got {select!r}")
-        if select == "val" and masks.get("val") is None:
-            raise ValueError("masks: select='val' needs a 'val' mask")
+        if select != "last" and masks.get("val") is None:
+            raise ValueError(f"masks: select={select!r} needs a 'val' mask")
         if patience is not None and patience < 1:
             raise ValueError(f"patience: expected >= 1 or None, got {patience}")
         if lr <= 0:
@@ -238,7 +240,9 @@ class Trainer:
                 compute_time, peak_rss_mib(),
             )
             result.records.append(record)
-            improved = self.select == "last" or acc.get("val", -1.0) >= progress["best_val"]
+            val = acc.get("val", -1.0)
+            improved = (self.select == "last" or val > progress["best_val"]
+                        or (self.select == "val" and val == progress["best_val"]))
             if improved:
                 progress["best_val"] = max(progress["best_val"], acc.get("val", -1.0))
                 result.best_epoch, result.acc = epoch, dict(acc)
