@@ -37,17 +37,27 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparsegnn.data import find_data_root, load_dataset, power_law
-from sparsegnn.distill import TeacherCache, fit_distilled
+from sparsegnn.distill import KD_GRID, TeacherCache, choose_on_validation, fit_distilled, grid_points
 from sparsegnn.graph import Graph, k_hop, subgraph
 from sparsegnn.nn import GCN, MLP
+from sparsegnn.quant import QATRun, paper_config
 from sparsegnn.train import build_model, fit_recipe, model_inputs, recipe
 
 GCN_STUDENT_LOSSES = ("kd", "lsp", "gsp", "gcrd")
+QUANT_BITS = (8, 4)
+TEACHER = "GCN teacher (2 x 16)"
+# per dataset, the students KD at the paper's alpha 0.9, T 4 hurt (4 seeds, 5 CLI seeds, hidden 4: Cora seed 0):
+# label, hidden, bits
+TUNED_STUDENTS: dict[str, tuple[tuple[str, int, int | None], ...]] = {
+    "cora": (("GCN (2 x 4)", 4, None), ("INT4-DQ (2 x 16)", 16, 4)),
+    "citeseer": (("GCN (2 x 8)", 8, None),),
+}
 
 
-def train_teacher(data, seed: int):
-    """The gcn recipe's model at its best validation epoch, in eval mode, and its inputs."""
-    r = recipe("gcn")
+def train_teacher(data, seed: int, epochs: int | None = None):
+    """The gcn recipe's model at its best validation epoch, in eval mode, its inputs and its test
+    accuracy (``epochs``: the recipe's unless given)."""
+    r = recipe("gcn", epochs=epochs)
     x = model_inputs("gcn", data.x, data.graph, r)
     result = fit_recipe("gcn", data, r, seed, x)
     teacher = build_model("gcn", x.size(1), data.num_classes, r)
@@ -64,7 +74,7 @@ def accuracy_seed(data, seed: int, student_hidden: int, mlp_only: bool = False) 
     teacher, x, teacher_acc = train_teacher(data, seed)
     cache = TeacherCache(teacher, x, data.graph, hidden=True)
     acc = {
-        "GCN teacher (2 x 16)": teacher_acc,
+        TEACHER: teacher_acc,
         "MLP (2 x 64)": fit_recipe("mlp", data, mlp_r, seed, mlp_x, keep_best_state=False).acc["test"],
         "MLP + GLNN": fit_distilled("mlp", data, glnn_r, seed, teacher, "glnn", mlp_x, cache,
                                     keep_best_state=False).acc["test"],
@@ -79,6 +89,102 @@ def accuracy_seed(data, seed: int, student_hidden: int, mlp_only: bool = False) 
     return acc
 
 
+def gcn_student(data, seed: int, hidden: int, bits: int | None, x, cache: TeacherCache | None = None,
+                kd: dict | None = None, epochs: int | None = None) -> dict[str, float]:
+    """One gcn-recipe student (``hidden`` wide; Degree-Quant QAT at ``bits`` when given,
+    :func:`sparsegnn.quant.paper_config`), trained plainly or, with ``cache``, by logit KD
+    (``kd``: LogitKD's settings, the paper's alpha 0.9, T 4 unless given): the selected epoch's
+    ``val`` and ``test`` accuracy, and for a QAT student its integer model's (``converted_val``,
+    ``converted_test``)."""
+    r = recipe("gcn", hidden=hidden, epochs=epochs)
+    run = None if bits is None else QATRun(paper_config(bits))
+    prepare = None if run is None else run.prepare
+    keep = run is not None  # the converted model is taken at the selected epoch
+    if cache is None:
+        result = fit_recipe("gcn", data, r, seed, x, keep_best_state=keep, prepare=prepare)
+    else:
+        result = fit_distilled("gcn", data, r, seed, None, "kd", x, cache, keep_best_state=keep, prepare=prepare,
+                               options=None if kd is None else {"kd": kd})
+    out = {"val": result.acc["val"], "test": result.acc["test"]}
+    if run is not None:
+        converted = run.converted_accuracy(result, x, data)
+        out.update(converted_val=converted["val"], converted_test=converted["test"])
+    return out
+
+
+def quant_seed(data, seed: int, epochs: int | None = None) -> dict[str, dict[str, float]]:
+    """The teacher and the Degree-Quant students of the gcn recipe (2 x 16) at INT8 and INT4,
+    without and with logit KD (alpha 0.9, T 4) from the seed's teacher, for one seed."""
+    teacher, x, teacher_acc = train_teacher(data, seed, epochs)
+    cache = TeacherCache(teacher, x, data.graph)
+    rows = {TEACHER: {"test": teacher_acc}}
+    for bits in QUANT_BITS:
+        for kd in (False, True):
+            rows[f"INT{bits}-DQ" + (" + KD" if kd else "")] = gcn_student(data, seed, 16, bits, x,
+                                                                           cache if kd else None, epochs=epochs)
+    return rows
+
+
+def quant_table(tables: dict[str, dict[str, list[dict[str, float]]]]) -> str:
+    """Markdown: per dataset the teacher's test accuracy and every Degree-Quant student's
+    fake-quant / converted test accuracy, mean +- std over the seeds every row has."""
+    keys = [f"INT{b}-DQ" + k for b in QUANT_BITS for k in ("", " + KD")]
+    lines = [f"| dataset | seeds | teacher | {' | '.join(keys)} |", "| --- " * (len(keys) + 3) + "|"]
+    for name, rows in tables.items():
+        seeds = min(len(v) for v in rows.values())
+        cells = [mean_std([r["test"] for r in rows[TEACHER][:seeds]])]
+        cells += [mean_std([r["test"] for r in rows[k][:seeds]]) + " / "
+                  + mean_std([r["converted_test"] for r in rows[k][:seeds]]) for k in keys]
+        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def tuned_seed(data, name: str, seed: int, epochs: int | None = None) -> dict[str, dict[str, object]]:
+    """For each of ``name``'s :data:`TUNED_STUDENTS`, one seed: the plain student and the KD
+    student at every point of :data:`~sparsegnn.distill.KD_GRID` (in its order), from the seed's
+    teacher."""
+    teacher, x, _ = train_teacher(data, seed, epochs)
+    cache = TeacherCache(teacher, x, data.graph)
+    out: dict[str, dict[str, object]] = {}
+    for label, hidden, bits in TUNED_STUDENTS[name]:
+        out[label] = {"plain": gcn_student(data, seed, hidden, bits, x, epochs=epochs),
+                      "kd": [gcn_student(data, seed, hidden, bits, x, cache, point, epochs)
+                             for point in grid_points(KD_GRID)]}
+    return out
+
+
+def tuned_table(tables: dict[str, dict[str, list[dict[str, object]]]]) -> str:
+    """Markdown: per student the plain run, KD at the paper's alpha 0.9, T 4, and KD at the grid
+    point chosen on mean validation accuracy (test at that point), then every point's mean
+    validation accuracy; a QAT student's cells are fake-quant / converted test accuracy."""
+    points = grid_points(KD_GRID)
+    paper = points.index({"alpha": 0.9, "temperature": 4.0})
+    head = " | ".join(f"val a{p['alpha']:g} T{p['temperature']:g}" for p in points)
+    lines = [f"| dataset | student | seeds | plain | KD (0.9, 4) | KD tuned on val | chosen (alpha, T) | {head} |",
+             "| --- " * (len(points) + 7) + "|"]
+
+    def cell(runs: list[dict[str, float]]) -> str:
+        text = mean_std([r["test"] for r in runs])
+        return text + (" / " + mean_std([r["converted_test"] for r in runs]) if "converted_test" in runs[0] else "")
+
+    for name, students in tables.items():
+        for label, runs in students.items():
+            seeds = len(runs)
+            grid = [[run["kd"][i] for run in runs] for i in range(len(points))]
+            choice = choose_on_validation(points, [[r["val"] for r in g] for g in grid],
+                                          [[r["test"] for r in g] for g in grid])
+            chosen = choice.settings
+            lines.append(f"| {name} | {label} | {seeds} | {cell([run['plain'] for run in runs])} | {cell(grid[paper])} | "
+                         f"{cell(grid[choice.best])} | ({chosen['alpha']:g}, {chosen['temperature']:g}) | "
+                         + " | ".join(f"{v:.2f}" for v in choice.val_mean) + " |")
+    return "\n".join(lines)
+
+
+def mean_std(values: list[float]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.2f} +- {std:.2f}"
+
+
 def accuracy_table(tables: dict[str, dict[str, list[float]]]) -> str:
     """Markdown: one row per model, one column per dataset, mean +- std over the seeds run."""
     names = list(tables)
@@ -86,11 +192,7 @@ def accuracy_table(tables: dict[str, dict[str, list[float]]]) -> str:
     lines = [f"| model ({seeds} seeds, test %) | " + " | ".join(names) + " |",
              "| --- | " + " | ".join("---" for _ in names) + " |"]
     for key in tables[names[0]]:
-        cells = []
-        for name in names:
-            values = tables[name][key][:seeds]
-            std = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.2f} +- {std:.2f}")
+        cells = [mean_std(tables[name][key][:seeds]) for name in names]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -146,13 +248,17 @@ def latency(nodes: int, edges: int, targets: int, features: int, hidden: int, cl
     return out
 
 
+PARTS = ("accuracy", "quant", "tuned", "latency")
+TABLES = {"accuracy": accuracy_table, "quant": quant_table, "tuned": tuned_table}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. seeds-1")
     parser.add_argument("--datasets", default="cora,citeseer")
     parser.add_argument("--student-hidden", type=int, default=8)
-    parser.add_argument("--only", choices=("accuracy", "latency"), default=None)
+    parser.add_argument("--only", choices=PARTS, default=None, help="one part (default: all of them)")
     parser.add_argument("--mlp-only", action="store_true", help="accuracy: the teacher and MLP rows only")
     parser.add_argument("--nodes", type=int, default=169343)
     parser.add_argument("--edges", type=int, default=1166243)
@@ -167,28 +273,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     results: dict[str, object] = {"threads": args.threads, "seeds": args.seeds}
-    if args.only != "latency":
+    trained = [part for part in PARTS[:-1] if args.only in (None, part)]
+    if trained:
         root = find_data_root()
         if root is None or not (root / "planetoid").is_dir():
-            print("accuracy: skipped, Planetoid files not found ($SPARSEGNN_DATA or ../shared/datasets)")
+            print(f"{', '.join(trained)}: skipped, Planetoid files not found ($SPARSEGNN_DATA or ../shared/datasets)")
         else:
             torch.set_num_threads(args.train_threads)
             datasets = {name: load_dataset(name) for name in args.datasets.split(",")}
-            tables: dict[str, dict[str, list[float]]] = {name: {} for name in datasets}
-            results["accuracy"] = tables
-            for seed in range(args.first_seed, args.seeds):  # seeds outermost: a cut-short run covers every dataset
-                for name, data in datasets.items():
-                    start = time.perf_counter()
-                    acc = accuracy_seed(data, seed, args.student_hidden, args.mlp_only)
-                    for key, value in acc.items():
-                        tables[name].setdefault(key, []).append(value)
-                    print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.1f}" for k, v in acc.items())
-                          + f" ({time.perf_counter() - start:.0f} s)", flush=True)
-                if args.json:
-                    Path(args.json).write_text(json.dumps(results, indent=1))
-            print("\n" + accuracy_table(tables))
+            runs = {"accuracy": lambda data, name, seed: accuracy_seed(data, seed, args.student_hidden, args.mlp_only),
+                    "quant": lambda data, name, seed: quant_seed(data, seed),
+                    "tuned": lambda data, name, seed: tuned_seed(data, name, seed)}
+            for part in trained:
+                names = [n for n in datasets if part != "tuned" or n in TUNED_STUDENTS]
+                tables: dict[str, dict[str, list]] = {name: {} for name in names}
+                results[part] = tables
+                for seed in range(args.first_seed, args.seeds):  # seeds outermost: a cut-short run covers every dataset
+                    for name in names:
+                        start = time.perf_counter()
+                        rows = runs[part](datasets[name], name, seed)
+                        for key, value in rows.items():
+                            tables[name].setdefault(key, []).append(value)
+                        print(f"{part}, {name} seed {seed}: {json.dumps(rows)} ({time.perf_counter() - start:.0f} s)",
+                              flush=True)
+                    if args.json:
+                        Path(args.json).write_text(json.dumps(results, indent=1))
+                print("\n" + TABLES[part](tables), flush=True)
             torch.set_num_threads(args.threads)
-    if args.only != "accuracy":
+    if args.only in (None, "latency"):
         lat = latency(args.nodes, args.edges, args.targets, 128, 256, 40, args.repeats, args.clock)
         results["latency"] = lat
         print(f"\nlatency, {args.targets} targets of {args.nodes} nodes ({lat['graph_nnz']} entries, 2-hop ball "
