@@ -40,12 +40,13 @@ from sparsegnn.data import find_data_root, load_dataset, power_law
 from sparsegnn.distill import KD_GRID, TeacherCache, choose_on_validation, fit_distilled, grid_points
 from sparsegnn.graph import Graph, k_hop, subgraph
 from sparsegnn.nn import GCN, MLP
-from sparsegnn.quant import QATRun, paper_config
+from sparsegnn.quant import QATConfig, QATRun, paper_config
 from sparsegnn.train import build_model, fit_recipe, model_inputs, recipe
 
 GCN_STUDENT_LOSSES = ("kd", "lsp", "gsp", "gcrd")
 QUANT_BITS = (8, 4)
 TEACHER = "GCN teacher (2 x 16)"
+GLNN_INT8 = "MLP + GLNN, INT8 QAT"
 # per dataset, the students KD at the paper's alpha 0.9, T 4 hurt (4 seeds, 5 CLI seeds, hidden 4: Cora seed 0):
 # label, hidden, bits
 TUNED_STUDENTS: dict[str, tuple[tuple[str, int, int | None], ...]] = {
@@ -89,22 +90,20 @@ def accuracy_seed(data, seed: int, student_hidden: int, mlp_only: bool = False) 
     return acc
 
 
-def gcn_student(data, seed: int, hidden: int, bits: int | None, x, cache: TeacherCache | None = None,
-                kd: dict | None = None, epochs: int | None = None) -> dict[str, float]:
-    """One gcn-recipe student (``hidden`` wide; Degree-Quant QAT at ``bits`` when given,
-    :func:`sparsegnn.quant.paper_config`), trained plainly or, with ``cache``, by logit KD
-    (``kd``: LogitKD's settings, the paper's alpha 0.9, T 4 unless given): the selected epoch's
-    ``val`` and ``test`` accuracy, and for a QAT student its integer model's (``converted_val``,
-    ``converted_test``)."""
-    r = recipe("gcn", hidden=hidden, epochs=epochs)
-    run = None if bits is None else QATRun(paper_config(bits))
+def student(model: str, data, r, seed: int, x, config: QATConfig | None = None, cache: TeacherCache | None = None,
+            loss: str = "kd", options: dict | None = None) -> dict[str, float]:
+    """One student of ``model`` by the recipe ``r`` (QAT-prepared by ``config`` when given),
+    trained plainly or, with ``cache``, by ``loss`` from the cached teacher (``options``: the
+    loss's settings, the paper's unless given): the selected epoch's ``val`` and ``test``
+    accuracy, and for a QAT student its integer model's (``converted_val``, ``converted_test``)."""
+    run = None if config is None else QATRun(config)
     prepare = None if run is None else run.prepare
     keep = run is not None  # the converted model is taken at the selected epoch
     if cache is None:
-        result = fit_recipe("gcn", data, r, seed, x, keep_best_state=keep, prepare=prepare)
+        result = fit_recipe(model, data, r, seed, x, keep_best_state=keep, prepare=prepare)
     else:
-        result = fit_distilled("gcn", data, r, seed, None, "kd", x, cache, keep_best_state=keep, prepare=prepare,
-                               options=None if kd is None else {"kd": kd})
+        result = fit_distilled(model, data, r, seed, None, loss, x, cache, keep_best_state=keep, prepare=prepare,
+                               options=None if options is None else {loss: options})
     out = {"val": result.acc["val"], "test": result.acc["test"]}
     if run is not None:
         converted = run.converted_accuracy(result, x, data)
@@ -112,23 +111,36 @@ def gcn_student(data, seed: int, hidden: int, bits: int | None, x, cache: Teache
     return out
 
 
+def dq_student(data, seed: int, hidden: int, bits: int | None, x, cache: TeacherCache | None = None,
+               kd: dict | None = None, epochs: int | None = None) -> dict[str, float]:
+    """A gcn-recipe student ``hidden`` wide, Degree-Quant at ``bits`` when given
+    (:func:`sparsegnn.quant.paper_config`), plain or by logit KD (``kd``: LogitKD's settings)."""
+    r = recipe("gcn", hidden=hidden, epochs=epochs)
+    return student("gcn", data, r, seed, x, None if bits is None else paper_config(bits), cache, "kd", kd)
+
+
 def quant_seed(data, seed: int, epochs: int | None = None) -> dict[str, dict[str, float]]:
     """The teacher and the Degree-Quant students of the gcn recipe (2 x 16) at INT8 and INT4,
-    without and with logit KD (alpha 0.9, T 4) from the seed's teacher, for one seed."""
+    without and with logit KD (alpha 0.9, T 4) from the seed's teacher, and the GLNN MLP student
+    (as in :func:`accuracy_seed`) with plain INT8 QAT (an MLP aggregates nothing: no Degree-Quant
+    masks), for one seed."""
     teacher, x, teacher_acc = train_teacher(data, seed, epochs)
     cache = TeacherCache(teacher, x, data.graph)
     rows = {TEACHER: {"test": teacher_acc}}
     for bits in QUANT_BITS:
         for kd in (False, True):
-            rows[f"INT{bits}-DQ" + (" + KD" if kd else "")] = gcn_student(data, seed, 16, bits, x,
-                                                                           cache if kd else None, epochs=epochs)
+            rows[f"INT{bits}-DQ" + (" + KD" if kd else "")] = dq_student(data, seed, 16, bits, x,
+                                                                          cache if kd else None, epochs=epochs)
+    glnn_r = recipe("mlp", weight_decay=0.0, epochs=epochs)
+    rows[GLNN_INT8] = student("mlp", data, glnn_r, seed, model_inputs("mlp", data.x, data.graph, glnn_r),
+                              paper_config(8, degree_quant=False), cache, "glnn")
     return rows
 
 
 def quant_table(tables: dict[str, dict[str, list[dict[str, float]]]]) -> str:
     """Markdown: per dataset the teacher's test accuracy and every Degree-Quant student's
     fake-quant / converted test accuracy, mean +- std over the seeds every row has."""
-    keys = [f"INT{b}-DQ" + k for b in QUANT_BITS for k in ("", " + KD")]
+    keys = [f"INT{b}-DQ" + k for b in QUANT_BITS for k in ("", " + KD")] + [GLNN_INT8]
     lines = [f"| dataset | seeds | teacher | {' | '.join(keys)} |", "| --- " * (len(keys) + 3) + "|"]
     for name, rows in tables.items():
         seeds = min(len(v) for v in rows.values())
@@ -147,8 +159,8 @@ def tuned_seed(data, name: str, seed: int, epochs: int | None = None) -> dict[st
     cache = TeacherCache(teacher, x, data.graph)
     out: dict[str, dict[str, object]] = {}
     for label, hidden, bits in TUNED_STUDENTS[name]:
-        out[label] = {"plain": gcn_student(data, seed, hidden, bits, x, epochs=epochs),
-                      "kd": [gcn_student(data, seed, hidden, bits, x, cache, point, epochs)
+        out[label] = {"plain": dq_student(data, seed, hidden, bits, x, epochs=epochs),
+                      "kd": [dq_student(data, seed, hidden, bits, x, cache, point, epochs)
                              for point in grid_points(KD_GRID)]}
     return out
 

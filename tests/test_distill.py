@@ -491,7 +491,7 @@ def test_a_distillation_checkpoint_resumes_with_the_losses_state(tmp_path, data,
 def test_bench_quant_and_tuned_rows_report_every_student(data):
     bench = _bench()
     quant = bench.quant_seed(data, 0, epochs=3)
-    assert list(quant) == [bench.TEACHER, "INT8-DQ", "INT8-DQ + KD", "INT4-DQ", "INT4-DQ + KD"]
+    assert list(quant) == [bench.TEACHER, "INT8-DQ", "INT8-DQ + KD", "INT4-DQ", "INT4-DQ + KD", bench.GLNN_INT8]
     assert set(quant["INT4-DQ + KD"]) == {"val", "test", "converted_val", "converted_test"}
     assert bench.quant_table({"sbm": {k: [v, v] for k, v in quant.items()}}).count("\n") == 2
     tuned = bench.tuned_seed(data, "cora", 0, epochs=2)
