@@ -1,26 +1,40 @@
-"""Knowledge distillation figures (sparsegnn.distill): accuracy on Planetoid and MLP-vs-GNN
-inference latency.
+"""Knowledge distillation figures (sparsegnn.distill): accuracy on Planetoid, Degree-Quant
+students with and without KD, KD tuned on validation, and MLP-vs-GNN inference latency.
 
-    flock /tmp/sparsegnn-heavy.lock nice .venv/bin/python bench/distill.py [--seeds 10] [--first-seed 0]
-        [--datasets cora,citeseer] [--student-hidden 8] [--only accuracy|latency] [--json out.json]
+    nice .venv/bin/python bench/distill.py [--seeds 10] [--first-seed 0] [--datasets cora,citeseer]
+        [--student-hidden 8] [--only accuracy|quant|tuned|latency] [--json out.json]
 
-Accuracy (public split, seeds 0..S-1, test accuracy at the best validation epoch, mean +- std):
-the teacher is a GCN trained by the gcn recipe (2 x 16, Kipf & Welling's settings) with the same
-seed as its students. Students: the MLP recipe (2 x 64) trained plainly and by GLNN (soft labels
-on every node, lambda 0) without weight decay (the GCN teacher's soft labels are nearly uniform,
-mean top probability 0.22 on CiteSeer, and the recipe's 5e-4 outweighs their small KL gradient:
-CiteSeer seed 1 stalled at 36.6% validation, 73.4% without decay); a small GCN (2 layers, ``--student-hidden`` wide, the gcn recipe
-otherwise) trained plainly and with logit KD (alpha 0.9, T 4), and with LSP, GSP and G-CRD
-(the papers' defaults) each added to the cross-entropy. Students are seeded like their teacher.
+Accuracy (``accuracy``; public split, seeds 0..S-1, test accuracy at the best validation epoch,
+mean +- std): the teacher is a GCN trained by the gcn recipe (2 x 16, Kipf & Welling's settings)
+with the same seed as its students. Students: the MLP recipe (2 x 64) trained plainly and by
+GLNN (soft labels on every node, lambda 0) without weight decay (the GCN teacher's soft labels
+are nearly uniform, mean top probability 0.22 on CiteSeer, and the recipe's 5e-4 outweighs their
+small KL gradient: CiteSeer seed 1 stalled at 36.6% validation, 73.4% without decay); a small
+GCN (2 layers, ``--student-hidden`` wide, the gcn recipe otherwise) trained plainly and with
+logit KD (alpha 0.9, T 4), and with LSP, GSP and G-CRD (the papers' defaults) each added to the
+cross-entropy. Students are seeded like their teacher.
 
-Latency: 10,000 random target nodes of the arxiv-size power-law graph (169,343 nodes, 1,166,243
-edges made undirected, 128 random features, 40 classes): the MLP student (2 x 256) on the
-targets' features against the 2-layer GCN teacher (2 x 256) on the targets' 2-hop ball,
-including gathering it (``k_hop`` + ``subgraph`` of the graph normalised once beforehand), the
-minimum (and median) of ``--repeats`` interleaved rounds in eval mode without gradient, on ``--threads`` threads;
-``--clock cpu --threads 1`` times the process's CPU time, which the machine's other load does not inflate.
+KD + QAT (``quant``): the gcn recipe's student (2 x 16) with Degree-Quant at INT8 and INT4
+(``sparsegnn.quant.paper_config``: p in [0, 0.1] / [0.1, 0.2], percentile observers), trained
+plainly and by logit KD (alpha 0.9, T 4) from the seed's teacher; the fake-quant model's test
+accuracy and its converted integer model's (``QATRun``), and the GLNN MLP student with plain
+INT8 QAT, converted.
 
-Skips the accuracy part with a message when the Planetoid files are absent.
+KD tuned on validation (``tuned``): for the students KD at alpha 0.9, T 4 hurt
+(:data:`TUNED_STUDENTS`), the plain student and logit KD at every point of
+``sparsegnn.distill.KD_GRID`` (alpha in {0.5, 0.9} x T in {1, 2, 4}); the point is chosen on the
+mean validation accuracy over the seeds (``choose_on_validation``), its test accuracy reported.
+
+Latency (``latency``): 10,000 random target nodes of the arxiv-size power-law graph (169,343
+nodes, 1,166,243 edges made undirected, 128 random features, 40 classes): the MLP student
+(2 x 256) on the targets' features against the 2-layer GCN teacher (2 x 256) on the targets'
+2-hop ball, including gathering it (``k_hop`` + ``subgraph`` of the graph normalised once
+beforehand), the minimum (and median) of ``--repeats`` interleaved rounds in eval mode under
+``torch.inference_mode``, on ``--threads`` threads; also, as an additional row, the MLP student
+converted to INT8 by ``sparsegnn.quant``. ``--clock cpu --threads 1`` times the process's CPU
+time, which the machine's other load inflates far less than wall time.
+
+Skips the Planetoid parts with a message when the Planetoid files are absent.
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/quant.py, also when loaded by the tests
 
 from sparsegnn.data import find_data_root, load_dataset, power_law
 from sparsegnn.distill import KD_GRID, TeacherCache, choose_on_validation, fit_distilled, grid_points
@@ -42,6 +57,8 @@ from sparsegnn.graph import Graph, k_hop, subgraph
 from sparsegnn.nn import GCN, MLP
 from sparsegnn.quant import QATConfig, QATRun, paper_config
 from sparsegnn.train import build_model, fit_recipe, model_inputs, recipe
+
+from quant import converted_pair
 
 GCN_STUDENT_LOSSES = ("kd", "lsp", "gsp", "gcrd")
 QUANT_BITS = (8, 4)
@@ -229,9 +246,11 @@ def interleaved_seconds(fns: dict[str, object], repeats: int, clock: str = "wall
     return times
 
 
-@torch.no_grad()
 def latency(nodes: int, edges: int, targets: int, features: int, hidden: int, classes: int,
-            repeats: int, clock: str = "wall") -> dict[str, float]:
+            repeats: int, clock: str = "wall", compiled: bool = True) -> dict[str, float]:
+    """The latency figures (see the module docstring), in seconds, and the INT8 MLP student's:
+    the float student converted by :func:`quant.converted_pair` (observers calibrated on the
+    targets' features, requantisation fused by ``torch.compile`` when ``compiled``)."""
     graph = Graph.from_scipy(power_law(nodes, edges, seed=0).graph.symmetric_pattern())
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(nodes, features, generator=gen)
@@ -240,6 +259,7 @@ def latency(nodes: int, edges: int, targets: int, features: int, hidden: int, cl
     torch.manual_seed(0)
     teacher = GCN(features, hidden, classes, 2, 0.5).eval()
     student = MLP(features, hidden, classes, 2, 0.5).eval()
+    int8 = converted_pair(student, x.index_select(0, seeds), None, 3, compiled)[1]
 
     def gather():
         ball, _ = k_hop(normalised, seeds, 2)
@@ -251,12 +271,15 @@ def latency(nodes: int, edges: int, targets: int, features: int, hidden: int, cl
 
     ball, _ = gather()
     out: dict[str, float] = {"graph_nnz": graph.nnz, "ball_nodes": ball.numel()}
-    times = interleaved_seconds({"mlp": lambda: student(x.index_select(0, seeds)), "gather": gather, "gcn": gnn},
-                                repeats, clock)
+    with torch.inference_mode():
+        times = interleaved_seconds({"mlp": lambda: student(x.index_select(0, seeds)),
+                                     "mlp_int8": lambda: int8(x.index_select(0, seeds)), "gather": gather, "gcn": gnn},
+                                    repeats, clock)
     for name, values in times.items():
         out[f"{name}_s"], out[f"{name}_median_s"] = min(values), statistics.median(values)
-    out["speedup"] = out["gcn_s"] / out["mlp_s"]  # of the least disturbed runs
-    out["speedup_median"] = statistics.median(g / m for g, m in zip(times["gcn"], times["mlp"]))  # per round
+    for key, mlp in (("speedup", "mlp"), ("speedup_int8", "mlp_int8")):
+        out[key] = out["gcn_s"] / out[f"{mlp}_s"]  # of the least disturbed runs
+        out[f"{key}_median"] = statistics.median(g / m for g, m in zip(times["gcn"], times[mlp]))  # per round
     return out
 
 
@@ -278,9 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the latency part")
     parser.add_argument("--train-threads", type=int, default=1,
-                        help="torch threads of the accuracy part (1: on a shared 2-core machine, 3-6x faster than 2)")
+                        help="torch threads of the Planetoid parts (1: on a shared 2-core machine, 3-6x faster than 2)")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
-                        help="latency clock: wall time, or the process's CPU time (with --threads 1: immune to load)")
+                        help="latency clock: wall time, or the process's CPU time (with --threads 1: far less load-sensitive)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -318,11 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nlatency, {args.targets} targets of {args.nodes} nodes ({lat['graph_nnz']} entries, 2-hop ball "
               f"{lat['ball_nodes']} nodes), {args.threads} threads, {args.clock} clock, min (median) of {args.repeats}:")
         print("| model | ms | vs MLP |\n| --- | --- | --- |")
-        for key, label in (("mlp", "MLP student (2 x 256)"), ("gather", "2-hop gathering alone (k_hop + subgraph)"),
+        for key, label in (("mlp", "MLP student (2 x 256)"),
+                           ("mlp_int8", "additional: INT8 MLP student (2 x 256, converted by sparsegnn.quant)"),
+                           ("gather", "2-hop gathering alone (k_hop + subgraph)"),
                            ("gcn", "GCN teacher (2 x 256), gathering included")):
             print(f"| {label} | {1000 * lat[key + '_s']:.1f} ({1000 * lat[key + '_median_s']:.1f}) | "
                   f"{lat[key + '_s'] / lat['mlp_s']:.0f}x ({lat[key + '_median_s'] / lat['mlp_median_s']:.0f}x) |")
-        print(f"GCN / MLP per round, median: {lat['speedup_median']:.0f}x")
+        print(f"GCN / MLP per round, median: {lat['speedup_median']:.0f}x (INT8 MLP: {lat['speedup_int8_median']:.0f}x)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
