@@ -305,7 +305,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="latency clock: wall time, or the process's CPU time (with --threads 1: far less load-sensitive)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--tables", metavar="JSON", default=None,
+                        help="print the tables of the Planetoid parts in a (possibly cut-short) run's --json, and exit")
     args = parser.parse_args(argv)
+    if args.tables:
+        saved = json.loads(Path(args.tables).read_text())
+        for part in PARTS[:-1]:
+            if saved.get(part) and all(saved[part].values()):
+                print(f"{part}:\n{TABLES[part](saved[part])}\n")
+        return 0
     torch.set_num_threads(args.threads)
     results: dict[str, object] = {"threads": args.threads, "seeds": args.seeds}
     trained = [part for part in PARTS[:-1] if args.only in (None, part)]
