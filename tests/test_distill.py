@@ -26,15 +26,19 @@ from sparsegnn.distill import (
     Distillation,
     LogitKD,
     Outputs,
+    KD_GRID,
     TeacherCache,
     build_losses,
+    choose_on_validation,
     distill,
     fit_distilled,
+    grid_points,
     load_teacher,
 )
 from sparsegnn.distill.kernels import from_dot
 from sparsegnn.durable import DamagedFileError
 from sparsegnn.nn import GCN, MLP
+from sparsegnn.quant import QATConfig, QATRun, paper_config
 from sparsegnn.ops import segment_log_softmax, segment_softmax
 from sparsegnn.sampling import ShaDowKHop, make_method
 from sparsegnn.train import FullBatch, fit_recipe, recipe, seed_everything
@@ -268,6 +272,65 @@ def test_distill_trains_with_a_samplers_batches(data, teacher):
     assert len(result.records) == 10 and result.acc["test"] > 40
 
 
+# ------------------------------------------------------------------ settings chosen on validation
+def test_grid_points_spell_out_every_combination_in_order():
+    assert grid_points({"alpha": (0.5, 0.9), "temperature": (1, 4)}) == [
+        {"alpha": 0.5, "temperature": 1}, {"alpha": 0.5, "temperature": 4},
+        {"alpha": 0.9, "temperature": 1}, {"alpha": 0.9, "temperature": 4}]
+    points = grid_points(KD_GRID)
+    assert len(points) == 6 and {"alpha": 0.9, "temperature": 4.0} in points
+    for bad in ({}, {"alpha": ()}, {"alpha": "0.5"}, {"alpha": 0.5}):
+        with pytest.raises(ValueError, match="grid"):
+            grid_points(bad)
+
+
+def test_choose_on_validation_never_reads_the_test_accuracies():
+    points = grid_points({"t": (1, 2, 4)})
+    val = [[70.0, 72.0], [74.0, 73.0], [71.0, 71.0]]
+    test = [[99.0, 99.0], [60.0, 62.0], [10.0, 10.0]]  # point 0 has the best test, point 1 the best val
+    choice = choose_on_validation(points, val, test)
+    assert choice.best == 1 and choice.settings == {"t": 2} and choice.test == [60.0, 62.0]
+    assert choice.val_mean == pytest.approx([71.0, 73.5, 71.0])
+    assert choice.test_mean == pytest.approx(61.0) and choice.test_std == pytest.approx(2 ** 0.5)
+    assert choose_on_validation(points, [[1.0]] * 3, [[3.0], [2.0], [1.0]]).best == 0  # a tie: the earliest
+    with pytest.raises(ValueError, match="points"):
+        choose_on_validation([], [], [])
+    with pytest.raises(ValueError, match="one list per point"):
+        choose_on_validation(points, val[:2], test)
+    with pytest.raises(ValueError, match="same number"):
+        choose_on_validation(points, [[1.0], [1.0, 2.0], [1.0]], test)
+
+
+# ------------------------------------------------------------------------- KD + Degree-Quant
+def test_paper_config_is_degree_quants_settings():
+    assert paper_config(8) == QATConfig(8, degree_quant=True, p_range=(0.0, 0.1), percentile=0.001)
+    assert paper_config(4) == QATConfig(4, degree_quant=True, p_range=(0.1, 0.2), percentile=0.01)
+    assert paper_config(4, degree_quant=False) == QATConfig(4, degree_quant=False, percentile=0.0)
+    for bad in (2, 16, True):
+        with pytest.raises(ValueError, match="bits"):
+            paper_config(bad)
+
+
+def test_a_degree_quant_student_distilled_from_its_teacher_converts_to_the_integer_model(data, teacher):
+    run = QATRun(paper_config(8))
+    with pytest.raises(ValueError, match="no model was prepared"):
+        run.converted_accuracy(None, data.x, data)
+    r = recipe("gcn", epochs=30)
+    result = fit_distilled("gcn", data, r, 0, teacher, "kd", data.x, prepare=run.prepare)
+    assert type(run.model.convs[0]).__name__ == "QATGCNConv" and result.best_state is not None
+    converted = run.converted_accuracy(result, data.x, data)
+    assert set(converted) == {"train", "val", "test"}
+    assert abs(converted["val"] - result.acc["val"]) <= 2.0  # INT8: the integer model computes the fake-quant one
+    kept = QATRun(paper_config(4))
+    last = fit_distilled("gcn", data, recipe("gcn", epochs=5), 0, teacher, "kd", data.x, prepare=kept.prepare,
+                         keep_best_state=False)
+    if last.best_epoch != last.records[-1].epoch:
+        with pytest.raises(ValueError, match="not the last"):
+            kept.converted_accuracy(last, data.x, data)
+    with pytest.raises(TypeError, match="config"):
+        QATRun(8)
+
+
 # ------------------------------------------------------------------------------ bad arguments
 def test_bad_arguments_are_refused(data, teacher):
     with pytest.raises(ValueError, match="temperature"):
@@ -343,10 +406,11 @@ def _bench():
 
 
 def test_bench_latency_reports_every_figure():
-    out = _bench().latency(2000, 8000, 100, 16, 16, 4, repeats=1)
-    assert set(out) == {"graph_nnz", "ball_nodes", "mlp_s", "gather_s", "gcn_s", "mlp_median_s", "gather_median_s",
-                        "gcn_median_s", "speedup", "speedup_median"}
-    assert out["ball_nodes"] >= 100 and out["speedup"] > 0
+    out = _bench().latency(2000, 8000, 100, 16, 16, 4, repeats=1, compiled=False)
+    times = {f"{name}_{kind}" for name in ("mlp", "mlp_int8", "gather", "gcn") for kind in ("s", "median_s")}
+    assert set(out) == {"graph_nnz", "ball_nodes", "speedup", "speedup_median", "speedup_int8", "speedup_int8_median",
+                        *times}
+    assert out["ball_nodes"] >= 100 and out["speedup"] > 0 and out["speedup_int8"] > 0
 
 
 # ------------------------------------------------------------------- the teacher checkpoint, CLI
@@ -423,3 +487,16 @@ def test_a_distillation_checkpoint_resumes_with_the_losses_state(tmp_path, data,
     resumed = distill(teacher, GCN(8, 8, 3), data, "kd,gcrd", epochs=4, select="last", checkpoint=path,
                       identity=identity, resume=True)
     assert [r.loss for r in resumed.records] == pytest.approx([r.loss for r in whole.records], rel=1e-5)
+
+
+def test_bench_quant_and_tuned_rows_report_every_student(data):
+    bench = _bench()
+    quant = bench.quant_seed(data, 0, epochs=3)
+    assert list(quant) == [bench.TEACHER, "INT8-DQ", "INT8-DQ + KD", "INT4-DQ", "INT4-DQ + KD", bench.GLNN_INT8]
+    assert set(quant["INT4-DQ + KD"]) == {"val", "test", "converted_val", "converted_test"}
+    assert bench.quant_table({"sbm": {k: [v, v] for k, v in quant.items()}}).count("\n") == 2
+    tuned = bench.tuned_seed(data, "cora", 0, epochs=2)
+    assert list(tuned) == [label for label, _, _ in bench.TUNED_STUDENTS["cora"]]
+    assert all(len(student["kd"]) == len(grid_points(KD_GRID)) for student in tuned.values())
+    table = bench.tuned_table({"sbm": {k: [v, v] for k, v in tuned.items()}})
+    assert table.count("\n") == 1 + len(tuned) and " / " in table  # the INT4 student's converted accuracy

@@ -40,7 +40,6 @@ def fanouts(text: str) -> list[int]:
 SAMPLER_MODELS = ("gcn", "sage", "egc")
 QUANT_BITS = {"int8": 8, "int4": 4}
 QUANT_MODELS = ("gcn", "sage", "egc", "mlp")
-DQ_P_RANGE = {8: (0.0, 0.1), 4: (0.1, 0.2)}  # Degree-Quant's settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -226,31 +225,10 @@ def _quantization(args: argparse.Namespace):
         return None, None
     if args.model not in QUANT_MODELS:
         raise UsageError(f"--quant: needs one of {', '.join(QUANT_MODELS)}, got --model {args.model}")
-    import torch
+    from ..quant import QATRun, paper_config
 
-    from ..quant import ConvertConfig, QATConfig, quantize_
-
-    bits = QUANT_BITS[args.quant]
-    if args.degree_quant:
-        config = QATConfig(bits, degree_quant=True, p_range=DQ_P_RANGE[bits])
-    else:
-        config = QATConfig(bits, degree_quant=False, percentile=0.0)
-    models = []
-
-    def prepare(model):
-        models.append(quantize_(model, config))
-        return models[-1]
-
-    @torch.no_grad()
-    def trained(result, x, data) -> dict[str, float]:
-        model = models.pop()
-        if result.best_state is not None:  # the selected epoch's weights and observer ranges
-            model.load_state_dict(result.best_state)
-        logits = quantize_(model.eval(), ConvertConfig())(x, data.graph)
-        masks = {"train": data.train_mask, "val": data.val_mask, "test": data.test_mask}
-        return {s: 100.0 * float((logits[m].argmax(-1) == data.y[m]).float().mean()) for s, m in masks.items()}
-
-    return prepare, trained
+    run = QATRun(paper_config(QUANT_BITS[args.quant], args.degree_quant))
+    return run.prepare, run.converted_accuracy
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

@@ -10,6 +10,8 @@
 - :class:`Distillation`, :func:`distill`, :func:`fit_distilled` (``method.py``): a method of
   the one training loop, and the recipe-driven run of a student.
 - :func:`load_teacher` (``teacher.py``): a teacher from a checkpoint of the training loop.
+- :func:`choose_on_validation`, :func:`grid_points`, :data:`KD_GRID` (``tune.py``): a loss's
+  settings chosen on validation accuracy.
 """
 
 from .base import DistillBatch, DistillLoss, Outputs
@@ -22,23 +24,28 @@ from .kernels import KERNELS
 from .lsp import LSP
 from .method import LOSSES, Distillation, build_losses, distill, fit_distilled, parse_losses
 from .teacher import load_teacher
+from .tune import KD_GRID, GridChoice, choose_on_validation, grid_points
 
 __all__ = [
     "GCRD",
     "GLNN",
     "GSP",
+    "KD_GRID",
     "KERNELS",
     "LOSSES",
     "LSP",
     "DistillBatch",
     "DistillLoss",
     "Distillation",
+    "GridChoice",
     "LogitKD",
     "Outputs",
     "TeacherCache",
     "build_losses",
+    "choose_on_validation",
     "distill",
     "fit_distilled",
+    "grid_points",
     "load_teacher",
     "parse_losses",
 ]

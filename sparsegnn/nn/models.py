@@ -95,7 +95,11 @@ class LayerStack(torch.nn.Module):
             raise ValueError(f"edge_weight: {type(self).__name__} does not take edge weights")
         x = feature_dropout(x, self.dropout, self.training)
         x = self.apply_layer(i, x, graph, edge_weight)
-        return F.relu(x) if i < self.num_layers - 1 else x
+        if i == self.num_layers - 1:
+            return x
+        # without autograd the layer's fresh output is rectified in place (one [N, F] pass and
+        # allocation fewer at inference); with it, out of place, as autograd needs
+        return F.relu(x, inplace=not torch.is_grad_enabled())
 
     def forward(
         self,
