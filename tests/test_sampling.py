@@ -29,7 +29,7 @@ from sparsegnn.sampling import (
     make_method,
 )
 from sparsegnn.sampling.common import gcn_normalised, rng
-from sparsegnn.train import FullBatch, fit_recipe, recipe
+from sparsegnn.train import FullBatch, Method, fit_recipe, recipe
 
 
 @pytest.fixture(scope="module")
@@ -518,3 +518,38 @@ def test_train_cli_runs_a_sampled_method(tmp_path, capsys):
     for wrong in (["--method", "cluster", "--saint-graph", "whole"], ["--saint-graph", "train"]):
         assert main(["train", "--dataset", "sbm:300,3,6", *wrong, "--epochs", "1"]) == 2
         assert "--saint-graph" in capsys.readouterr().err
+
+
+def test_sampler_steps_aggregate_first_equal_pyg_order(data):
+    """A sampler's training step runs its GCN layers aggregating first on the square batch graph
+    where F_in < F_out: the same loss and gradients as PyG's order up to rounding, and the first
+    layer's aggregation of features that need no gradient records no backward."""
+    from sparsegnn.nn.gcn_conv import GCNConv, aggregate_first
+
+    cluster = ClusterGCN(data.x, data.graph, data.y, data.train_mask, num_parts=2, batch_size=1)
+    batch = next(iter(cluster.batches(0)))
+    grads = []
+    for step in (lambda m: cluster.loss(m, batch), lambda m: Method.loss(cluster, m, batch)):
+        torch.manual_seed(0)
+        model = GCN(8, 16, 3).eval()
+        loss = step(model)
+        loss.backward()
+        grads.append([loss.detach()] + [p.grad for p in model.parameters()])
+    for ours, pyg in zip(*grads):
+        torch.testing.assert_close(ours, pyg, atol=1e-6, rtol=1e-5)
+    def backward_nodes(tensor):
+        seen, todo = [], [tensor.grad_fn]
+        while todo:
+            node = todo.pop()
+            if node is not None:
+                seen.append(node.name())
+                todo.extend(next_node for next_node, _ in node.next_functions)
+        return seen
+
+    conv = GCNConv(8, 16)
+    assert any("spmm" in name for name in backward_nodes(conv(batch.x, batch.graph)))
+    with aggregate_first(square=True):
+        assert conv.aggregates_first(batch.x, batch.graph)
+        assert not any("spmm" in name for name in backward_nodes(conv(batch.x, batch.graph)))
+    with aggregate_first():
+        assert not conv.aggregates_first(batch.x, batch.graph)  # rectangular graphs only

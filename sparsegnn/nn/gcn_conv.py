@@ -17,22 +17,26 @@ from .conv import Conv
 from .linear import check_channels, glorot_init, linear, reset_linear
 from .norm import as_graph, gcn_norm
 
-#: whether GCNConv may aggregate before its linear map (see :func:`aggregate_first`)
-_AGGREGATE_FIRST: ContextVar[bool] = ContextVar("sparsegnn_gcn_aggregate_first", default=False)
+#: where GCNConv may aggregate before its linear map (see :func:`aggregate_first`): None (never),
+#: "rectangular" or "any" graph
+_AGGREGATE_FIRST: ContextVar[str | None] = ContextVar("sparsegnn_gcn_aggregate_first", default=None)
 
 
 @contextmanager
-def aggregate_first(enabled: bool = True) -> Iterator[None]:
+def aggregate_first(enabled: bool = True, square: bool = False) -> Iterator[None]:
     r"""Within this context a :class:`GCNConv` on a rectangular graph (``N`` target rows over
     ``M > N`` columns: a mini-batch's targets and their halo) computes
     :math:`(\hat{A} X) \Theta` instead of :math:`\hat{A} (X \Theta)` wherever that takes fewer
     multiply-adds: ``nnz F_in + N F_in F_out`` against ``M F_in F_out + nnz F_out`` (the linear
     map then runs on the ``N`` targets only, not on every column; the backward pass saves the
     same factor). The two are equal in exact arithmetic (a sum or mean aggregation is linear);
-    in float32 they differ by rounding only. Dense 2-D inputs only; sparse features, ``max`` /
-    ``min`` aggregation and square graphs keep PyG's order, so a full-graph forward is unchanged
-    (GNNAutoScale's training steps use it, its layer-wise inference does not)."""
-    token = _AGGREGATE_FIRST.set(enabled)
+    in float32 they differ by rounding only. Dense 2-D inputs only; sparse features and ``max`` /
+    ``min`` aggregation keep PyG's order, and so do square graphs unless ``square`` (then the
+    order with fewer multiply-adds is taken wherever ``F_in < F_out``, and a first layer over
+    features that need no gradient skips its aggregation's backward altogether). GNNAutoScale's
+    training steps use it on their halo graphs, the samplers' training steps on their square
+    batch graphs; no full-graph forward and no inference uses it, so those are unchanged."""
+    token = _AGGREGATE_FIRST.set(("any" if square else "rectangular") if enabled else None)
     try:
         yield
     finally:
@@ -153,10 +157,11 @@ class GCNConv(Conv):
 
     def aggregates_first(self, x: Tensor, graph: Graph) -> bool:
         """Whether this call aggregates before the linear map (:func:`aggregate_first`)."""
-        if not _AGGREGATE_FIRST.get() or x.dim() != 2 or x.is_sparse or self.node_dim % 2 != 0:
+        mode = _AGGREGATE_FIRST.get()
+        if mode is None or x.dim() != 2 or x.is_sparse or self.node_dim % 2 != 0:
             return False
         rows, cols = graph.shape
-        if rows >= cols or self.aggr_module.reduce not in ("sum", "mean"):
+        if (rows >= cols and mode == "rectangular") or self.aggr_module.reduce not in ("sum", "mean"):
             return False
         nnz, f_in, f_out = graph.nnz, x.size(1), self.out_channels
         return nnz * f_in + rows * f_in * f_out < cols * f_in * f_out + nnz * f_out

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..nn.gcn_conv import aggregate_first
 from ..train import Batch, Method, seed_everything
 from . import kernels
 
@@ -192,6 +193,13 @@ class SampledMethod(Method):
     def _init_worker(self, worker_id: int) -> None:
         torch.set_num_threads(1)
         seed_everything(self.seed * 1000 + worker_id)
+
+    def loss(self, model: torch.nn.Module, batch: Batch) -> Tensor:
+        """The batch's loss, its GCN layers aggregating before their linear map where that is
+        cheaper (:func:`~sparsegnn.nn.gcn_conv.aggregate_first`, square graphs allowed: equal
+        up to rounding; evaluation keeps PyG's order)."""
+        with aggregate_first(square=True):
+            return super().loss(model, batch)
 
     def predict(self, model: torch.nn.Module) -> Tensor:
         return model(self.x, self.eval_graph)
