@@ -29,7 +29,7 @@ from sparsegnn.sampling import (
     make_method,
 )
 from sparsegnn.sampling.common import gcn_normalised, rng
-from sparsegnn.train import FullBatch, Method, fit_recipe, recipe
+from sparsegnn.train import FullBatch, Method, batch_loss, fit_recipe, recipe
 
 
 @pytest.fixture(scope="module")
@@ -529,7 +529,8 @@ def test_sampler_steps_aggregate_first_equal_pyg_order(data):
     cluster = ClusterGCN(data.x, data.graph, data.y, data.train_mask, num_parts=2, batch_size=1)
     batch = next(iter(cluster.batches(0)))
     grads = []
-    for step in (lambda m: cluster.loss(m, batch), lambda m: Method.loss(cluster, m, batch)):
+    assert cluster.aggregates_first and not Method.aggregates_first
+    for step in (lambda m: cluster.loss(m, batch), lambda m: batch_loss(m(batch.x, batch.graph), batch)):
         torch.manual_seed(0)
         model = GCN(8, 16, 3).eval()
         loss = step(model)

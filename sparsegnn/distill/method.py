@@ -122,9 +122,9 @@ class Distillation(Method):
 
     def student_outputs(self, model: torch.nn.Module, batch: Batch) -> Outputs:
         if self.needs_hidden:
-            logits, hidden = model(batch.x, batch.graph, return_hidden=True)
+            logits, hidden = self.base.forward(model, batch, return_hidden=True)
             return Outputs(logits, list(hidden))
-        return Outputs(model(batch.x, batch.graph), [])
+        return Outputs(self.base.forward(model, batch), [])
 
     def loss(self, model: torch.nn.Module, batch: Batch) -> Tensor:
         self.losses.train()

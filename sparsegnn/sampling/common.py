@@ -20,7 +20,6 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
-from ..nn.gcn_conv import aggregate_first
 from ..train import Batch, Method, seed_everything
 from . import kernels
 
@@ -147,6 +146,10 @@ class SampledMethod(Method):
     normalises it with the full-graph degrees), or as a sampler's own normalisation weights it.
     """
 
+    #: training steps aggregate first where cheaper (:attr:`Method.aggregates_first`); evaluation
+    #: keeps PyG's order
+    aggregates_first = True
+
     def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, seed: int = 0,
                  num_workers: int = 0) -> None:
         if not isinstance(graph, Graph) or not graph.is_square:
@@ -193,13 +196,6 @@ class SampledMethod(Method):
     def _init_worker(self, worker_id: int) -> None:
         torch.set_num_threads(1)
         seed_everything(self.seed * 1000 + worker_id)
-
-    def loss(self, model: torch.nn.Module, batch: Batch) -> Tensor:
-        """The batch's loss, its GCN layers aggregating before their linear map where that is
-        cheaper (:func:`~sparsegnn.nn.gcn_conv.aggregate_first`, square graphs allowed: equal
-        up to rounding; evaluation keeps PyG's order)."""
-        with aggregate_first(square=True):
-            return super().loss(model, batch)
 
     def predict(self, model: torch.nn.Module) -> Tensor:
         return model(self.x, self.eval_graph)

@@ -24,7 +24,6 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
-from ..nn.gcn_conv import aggregate_first
 from ..train import Batch, batch_loss
 from . import kernels
 from .common import (
@@ -134,8 +133,7 @@ class ShaDowKHop(SampledMethod):
         return out[roots] + pooled / sizes.unsqueeze(1).to(out.dtype)
 
     def loss(self, model: torch.nn.Module, batch: Batch) -> Tensor:
-        with aggregate_first(square=True):  # as every sampler's training step (common.SampledMethod.loss)
-            readout = self.readout(model(batch.x, batch.graph), batch.loss_rows)
+        readout = self.readout(self.forward(model, batch), batch.loss_rows)
         return batch_loss(readout, Batch(batch.x, batch.graph, batch.y))
 
     def plan(self, epoch: int) -> list[Tensor]:

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..nn.gcn_conv import aggregate_first
+
 
 @dataclass
 class Batch:
@@ -59,9 +61,22 @@ class Method:
         """The batches of epoch ``epoch`` (0-based), in order."""
         raise NotImplementedError
 
+    #: whether training steps run GCN layers aggregating before their linear map on square batch
+    #: graphs where that is cheaper (:func:`sparsegnn.nn.gcn_conv.aggregate_first` with
+    #: ``square=True``: equal up to rounding); the samplers' methods do
+    aggregates_first: bool = False
+
+    def forward(self, model: torch.nn.Module, batch: Batch, **kwargs: Any) -> Any:
+        """``model(batch.x, batch.graph, **kwargs)`` for a training step, in the layer order
+        :attr:`aggregates_first` asks for."""
+        if not self.aggregates_first:
+            return model(batch.x, batch.graph, **kwargs)
+        with aggregate_first(square=True):
+            return model(batch.x, batch.graph, **kwargs)
+
     def loss(self, model: torch.nn.Module, batch: Batch) -> Tensor:
         """The scalar loss of one batch (the model is in training mode)."""
-        return batch_loss(model(batch.x, batch.graph), batch)
+        return batch_loss(self.forward(model, batch), batch)
 
     def predict(self, model: torch.nn.Module) -> Tensor:
         """``[N, C]`` logits of every node for evaluation (eval mode, no gradient)."""
