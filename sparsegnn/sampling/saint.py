@@ -147,9 +147,9 @@ class GraphSAINT(SampledMethod):
         self.node_count, self.num_presampled = node_count, num
         self.default_steps = max(1, round(self.train_ids.numel() * num / max(train_total, 1)))
         c_v = node_count.clamp(min=1)
-        rows = torch.repeat_interleave(torch.arange(n), train_norm.rowptr.diff(), output_size=train_norm.nnz)
-        alpha = edge_count.clamp(min=1).double().div_(c_v[rows])
-        del rows, edge_count
+        # the row index stays on train_norm, which nothing keeps once aggr_graph replaces it
+        alpha = edge_count.clamp(min=1).double().div_(c_v[train_norm.row_index()])
+        del edge_count
         aggr_value = (train_norm.value.double() / alpha).to(train_norm.value.dtype)
         self.aggr_graph = train_norm.with_value(aggr_value, norm="saint")
         self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
