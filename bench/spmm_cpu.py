@@ -18,7 +18,9 @@ All figures come from one run, on one machine, as medians of repeats:
   model of the same size (communities, ids at random);
 - SIMD paths (``--only isa``): ours forced onto each of ``--isa`` (``SPARSEGNN_ISA``, set around
   each call) next to each other and to torch in one round-robin (sum, max, max+arg, forward +
-  backward, INT8), and the gather roofs of each path.
+  backward, INT8), and the gather roofs of each path;
+- max backward (``--only argbwd``): max forward + backward against torch.sparse.mm(reduce="amax")
+  with autograd, and ``spmm_arg_backward`` in its schedule and in the one it replaced.
 
 Graphs: a Chung-Lu power-law graph of ogbn-arxiv's size (169,343 nodes, ~2.3M nonzeros) and an
 R-MAT graph of similar size (scale 17, ~2.2M nonzeros), from ``sparsegnn.data`` when importable
@@ -28,9 +30,10 @@ torch_scatter and torch_sparse have no wheels for torch 2.13; build them from so
 (``pip install --no-deps --no-build-isolation --target DIR torch-scatter torch-sparse``) and run
 with ``PYTHONPATH=DIR`` to add them to the same run.
 
-Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--only table roofs order isa]
+Usage: ``python bench/spmm_cpu.py [--quick] [--threads 2 1] [--only table roofs order isa argbwd]
 [--isa avx512 avx2] [--write]``; ``--write`` puts the tables into bench/RESULTS.md under "CPU
-kernels", "CPU kernels: gather roofs", "CPU kernels: node order" and "CPU kernels: SIMD paths".
+kernels", "CPU kernels: gather roofs", "CPU kernels: node order", "CPU kernels: SIMD paths" and
+"CPU kernels: max/min backward".
 """
 
 from __future__ import annotations
@@ -345,21 +348,27 @@ def run_roofs(args) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- SIMD paths
-def on_isa(isa: str, fn):
-    """fn run with SPARSEGNN_ISA=isa (read by the kernels at each call), the variable restored."""
+def on_env(env: dict[str, str], fn):
+    """fn run with the variables of env set (the kernels read them at each call), then restored."""
 
     def call():
-        old = os.environ.get("SPARSEGNN_ISA")
-        os.environ["SPARSEGNN_ISA"] = isa
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             return fn()
         finally:
-            if old is None:
-                del os.environ["SPARSEGNN_ISA"]
-            else:
-                os.environ["SPARSEGNN_ISA"] = old
+            for k, v in old.items():
+                if v is None:
+                    del os.environ[k]
+                else:
+                    os.environ[k] = v
 
     return call
+
+
+def on_isa(isa: str, fn):
+    """fn run with SPARSEGNN_ISA=isa."""
+    return on_env({"SPARSEGNN_ISA": isa}, fn)
 
 
 def isa_group(g: CSR, x: torch.Tensor, isas: list[str]) -> dict:
@@ -478,8 +487,9 @@ def write_isa(rows: list[dict], roofs: list[dict], args, command: str) -> None:
         " medians in ms. `x torch` / `x amax` / `x torch f+b`: torch time / ours; `max / sum`: our max"
         " (forward-only, `need_arg=False`, as amax) over our sum; `max+arg`: with the int64 arg that"
         " training needs; f+b: forward sum + backward w.r.t. x (SpMM over the transpose) vs"
-        " torch.sparse.mm with autograd; int8: `spmm_int8` at F = 128 (`avx512`: VNNI; `avx2`:"
-        " vpmaddwd), `x fp32`: our float32 sum on the same path / int8.",
+        " torch.sparse.mm with autograd; int8: unweighted `spmm_int8` at F = 128 (sign-extended int8"
+        " added in int16, 512-bit on `avx512`, 256-bit on `avx2`), `x fp32`: our float32 sum on the same"
+        " path / int8.",
         "",
         header,
         sep(header),
@@ -492,6 +502,76 @@ def write_isa(rows: list[dict], roofs: list[dict], args, command: str) -> None:
         ISA_ROOF_HEADER,
         sep(ISA_ROOF_HEADER),
     ] + [fmt_isa_roof_row(r) for r in roofs] + [""])
+
+
+# ----------------------------------------------------------------------------- max backward
+ARG_HEADER = ("| graph | thr | F | torch amax f+b ms | ours max f+b ms | x torch | ours arg bwd ms |"
+              " 16-wide, no prefetch ms | x |")
+
+
+def run_argbwd(args) -> list[dict]:
+    """Max SpMM forward (with the arg) + backward w.r.t. x: ours (``spmm`` + ``spmm_arg_backward``)
+    against torch.sparse.mm(reduce="amax") with autograd, and our backward alone in its own
+    schedule and in the one it replaced (16-feature slices, no prefetch: ``SPARSEGNN_ARG_SLICE=16
+    SPARSEGNN_PREFETCH=0``), round-robin per configuration."""
+    print(ARG_HEADER)
+    print(sep(ARG_HEADER))
+    feats = [16, 64, 128] if args.quick else [16, 32, 64, 128, 256]
+    reps = 3 if args.quick else args.repeats
+    rows = []
+    for name, (ei, n) in make_graphs(args.quick).items():
+        g = CSR(ei, n)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            for F in feats:
+                torch.manual_seed(0)
+                x, gout = torch.randn(g.n, F), torch.randn(g.n, F)
+                _, arg = OPS.spmm(g.rowptr, g.col, None, x, "max")
+                xr = x.clone().requires_grad_()
+
+                def torch_fb():
+                    xr.grad = None
+                    torch.sparse.mm(g.torch_csr, xr, reduce="amax").backward(gout)
+
+                def ours_fb():
+                    _, a = OPS.spmm(g.rowptr, g.col, None, x, "max")
+                    OPS.spmm_arg_backward(g.col, None, a, gout, g.n)
+
+                bwd = lambda: OPS.spmm_arg_backward(g.col, None, arg, gout, g.n)  # noqa: E731
+                r = {"graph": name, "threads": threads, "F": F}
+                r.update(bench_group({"torch_fb": torch_fb, "ours_fb": ours_fb, "ours_bwd": bwd,
+                                      "old_bwd": on_env({"SPARSEGNN_ARG_SLICE": "16", "SPARSEGNN_PREFETCH": "0"},
+                                                        bwd)}, reps))
+                rows.append(r)
+                print(fmt_arg_row(r), flush=True)
+    return rows
+
+
+def fmt_arg_row(r: dict) -> str:
+    cells = [r["graph"], str(r["threads"]), str(r["F"]), _f(r["torch_fb"]), _f(r["ours_fb"]),
+             _f(r["torch_fb"] / r["ours_fb"], "{:.2f}x"), _f(r["ours_bwd"]), _f(r["old_bwd"]),
+             _f(r["old_bwd"] / r["ours_bwd"], "{:.2f}x")]
+    return "| " + " | ".join(cells) + " |"
+
+
+def write_argbwd(rows: list[dict], args, command: str) -> None:
+    _write_section("CPU kernels: max/min backward", [
+        "## CPU kernels: max/min backward",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- CPU: {cpu_model()}; torch {torch.__version__}; threads: {', '.join(map(str, args.threads))};"
+        f" streaming-read bandwidth in the same run: {args.bw:.1f} GB/s",
+        f"- command: `{command}`",
+        "- float32, unweighted CSR, medians in ms, timed round-robin per row. f+b: max forward with the"
+        " arg plus the backward w.r.t. x (ours: `spmm` + `spmm_arg_backward`; torch:"
+        " `torch.sparse.mm(reduce=\"amax\")` with autograd); `x torch`: torch / ours. The backward alone"
+        " in its schedule (feature slices F / threads wide, scatter targets prefetched 4 rows ahead) and"
+        " in the one it replaced (16-feature slices, no prefetch); `x`: old / new. Both sum every"
+        " element in row order: the same bits.",
+        "",
+        ARG_HEADER,
+        sep(ARG_HEADER),
+    ] + [fmt_arg_row(r) for r in rows] + [""])
 
 
 def _cpu_flags() -> set[str]:
@@ -695,10 +775,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--no-pyg", action="store_true", help="skip the (slow) PyG path")
-    p.add_argument("--only", nargs="+", choices=["table", "roofs", "order", "isa"],
+    p.add_argument("--only", nargs="+", choices=["table", "roofs", "order", "isa", "argbwd"],
                    default=["table", "roofs", "order"],
                    help="which parts to run: the peer table, the gather roofs, the node-order comparison, the"
-                        " SIMD paths side by side (not run by default)")
+                        " SIMD paths side by side and the max backward (these two not run by default)")
     p.add_argument("--isa", nargs="+", default=["avx512", "avx2"],
                    help="the paths (SPARSEGNN_ISA values) that --only isa compares")
     p.add_argument("--write", action="store_true", help="write the tables into bench/RESULTS.md")
@@ -725,6 +805,10 @@ def main() -> None:
         rows, roofs = run_isa(args)
         if args.write:
             write_isa(rows, roofs, args, command)
+    if "argbwd" in args.only:
+        rows = run_argbwd(args)
+        if args.write:
+            write_argbwd(rows, args, command)
 
 
 if __name__ == "__main__":

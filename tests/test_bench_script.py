@@ -69,3 +69,12 @@ def test_run_order_times_both_orders_on_every_graph(bench):
     assert all(r["own"] > 0 and r["rcm"] > 0 and r["rcm_s"] >= 0 for r in rows)
     assert all("metis" in r for r in rows) or importlib.util.find_spec("pymetis") is None
     assert all(bench.fmt_order_row(r).count("|") == bench.ORDER_HEADER.count("|") for r in rows)
+
+
+def test_run_argbwd_times_every_schedule(bench):
+    from types import SimpleNamespace
+
+    rows = bench.run_argbwd(SimpleNamespace(quick=True, threads=[1], repeats=1))
+    assert {r["graph"] for r in rows} == {"power-law", "rmat"} and len(rows) == 6
+    assert all(r[k] > 0 for r in rows for k in ("torch_fb", "ours_fb", "ours_bwd", "old_bwd"))
+    assert all(bench.fmt_arg_row(r).count("|") == bench.ARG_HEADER.count("|") for r in rows)

@@ -300,6 +300,44 @@ def test_threads_give_the_same_bits_on_every_path(path):
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_arg_backward_schedule_gives_the_same_bits(dtype):
+    """spmm_arg_backward's feature slices (F / threads wide, or SPARSEGNN_ARG_SLICE) and its
+    prefetch (SPARSEGNN_PREFETCH=0: none) change the schedule, never the sums."""
+    rowptr, col = _hub_graph(n=500, seed=8, hub=5000)
+    n = rowptr.numel() - 1
+    x, b = rand((n, 70), dtype, 1), rand((n, 70), dtype, 2)
+    value = rand((col.numel(),), dtype, 3)
+    _, arg = OPS.spmm(rowptr, col, value, x, "max")
+    want = reference.arg_backward(col, value, arg, b, n)
+    outs = []
+    for slice_, prefetch in (("0", "1024"), ("16", "0"), ("32", "1024"), ("48", "1024"), ("1000", "0")):
+        for t in (1, 2):
+            with env(SPARSEGNN_ARG_SLICE=slice_, SPARSEGNN_PREFETCH=prefetch), threads(t):
+                outs.append(OPS.spmm_arg_backward(col, value, arg, b, n))
+    reference.assert_close(outs[0], want, dtype, reference.arg_backward(col, value.abs(), arg, b.abs(), n))
+    assert all(same_bits(o, outs[0]) for o in outs)
+
+
+@pytest.mark.parametrize("feat", [1, 16, 33, 130, 300])
+def test_int8_unweighted_long_rows_stay_exact(path, feat):
+    """The unweighted SIMD kernels add int8 in int16 for 256 edges at a time: rows of 255 to 3000
+    edges (a hub split into pieces) gathering only -128s or only 127s hit the int16 bounds."""
+    deg = torch.tensor([255, 256, 257, 513, 3000, 1, 0, 256, 257])
+    rowptr = torch.zeros(deg.numel() + 1, dtype=torch.long)
+    rowptr[1:] = deg.cumsum(0)
+    nnz = int(rowptr[-1])
+    row = torch.repeat_interleave(torch.arange(deg.numel()), deg)
+    col = (row % 2).int()  # even rows gather row 0 (all -128), odd rows row 1 (all 127)
+    col[-1] = 2  # one mixed row
+    xq = torch.tensor([-128, 127, 5], dtype=torch.int8).repeat_interleave(feat).reshape(3, feat)
+    rs, cs = torch.rand(deg.numel()) + 0.5, torch.rand(feat) + 0.5
+    with isa(path):
+        assert int8_exact(rowptr, col, None, xq, rs, cs)
+        raw = OPS.spmm_int8(rowptr, col, None, xq, torch.ones(deg.numel()), torch.ones(feat))
+    assert bool((raw[0] == -128 * 255).all()) and bool((raw[4] == -128 * 3000).all())
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_large_outputs_stream_on_every_path(path, dtype):
     """Outputs of >= 32 MiB whose rows are whole cache lines go out with non-temporal stores
@@ -321,6 +359,10 @@ def test_large_outputs_stream_on_every_path(path, dtype):
             assert_spmm_matches_reference(rowptr, col, None, x, reduce, out,
                                           arg if reduce == "max" else None)
         del out, arg, want, want_arg
+    if dtype == torch.float32:  # spmm_int8's float32 output streams too, weighted and not
+        xq, vq, rs, cs = int8_inputs(n, n, feat, col.numel(), 6)
+        with isa(path):
+            assert int8_exact(rowptr, col, vq, xq, rs, cs) and int8_exact(rowptr, col, None, xq, rs, cs)
     _C.cpu_release_cached_outputs()
 
 

@@ -58,16 +58,25 @@ inline void edges(const Int8Args& a, const idx_t* col, int64_t e, int64_t e1, co
 }
 
 // Features [base, base + 8) of v (those below F): finalized into out[row] when row >= 0, else the
-// int32 sums into acc.
+// int32 sums into acc. Whole chunks take plain (or non-temporal) stores; vmaskmovps, slow on AMD,
+// only the tail.
 inline void store8(const Int8Args& a, int64_t row, int32_t* acc, int64_t base, __m256i v) {
   const int64_t n = a.F - base;
   const __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(std::min<int64_t>(n, 8))),
                                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   if (row >= 0) {
     // float(acc) * row_scale * col_scale, the portable path's expression (IEEE products).
-    const __m256 fv = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(a.row_scale[row])),
-                                    _mm256_maskload_ps(a.col_scale + base, mk));
-    _mm256_maskstore_ps(a.out + row * a.F + base, mk, fv);
+    const __m256 cs = n >= 8 ? _mm256_loadu_ps(a.col_scale + base) : _mm256_maskload_ps(a.col_scale + base, mk);
+    const __m256 fv = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(a.row_scale[row])), cs);
+    float* o = a.out + row * a.F + base;
+    if (n < 8)
+      _mm256_maskstore_ps(o, mk, fv);
+    else if (a.stream)
+      _mm256_stream_ps(o, fv);
+    else
+      _mm256_storeu_ps(o, fv);
+  } else if (n >= 8) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + base), v);
   } else {
     _mm256_maskstore_epi32(acc + base, mk, v);
   }
@@ -112,6 +121,56 @@ inline void madd_tile(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e
     const int64_t base = f0 + 16 * k;
     store8(a, row, acc, base, _mm256_permute2x128_si256(q[k][0], q[k][1], 0x20));
     if (F - base > 8) store8(a, row, acc, base + 8, _mm256_permute2x128_si256(q[k][0], q[k][1], 0x31));
+  }
+}
+
+// Unweighted rows (every weight 1): an edge's int8 features are sign-extended and added in int16,
+// exact for kAddEdges = 256 edges (256 * 127 = 32512 and 256 * -128 = -32768 fit), so 16 features
+// of an edge cost one vpmovsxbw and one vpaddw. Rows longer than that widen their int16 sums into
+// int32 every kAddEdges edges. A tile covers up to 128 features (8 accumulators of 16) in feature
+// order: no interleave, no padding edges.
+template <int NC, typename idx_t>
+inline void add_tile(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int64_t f0, int32_t* acc,
+                     int64_t row, bool& bad) {
+  const int64_t F = a.F;
+  int64_t rem[NC];
+  for (int k = 0; k < NC; ++k) rem[k] = F - (f0 + 16 * k);
+  const int8_t* xb = a.xq + f0;
+  const int64_t lines = (16 * NC + 63) / 64;
+  const int64_t pf = a.prefetch.edges(lines);
+  alignas(32) int32_t wide[16 * NC];  // int32 sums of the finished chunks (rows over kAddEdges)
+  const bool chunked = e1 - e0 > kAddEdges;
+  if (chunked) std::memset(wide, 0, sizeof(wide));
+  __m256i s[NC];
+  for (int64_t c0 = e0;; c0 += kAddEdges) {
+    const int64_t c1 = std::min(e1, c0 + kAddEdges);
+    for (int k = 0; k < NC; ++k) s[k] = _mm256_setzero_si256();
+    for (int64_t e = c0; e < c1; ++e) {
+      int64_t c;
+      int32_t w;
+      edges<1>(a, col, e, c1, xb, pf, lines, &c, &w, bad);
+      if (w == 0) continue;  // an index out of range: reported, not gathered
+      const int8_t* r = xb + c * F;
+      for (int k = 0; k < NC; ++k) s[k] = _mm256_add_epi16(s[k], load16(r + 16 * k, rem[k]));
+    }
+    if (!chunked) break;
+    for (int k = 0; k < NC; ++k) {
+      __m256i* wv = reinterpret_cast<__m256i*>(wide + 16 * k);
+      wv[0] = _mm256_add_epi32(wv[0], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s[k])));
+      wv[1] = _mm256_add_epi32(wv[1], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s[k], 1)));
+    }
+    if (c1 == e1) break;
+  }
+  for (int k = 0; k < NC; ++k) {
+    const int64_t base = f0 + 16 * k;
+    const __m256i lo = chunked ? _mm256_load_si256(reinterpret_cast<const __m256i*>(wide + 16 * k))
+                               : _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s[k]));
+    store8(a, row, acc, base, lo);
+    if (F - base > 8) {
+      const __m256i hi = chunked ? _mm256_load_si256(reinterpret_cast<const __m256i*>(wide + 16 * k + 8))
+                                 : _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s[k], 1));
+      store8(a, row, acc, base + 8, hi);
+    }
   }
 }
 
@@ -190,6 +249,21 @@ void int8_accumulate_avx2(const Int8Args& a, const idx_t* col, int64_t e0, int64
   if (e1 > e0 && a.m == 0) {
     bad = true;
     e1 = e0;  // nothing to gather: the tiles then write zeros
+  }
+  if (a.val == nullptr) {
+    for (int64_t f0 = 0; f0 < F; f0 += 128) {
+      switch (std::min<int64_t>((F - f0 + 15) / 16, 8)) {  // chunks of the tile, none of them empty
+        case 8: add_tile<8>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 7: add_tile<7>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 6: add_tile<6>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 5: add_tile<5>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 4: add_tile<4>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 3: add_tile<3>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 2: add_tile<2>(a, col, e0, e1, f0, acc, row, bad); break;
+        default: add_tile<1>(a, col, e0, e1, f0, acc, row, bad); break;
+      }
+    }
+    return;
   }
   if (vnni) {
     for (int64_t f0 = 0; f0 < F; f0 += 64) {  // two chunks of 32 (8 accumulators), or one

@@ -100,7 +100,72 @@ static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, in
         // float(acc) * row_scale * col_scale, the portable path's expression (IEEE products).
         const __m512 fv = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), rs),
                                         _mm512_maskz_loadu_ps(mk16, a.col_scale + base));
-        _mm512_mask_storeu_ps(a.out + row * F + base, mk16, fv);
+        if (a.stream)  // whole 64-byte-aligned rows only
+          _mm512_stream_ps(a.out + row * F + base, fv);
+        else
+          _mm512_mask_storeu_ps(a.out + row * F + base, mk16, fv);
+      } else {
+        _mm512_mask_storeu_epi32(acc + base, mk16, v);
+      }
+    }
+  }
+}
+
+// Unweighted rows (every weight 1), as the AVX2 add tile (int8_avx2.cpp) on 512 bits: an edge's
+// 32 features are one vpmovsxbw and one vpaddw into int16 sums, widened into int32 every kAddEdges
+// edges; a tile covers up to 256 features in feature order.
+template <int NC, typename idx_t>
+static inline void add_tile(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int64_t f0, int32_t* acc,
+                            int64_t row, bool& bad) {
+  const int64_t F = a.F, m = a.m;
+  __mmask32 mk[NC];
+  for (int k = 0; k < NC; ++k) {
+    const int64_t rem = F - (f0 + 32 * k);
+    mk[k] = rem >= 32 ? ~__mmask32(0) : ((__mmask32(1) << rem) - 1);
+  }
+  const int8_t* xb = a.xq + f0;
+  const int64_t lines = (32 * NC + 63) / 64;
+  const int64_t pf = a.prefetch.edges(lines);
+  alignas(64) int32_t wide[32 * NC];  // int32 sums of the finished chunks (rows over kAddEdges)
+  const bool chunked = e1 - e0 > kAddEdges;
+  if (chunked) std::memset(wide, 0, sizeof(wide));
+  __m512i s[NC];
+  for (int64_t c0 = e0;; c0 += kAddEdges) {
+    const int64_t c1 = std::min(e1, c0 + kAddEdges);
+    for (int k = 0; k < NC; ++k) s[k] = _mm512_setzero_si512();
+    for (int64_t e = c0; e < c1; ++e) {
+      if (pf > 0 && e + pf < a.nnz) Prefetch::row(xb, static_cast<int64_t>(col[e + pf]), m, F, lines);
+      const int64_t c = static_cast<int64_t>(col[e]);
+      if (c < 0 || c >= m) { bad = true; continue; }
+      const int8_t* r = xb + c * F;
+      for (int k = 0; k < NC; ++k)
+        s[k] = _mm512_add_epi16(s[k], _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mk[k], r + 32 * k)));
+    }
+    if (!chunked) break;
+    for (int k = 0; k < NC; ++k) {
+      __m512i* wv = reinterpret_cast<__m512i*>(wide + 32 * k);
+      wv[0] = _mm512_add_epi32(wv[0], _mm512_cvtepi16_epi32(_mm512_castsi512_si256(s[k])));
+      wv[1] = _mm512_add_epi32(wv[1], _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(s[k], 1)));
+    }
+    if (c1 == e1) break;
+  }
+  const __m512 rs = _mm512_set1_ps(row >= 0 ? a.row_scale[row] : 0.f);
+  for (int k = 0; k < NC; ++k) {
+    for (int h = 0; h < 2; ++h) {
+      const int64_t base = f0 + 32 * k + 16 * h;
+      const int64_t rem = F - base;
+      if (rem <= 0) break;
+      const __mmask16 mk16 = rem >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1);
+      const __m512i v = chunked ? _mm512_load_si512(wide + 32 * k + 16 * h)
+                                : _mm512_cvtepi16_epi32(h == 0 ? _mm512_castsi512_si256(s[k])
+                                                               : _mm512_extracti64x4_epi64(s[k], 1));
+      if (row >= 0) {
+        const __m512 fv = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), rs),
+                                        _mm512_maskz_loadu_ps(mk16, a.col_scale + base));
+        if (a.stream)  // whole 64-byte-aligned rows only
+          _mm512_stream_ps(a.out + row * F + base, fv);
+        else
+          _mm512_mask_storeu_ps(a.out + row * F + base, mk16, fv);
       } else {
         _mm512_mask_storeu_epi32(acc + base, mk16, v);
       }
@@ -115,6 +180,21 @@ void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64
   if (e1 > e0 && a.m == 0) {
     bad = true;
     e1 = e0;  // nothing to gather: the tiles then write zeros
+  }
+  if (a.val == nullptr) {
+    for (int64_t f0 = 0; f0 < F; f0 += 256) {
+      switch (std::min<int64_t>((F - f0 + 31) / 32, 8)) {  // chunks of the tile, none of them empty
+        case 8: add_tile<8>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 7: add_tile<7>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 6: add_tile<6>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 5: add_tile<5>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 4: add_tile<4>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 3: add_tile<3>(a, col, e0, e1, f0, acc, row, bad); break;
+        case 2: add_tile<2>(a, col, e0, e1, f0, acc, row, bad); break;
+        default: add_tile<1>(a, col, e0, e1, f0, acc, row, bad); break;
+      }
+    }
+    return;
   }
   for (int64_t f0 = 0; f0 < F;) {
     if (F - f0 > 64) {
@@ -165,6 +245,8 @@ at::Tensor spmm_int8_cpu(const at::Tensor& rowptr, const at::Tensor& col, const 
   Int8Args a{rp, has_value ? value->data_ptr<int8_t>() : nullptr, xq.data_ptr<int8_t>(), m, F, nnz,
              row_scale.data_ptr<float>(), col_scale.data_ptr<float>(), out.data_ptr<float>(),
              Prefetch::from_env()};
+  a.stream = static_cast<size_t>(n * F) * sizeof(float) >= kHugeOutputBytes && (F * sizeof(float)) % 64 == 0 &&
+             reinterpret_cast<uintptr_t>(a.out) % 64 == 0;
   const Int8Path path = selected_int8_path();
   Plan plan = make_plan(rp, n, at::get_num_threads());
   std::vector<int32_t> scratch(static_cast<size_t>(plan.num_pieces * F));

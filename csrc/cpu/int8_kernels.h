@@ -6,6 +6,10 @@
 
 #include "common.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 namespace sparsegnn {
 namespace cpu {
 
@@ -19,7 +23,14 @@ struct Int8Args {
   const float* col_scale;  // [F]
   float* out;              // [N, F]
   Prefetch prefetch;       // of the xq rows of upcoming edges (common.h)
+  // Non-temporal stores of whole rows (SIMD paths): out is huge, 64-byte aligned, rows a multiple
+  // of 64 bytes, as the float SpMM decides (spmm_cpu.cpp); saves the read-for-ownership of out.
+  bool stream = false;
 };
+
+// Edges an int16 sum of int8 values holds exactly (256 * 127 and 256 * -128 fit in int16): the
+// unweighted SIMD kernels add features in int16 and widen to int32 every kAddEdges edges.
+constexpr int64_t kAddEdges = 256;
 
 // out[i, f] = float(acc[f]) * row_scale[i] * col_scale[f]; the one expression both paths use.
 inline void int8_store_row(const Int8Args& a, int64_t i, const int32_t* acc) {
@@ -74,6 +85,9 @@ template <typename idx_t>
 inline void int8_rows(const Int8Args& a, const idx_t* col, int64_t r0, int64_t r1, Int8Path p, bool& bad) {
   std::vector<int32_t> acc(p == Int8Path::Portable ? a.F : 0);
   for (int64_t i = r0; i < r1; ++i) int8_accumulate(a, col, a.rp[i], a.rp[i + 1], acc.data(), i, p, bad);
+#if defined(__x86_64__) || defined(_M_X64)
+  if (a.stream) _mm_sfence();  // order this thread's non-temporal stores before the join
+#endif
 }
 
 }  // namespace cpu

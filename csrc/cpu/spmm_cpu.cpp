@@ -1,4 +1,5 @@
-// CPU SpMM (sum/mean/max/min, weighted or not), segment_reduce and spmm_arg_backward.
+// CPU SpMM (sum/mean/max/min, weighted or not) and segment_reduce (arg_backward_cpu.cpp has the
+// max/min backward).
 //
 // out[i] = reduce_{e in row i} value[e] * x[col[e]]; segment_reduce is the same with col[e] = e.
 // Work is split by nonzeros (common.h: nnz-balanced tasks, hub rows cut into fixed pieces merged
@@ -154,82 +155,11 @@ std::tuple<at::Tensor, at::Tensor> segment_reduce_cpu(const at::Tensor& src, con
   return {out, arg};
 }
 
-// grad_x[col[arg[i,f]], f] += grad_out[i,f] * value[arg[i,f]], skipping arg == nnz. Parallel over
-// feature slices, sequential over rows: each grad_x element is summed in row order by one thread.
-at::Tensor spmm_arg_backward_cpu(const at::Tensor& col, const c10::optional<at::Tensor>& value,
-                                 const at::Tensor& arg, const at::Tensor& grad_out, int64_t num_cols) {
-  check_col(col);
-  check_float_2d(grad_out, "grad_out");
-  TORCH_CHECK(num_cols >= 0, "num_cols must be >= 0");
-  TORCH_CHECK(arg.device().is_cpu() && arg.scalar_type() == at::kLong, "arg must be a CPU int64 tensor");
-  TORCH_CHECK(arg.dim() == 2 && arg.sizes() == grad_out.sizes(), "arg must have grad_out's shape ",
-              grad_out.sizes(), ", got ", arg.sizes());
-  TORCH_CHECK(arg.is_contiguous(), "arg must be contiguous");
-  const int64_t nnz = col.numel();
-  bool has_value = value.has_value() && value->defined();
-  if (has_value) {
-    TORCH_CHECK(value->device().is_cpu() && value->scalar_type() == grad_out.scalar_type(),
-                "value must be a CPU tensor of grad_out's dtype");
-    TORCH_CHECK(value->dim() == 1 && value->numel() == nnz && value->is_contiguous(),
-                "value must be contiguous 1-D with nnz entries");
-  }
-  const int64_t n = grad_out.size(0), F = grad_out.size(1);
-  auto grad_x = empty_output({num_cols, F}, grad_out.options()).zero_();
-  if (n == 0 || F == 0 || num_cols == 0) {
-    // Still validate arg so that bad input is reported consistently.
-  }
-  std::atomic<bool> bad{false};
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_out.scalar_type(), "sparsegnn_arg_bwd_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* go = grad_out.data_ptr<scalar_t>();
-    const int64_t* ap = arg.data_ptr<int64_t>();
-    const scalar_t* vp = has_value ? value->data_ptr<scalar_t>() : nullptr;
-    scalar_t* gx = grad_x.data_ptr<scalar_t>();
-    constexpr int64_t kSlice = 16;
-    const int64_t nslices = (F + kSlice - 1) / kSlice;
-    auto body = [&](auto cp) {
-      run_tasks(nslices, [&](int64_t s) {
-        const int64_t f0 = s * kSlice, f1 = std::min(F, f0 + kSlice), w = f1 - f0;
-        bool lb = false;
-        // 16-bit: accumulate in float32 over a [num_cols, w] buffer, then round once.
-        std::vector<acc_t> buf;
-        const bool lowp = !std::is_same<scalar_t, acc_t>::value;
-        if (lowp) buf.assign(static_cast<size_t>(num_cols * w), acc_t(0));
-        for (int64_t i = 0; i < n; ++i) {
-          const int64_t* ar = ap + i * F;
-          const scalar_t* g = go + i * F;
-          for (int64_t f = f0; f < f1; ++f) {
-            const int64_t e = ar[f];
-            if (e == nnz) continue;
-            if (e < 0 || e > nnz) { lb = true; continue; }
-            const int64_t c = static_cast<int64_t>(cp[e]);
-            if (c < 0 || c >= num_cols) { lb = true; continue; }
-            acc_t v = static_cast<acc_t>(g[f]);
-            if (vp) v *= static_cast<acc_t>(vp[e]);
-            if (lowp)
-              buf[c * w + (f - f0)] += v;
-            else
-              gx[c * F + f] = static_cast<scalar_t>(static_cast<acc_t>(gx[c * F + f]) + v);
-          }
-        }
-        if (lowp)
-          for (int64_t c = 0; c < num_cols; ++c)
-            for (int64_t f = f0; f < f1; ++f) gx[c * F + f] = static_cast<scalar_t>(buf[c * w + (f - f0)]);
-        if (lb) bad.store(true, std::memory_order_relaxed);
-      });
-    };
-    visit_col(col, body);
-  });
-  TORCH_CHECK(!bad.load(), "arg or col holds an index out of range");
-  return grad_x;
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(sparsegnn_C, CPU, m) {
   m.impl("spmm", &spmm_cpu);
   m.impl("segment_reduce", &segment_reduce_cpu);
-  m.impl("spmm_arg_backward", &spmm_arg_backward_cpu);
 }
 
 }  // namespace cpu
