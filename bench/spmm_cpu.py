@@ -483,7 +483,7 @@ def write_isa(rows: list[dict], roofs: list[dict], args, command: str) -> None:
         f"- command: `{command}`",
         "- ours forced onto each path with `SPARSEGNN_ISA` (read by the kernels at each call, set around"
         " each call), all paths and torch timed round-robin in one process, so they share the machine's"
-        " noise (a shared 2-core VM: other builds and tests ran during the run); float32, unweighted CSR,"
+        " noise (a shared 2-core VM); float32, unweighted CSR,"
         " medians in ms. `x torch` / `x amax` / `x torch f+b`: torch time / ours; `max / sum`: our max"
         " (forward-only, `need_arg=False`, as amax) over our sum; `max+arg`: with the int64 arg that"
         " training needs; f+b: forward sum + backward w.r.t. x (SpMM over the transpose) vs"
@@ -513,7 +513,8 @@ def run_argbwd(args) -> list[dict]:
     """Max SpMM forward (with the arg) + backward w.r.t. x: ours (``spmm`` + ``spmm_arg_backward``)
     against torch.sparse.mm(reduce="amax") with autograd, and our backward alone in its own
     schedule and in the one it replaced (16-feature slices, no prefetch: ``SPARSEGNN_ARG_SLICE=16
-    SPARSEGNN_PREFETCH=0``), round-robin per configuration."""
+    SPARSEGNN_PREFETCH=0``). Ours round-robin, torch after them on its own: interleaved, torch's
+    backward slowed whatever ran next (R-MAT, F = 256: our f+b 137 ms alone, 959 ms after it)."""
     print(ARG_HEADER)
     print(sep(ARG_HEADER))
     feats = [16, 64, 128] if args.quick else [16, 32, 64, 128, 256]
@@ -539,9 +540,10 @@ def run_argbwd(args) -> list[dict]:
 
                 bwd = lambda: OPS.spmm_arg_backward(g.col, None, arg, gout, g.n)  # noqa: E731
                 r = {"graph": name, "threads": threads, "F": F}
-                r.update(bench_group({"torch_fb": torch_fb, "ours_fb": ours_fb, "ours_bwd": bwd,
+                r.update(bench_group({"ours_fb": ours_fb, "ours_bwd": bwd,
                                       "old_bwd": on_env({"SPARSEGNN_ARG_SLICE": "16", "SPARSEGNN_PREFETCH": "0"},
                                                         bwd)}, reps))
+                r.update(bench_group({"torch_fb": torch_fb}, reps))
                 rows.append(r)
                 print(fmt_arg_row(r), flush=True)
     return rows
@@ -564,7 +566,8 @@ def write_argbwd(rows: list[dict], args, command: str) -> None:
         f"- command: `{command}`",
         "- float32, unweighted CSR, medians in ms, timed round-robin per row. f+b: max forward with the"
         " arg plus the backward w.r.t. x (ours: `spmm` + `spmm_arg_backward`; torch:"
-        " `torch.sparse.mm(reduce=\"amax\")` with autograd); `x torch`: torch / ours. The backward alone"
+        " `torch.sparse.mm(reduce=\"amax\")` with autograd, timed after ours, not interleaved: its backward"
+        " slowed whatever ran next); `x torch`: torch / ours. The backward alone"
         " in its schedule (feature slices F / threads wide, scatter targets prefetched 4 rows ahead) and"
         " in the one it replaced (16-feature slices, no prefetch); `x`: old / new. Both sum every"
         " element in row order: the same bits.",
