@@ -116,6 +116,41 @@ def test_gcn_norm_matches_formula():
     assert torch.allclose(plain, dinv[:, None] * adj * dinv[None, :])
 
 
+@pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("value_dtype", [None, torch.float32, torch.float64])
+@pytest.mark.parametrize("improved", [False, True])
+def test_compiled_gcn_norm_equals_the_torch_ops(index_dtype, value_dtype, improved):
+    """The compiled pass (CPU, numba loaded, columns ascending, each loop once) gives the torch
+    ops' graph: the same structure, values within rounding (1 / sqrt against pow(-0.5)). Edge
+    weights that need a gradient take the torch ops; so do rows not ascending and loops stored
+    twice, which the pass hands back."""
+    pytest.importorskip("numba")
+    g = torch.Generator().manual_seed(3)
+    n = 40
+    edge_index = torch.randint(0, n, (2, 300), generator=g)
+    edge_index[:, :10] = torch.arange(10).repeat(2, 1)  # loops on nodes 0-9, none on the rest
+    value = None if value_dtype is None else torch.rand(300, generator=g, dtype=value_dtype) + 0.1
+    graph = Graph.from_edge_index(edge_index, n, value).to_index_dtype(index_dtype)
+    got = graph.gcn_norm(improved=improved, index_dtype=torch.int32)
+    weights = torch.ones(graph.nnz) if value is None else graph.value
+    want = graph.with_value(weights.clone().requires_grad_()).gcn_norm(improved=improved)
+    assert got.col.dtype == torch.int32 and got.norm == "gcn"
+    assert torch.equal(got.rowptr, want.rowptr) and torch.equal(got.col.long(), want.col.long())
+    torch.testing.assert_close(got.value, want.value.detach().to(got.value.dtype))
+    assert graph.gcn_norm(improved=improved, index_dtype=torch.int32) is got  # cached per arguments
+    assert graph.gcn_norm(improved=improved).col.dtype == index_dtype
+    # a row with its columns out of order, and a loop stored twice: the torch ops' result
+    shuffled = Graph(torch.tensor([0, 3, 5, 5]), torch.tensor([2, 0, 1, 1, 1]), None, 3)
+    twice = Graph(torch.tensor([0, 2, 3, 3]), torch.tensor([0, 0, 2]), None, 3)
+    for odd in (shuffled, twice):
+        ref = odd.with_value(torch.ones(odd.nnz, requires_grad=True)).gcn_norm()
+        norm = odd.gcn_norm()
+        assert torch.equal(norm.rowptr, ref.rowptr) and torch.equal(norm.col, ref.col)
+        torch.testing.assert_close(norm.value, ref.value.detach())
+    with pytest.raises(ValueError, match="index_dtype"):
+        graph.gcn_norm(index_dtype=torch.float32)
+
+
 def test_index_dtype_and_device_copy():
     edge_index, _ = _example()
     graph = Graph.from_edge_index(edge_index).to_index_dtype(torch.int32)

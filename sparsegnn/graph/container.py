@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -478,18 +479,33 @@ class Graph:
 
         return self.memo("degree_stats", compute)
 
-    def gcn_norm(self, add_self_loops: bool = True, improved: bool = False) -> Graph:
+    def gcn_norm(self, add_self_loops: bool = True, improved: bool = False,
+                 index_dtype: torch.dtype | None = None) -> Graph:
         """A new graph with GCN's weights ``D^-1/2 (A + I) D^-1/2`` (Kipf & Welling).
 
         Self loops follow PyG's ``add_remaining_self_loops``: every node gets exactly one, with
         weight 1 (2 when ``improved``) unless it already had one, whose weight is kept. Degrees
-        are row sums of the (weighted) adjacency, as in PyG's ``gcn_norm``. Cached per flags.
+        are row sums of the (weighted) adjacency, as in PyG's ``gcn_norm``. ``index_dtype``: the
+        result's column dtype (int32 or int64; default this graph's). Cached per arguments.
+
+        On CPU, with loops added and columns ascending in each row (every CSR this package
+        builds), one compiled pass computes it (``graph.kernels.gcn_normalise``, when the
+        counting-sort rule of :meth:`transpose` says numba pays), leaving no row index behind.
         """
         if not self.is_square:
             raise ValueError(f"gcn_norm: needs a square graph, got shape {self.shape}")
-        return self.memo(f"gcn_norm_{add_self_loops}_{improved}", lambda: self._compute_gcn_norm(add_self_loops, improved))
+        index_dtype = self.col.dtype if index_dtype is None else index_dtype
+        if index_dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"index_dtype: expected torch.int32 or torch.int64, got {index_dtype}")
+        return self.memo(f"gcn_norm_{add_self_loops}_{improved}_{index_dtype}",
+                         lambda: self._compute_gcn_norm(add_self_loops, improved, index_dtype))
 
-    def _compute_gcn_norm(self, add_self_loops: bool, improved: bool) -> Graph:
+    def _compute_gcn_norm(self, add_self_loops: bool, improved: bool, index_dtype: torch.dtype) -> Graph:
+        plain = self.value is None or (self.value.dtype in (torch.float32, torch.float64) and not self.value.requires_grad)
+        if add_self_loops and plain and self._counting_sort_pays():  # weights that need a gradient: torch ops
+            graph = self._compiled_gcn_norm(2.0 if improved else 1.0)
+            if graph is not None:
+                return graph.to_index_dtype(index_dtype) if graph.col.dtype != index_dtype else graph
         dtype = self.value.dtype if self.value is not None else torch.float32
         row = self._cache["row"] if "row" in self._cache else self._compute_row()  # not kept: nnz int64s
         col = self.col.long()
@@ -509,7 +525,19 @@ class Graph:
         dinv.masked_fill_(torch.isinf(dinv), 0.0)
         value = dinv[row] * value * dinv[col]
         graph = Graph.from_coo(row, col, value, self.num_nodes, self.num_cols, norm="gcn")
-        return graph.to_index_dtype(self.col.dtype) if self.col.dtype != torch.int64 else graph
+        return graph.to_index_dtype(index_dtype) if index_dtype != torch.int64 else graph
+
+    def _compiled_gcn_norm(self, fill: float) -> Graph | None:
+        """:meth:`gcn_norm` with loops by the compiled pass, or None where it does not apply
+        (columns not ascending in a row, or a loop stored twice)."""
+        from .kernels import gcn_normalise
+
+        weights = self.value.numpy() if self.value is not None else np.ones(self.nnz, dtype=np.float32)
+        ok, rowptr, col, value = gcn_normalise(self.rowptr.numpy(), self.col.numpy(), weights, fill)
+        if not ok:
+            return None
+        return Graph(torch.from_numpy(rowptr), torch.from_numpy(col), torch.from_numpy(value), self.num_cols,
+                     validate=False, norm="gcn")
 
 
 def _as_float(value: Tensor) -> Tensor:

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.kernels import gcn_normalise
 from ..train import Batch, Method, seed_everything
-from . import kernels
 
 #: streams of :func:`rng` (an epoch ``e`` uses ``(EPOCH, e)``)
 PRESAMPLE, EPOCH, EVAL = 0, 1, 2
@@ -75,30 +75,36 @@ def csr_numpy(graph: Graph) -> tuple[np.ndarray, np.ndarray]:
     return graph.rowptr.cpu().numpy(), graph.col.cpu().numpy()
 
 
+def compact_dtype(graph: Graph) -> torch.dtype:
+    """int32 where ``graph``'s columns and entries fit (half the bytes of int64), else its own."""
+    return torch.int32 if max(graph.num_cols, graph.nnz) < 2**31 else graph.col.dtype
+
+
 def compact(graph: Graph) -> Graph:
-    """``graph`` with int32 columns where they fit (half the bytes of int64), else as it is: for
-    the graphs a sampler keeps beside the data's."""
-    fits = max(graph.num_cols, graph.nnz) < 2**31
-    return graph.to_index_dtype(torch.int32) if fits and graph.col.dtype != torch.int32 else graph
+    """``graph`` with :func:`compact_dtype` columns: for the graphs a sampler keeps beside the
+    data's."""
+    dtype = compact_dtype(graph)
+    return graph.to_index_dtype(dtype) if graph.col.dtype != dtype else graph
 
 
 def gcn_normalised(rowptr: np.ndarray, col: np.ndarray, value: Tensor | None) -> Graph:
     """The batch graph of a CSR (int64 numpy ``rowptr``, int32 or int64 ``col``, columns
-    ascending per row; ``value`` float ``[nnz]`` or None for ones) normalised as
-    ``Graph.gcn_norm()`` does, in one compiled pass (no torch op overhead, no row index left
-    behind); tagged ``"gcn"``."""
+    ascending per row, each loop at most once; ``value`` float ``[nnz]`` or None for ones)
+    normalised as ``Graph.gcn_norm()`` does, by its compiled pass (no torch op overhead, no row
+    index left behind), columns in ``col``'s dtype; tagged ``"gcn"``."""
     weights = value.numpy() if value is not None else np.ones(col.shape[0], dtype=np.float32)
-    out_ptr, out_col, out_value = kernels.gcn_normalise(rowptr, col, weights)
+    ok, out_ptr, out_col, out_value = gcn_normalise(rowptr, col, weights, 1.0)
+    if not ok:
+        raise ValueError("gcn_normalised: expected columns ascending in each row and each loop at most once")
     return Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), torch.from_numpy(out_value),
                  validate=False, norm="gcn")
 
 
 def full_gcn_graph(graph: Graph) -> Graph:
-    """GCN's normalisation of the whole ``graph`` with its own degrees (equal to
-    ``graph.gcn_norm()``), in one compiled pass and with :func:`compact` columns: at 4 x 10^7
-    entries 0.3 GB where ``gcn_norm`` keeps 0.8 GB (int64 columns and the row index it leaves
-    on ``graph``). Built once per graph, on first use."""
-    return graph.memo("sampling_gcn", lambda: compact(gcn_normalised(*csr_numpy(graph), graph.value)))
+    """GCN's normalisation of the whole ``graph`` with its own degrees, ``graph.gcn_norm()`` with
+    :func:`compact_dtype` columns: at 4 x 10^7 entries 0.3 GB where int64 columns and a row index
+    took 0.8 GB. Built once per graph, on first use (``gcn_norm``'s cache)."""
+    return graph.gcn_norm(index_dtype=compact_dtype(graph))
 
 
 def batch_permutation(ids: Tensor, batch_size: int, generator: np.random.Generator) -> list[Tensor]:
