@@ -138,6 +138,7 @@ inline void add_tile(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1
   const int8_t* xb = a.xq + f0;
   const int64_t lines = (16 * NC + 63) / 64;
   const int64_t pf = a.prefetch.edges(lines);
+  const bool whole = F - f0 >= 16 * NC;  // no chunk of the tile is partial
   alignas(32) int32_t wide[16 * NC];  // int32 sums of the finished chunks (rows over kAddEdges)
   const bool chunked = e1 - e0 > kAddEdges;
   if (chunked) std::memset(wide, 0, sizeof(wide));
@@ -146,12 +147,19 @@ inline void add_tile(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1
     const int64_t c1 = std::min(e1, c0 + kAddEdges);
     for (int k = 0; k < NC; ++k) s[k] = _mm256_setzero_si256();
     for (int64_t e = c0; e < c1; ++e) {
-      int64_t c;
-      int32_t w;
-      edges<1>(a, col, e, c1, xb, pf, lines, &c, &w, bad);
-      if (w == 0) continue;  // an index out of range: reported, not gathered
+      if (pf > 0 && e + pf < a.nnz) Prefetch::row(xb, static_cast<int64_t>(col[e + pf]), a.m, F, lines);
+      const int64_t c = static_cast<int64_t>(col[e]);
+      if (static_cast<uint64_t>(c) >= static_cast<uint64_t>(a.m)) {  // reported, not gathered
+        bad = true;
+        continue;
+      }
       const int8_t* r = xb + c * F;
-      for (int k = 0; k < NC; ++k) s[k] = _mm256_add_epi16(s[k], load16(r + 16 * k, rem[k]));
+      if (whole) {
+        for (int k = 0; k < NC; ++k)
+          s[k] = _mm256_add_epi16(s[k], _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 16 * k))));
+      } else {
+        for (int k = 0; k < NC; ++k) s[k] = _mm256_add_epi16(s[k], load16(r + 16 * k, rem[k]));
+      }
     }
     if (!chunked) break;
     for (int k = 0; k < NC; ++k) {
