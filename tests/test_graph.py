@@ -236,6 +236,30 @@ def test_permute_moves_entries_with_their_nodes(reduce, index_dtype):
     assert weight.grad is not None and weight.grad.shape == weight.shape  # weights keep their graph
 
 
+@pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_permute_equals_the_coo_sort(monkeypatch, index_dtype, weighted):
+    """The compiled renumbering gives the COO sort's graph entry for entry: the same columns,
+    duplicates in the same order, the same weights (rows of over 32 entries take the merge sort)."""
+    pytest.importorskip("numba")
+    gen = torch.Generator().manual_seed(5)
+    n = 50
+    ei = torch.randint(0, n, (2, 900), generator=gen)
+    ei[:, :4] = torch.tensor([[7], [9]])  # a repeated edge
+    ei[1, 4:80] = 3  # node 3 receives 76 messages: a long row
+    value = torch.rand(900, generator=gen, dtype=torch.float64) if weighted else None
+    graph = Graph.from_edge_index(ei, n, value).to_index_dtype(index_dtype)
+    perm = torch.randperm(n, generator=gen)
+    compiled = graph.permute(perm)
+    monkeypatch.setattr(Graph, "_counting_sort_pays", lambda self: False)
+    sorted_ = graph.permute(perm)
+    assert torch.equal(compiled.rowptr, sorted_.rowptr) and torch.equal(compiled.col, sorted_.col)
+    assert compiled.col.dtype == index_dtype
+    assert (compiled.value is None) == (not weighted)
+    if weighted:
+        assert torch.equal(compiled.value, sorted_.value)
+
+
 def test_rcm_order_recovers_a_band():
     n = 50
     path = torch.stack([torch.arange(n - 1), torch.arange(1, n)])

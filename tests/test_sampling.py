@@ -554,3 +554,27 @@ def test_sampler_steps_aggregate_first_equal_pyg_order(data):
         assert not any("spmm" in name for name in backward_nodes(conv(batch.x, batch.graph)))
     with aggregate_first():
         assert not conv.aggregates_first(batch.x, batch.graph)  # rectangular graphs only
+
+
+def test_induced_parts_of_the_renumbered_graph_equal_the_induced_union():
+    """ClusterGCN's kernel on the graph renumbered part by part gives the induced subgraph of
+    the original graph's nodes, entry for entry (local columns, their order, the weights)."""
+    from sparsegnn.graph import partition
+    from sparsegnn.sampling import kernels
+
+    data = sbm(400, 4, 6.0, num_features=4, seed=2)
+    graph = data.graph.with_value(torch.rand(data.graph.nnz, generator=torch.Generator().manual_seed(0)))
+    part = partition(graph, 12)
+    ordered = graph.permute(part.perm)
+    part_of = np.repeat(np.arange(12, dtype=np.int16), part.sizes().numpy())
+    base = np.full(12, -1, np.int64)
+    scratch = kernels.node_map(graph.num_nodes)
+    for parts in (torch.tensor([3, 0, 7]), torch.tensor([11]), torch.arange(12).flip(0)):
+        nodes = torch.cat([part.nodes(int(p)) for p in parts])
+        want = kernels.induced_union(graph.rowptr.numpy(), graph.col.numpy(), nodes.numpy(),
+                                     np.array([0, nodes.numel()]), scratch)
+        got = kernels.induced_parts(ordered.rowptr.numpy(), ordered.col.numpy(), part.partptr.numpy(), parts.numpy(),
+                                    part_of[ordered.col.numpy()], base)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert torch.equal(ordered.value[torch.from_numpy(got[2])], graph.value[torch.from_numpy(want[2])])
+        assert (base == -1).all() and (scratch == -1).all()

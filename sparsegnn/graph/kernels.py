@@ -87,3 +87,52 @@ def gcn_normalise(rowptr, col, value, fill):  # pragma: no cover - jitted
             out_col[at] = i
             out_value[at] = dinv[i] * loop[i] * dinv[i]
     return True, out_ptr, out_col, out_value
+
+
+@njit(cache=True)
+def _sort_columns(cols, pos, lo, hi, with_pos):  # pragma: no cover - jitted
+    """Stable ascending sort of ``cols[lo:hi]`` in place, ``pos`` alike when ``with_pos``:
+    insertion sort for short rows (no allocation), a merge sort above 32 entries."""
+    if hi - lo > 32:
+        order = np.argsort(cols[lo:hi], kind="mergesort")
+        cols[lo:hi] = cols[lo:hi][order]
+        if with_pos:
+            pos[lo:hi] = pos[lo:hi][order]
+        return
+    for a in range(lo + 1, hi):
+        c = cols[a]
+        p = pos[a] if with_pos else 0
+        b = a - 1
+        while b >= lo and cols[b] > c:
+            cols[b + 1] = cols[b]
+            if with_pos:
+                pos[b + 1] = pos[b]
+            b -= 1
+        cols[b + 1] = c
+        if with_pos:
+            pos[b + 1] = p
+
+
+@njit(cache=True)
+def csr_permute(rowptr, col, perm, inverse, with_pos):  # pragma: no cover - jitted
+    """A square CSR renumbered: row ``i`` of the result is row ``perm[i]``, column ``c`` becomes
+    ``inverse[c]``, each row's columns sorted stably (duplicates keep their order), as
+    ``from_coo`` of the relabelled entries orders them. Returns ``(rowptr [N + 1], col [nnz] in
+    col's dtype, pos)``: ``pos [nnz]`` (int64) the source position of every entry when
+    ``with_pos``, else empty."""
+    n = perm.shape[0]
+    out_ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        out_ptr[i + 1] = out_ptr[i] + rowptr[perm[i] + 1] - rowptr[perm[i]]
+    out_col = np.empty(out_ptr[n], col.dtype)
+    pos = np.empty(out_ptr[n] if with_pos else 0, np.int64)
+    for i in range(n):
+        u = perm[i]
+        at = out_ptr[i]
+        for e in range(rowptr[u], rowptr[u + 1]):
+            out_col[at] = inverse[col[e]]
+            if with_pos:
+                pos[at] = e
+            at += 1
+        _sort_columns(out_col, pos, out_ptr[i], at, with_pos)
+    return out_ptr, out_col, pos

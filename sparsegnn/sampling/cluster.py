@@ -12,6 +12,10 @@ its own degrees, as the paper does:
 
 The loss is the mean cross-entropy of the batch's training nodes (a batch without one is
 skipped). Evaluation runs on the full graph, normalised the same way with full-graph degrees.
+
+Batches are cut from a copy of the graph renumbered part by part (int32 columns, plus the int16
+part of every entry's column: 6 bytes per entry), so a batch reads its parts' rows as contiguous
+streams instead of gathering rows all over the graph (``kernels.induced_parts``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 from ..graph import Graph
 from ..train import Batch
 from . import kernels
-from .common import EPOCH, SampledMethod, check_int, csr_numpy, full_gcn_graph, gcn_normalised, rng, take_rows
+from .common import EPOCH, SampledMethod, check_int, compact, csr_numpy, full_gcn_graph, gcn_normalised, rng, take_rows
 from .partition_cache import cached_partition
 
 
@@ -95,7 +99,13 @@ class ClusterGCN(SampledMethod):
         self.diag_lambda = diag_lambda
         self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)
         self.train_mask = train_mask
-        self._scratch = kernels.node_map(graph.num_nodes)
+        # The graph renumbered part by part (one more CSR, int32 columns) and the part of every
+        # entry's column (int16 up to 32,767 parts): a batch reads its parts' rows as streams.
+        self.ordered = compact(graph.permute(self.partition.perm))
+        part_dtype = np.int16 if self.num_parts < 2**15 else np.int32
+        part_of = np.repeat(np.arange(self.num_parts, dtype=part_dtype), self.partition.sizes().numpy())
+        self._col_part = part_of[self.ordered.col.numpy()]
+        self._base = np.full(self.num_parts, -1, np.int64)
 
     @property
     def eval_graph(self) -> Graph:
@@ -111,10 +121,10 @@ class ClusterGCN(SampledMethod):
         loss_rows = self.train_mask[nodes].nonzero().flatten()
         if loss_rows.numel() == 0:
             return None
-        rowptr, col = csr_numpy(self.graph)
-        out_ptr, out_col, position = kernels.induced_union(rowptr, col, nodes.numpy(),
-                                                           np.array([0, nodes.numel()]), self._scratch)
-        value = self.graph.value[torch.from_numpy(position)] if self.graph.value is not None else None
+        rowptr, col = csr_numpy(self.ordered)
+        out_ptr, out_col, position = kernels.induced_parts(rowptr, col, self.partition.partptr.numpy(), parts.numpy(),
+                                                           self._col_part, self._base)
+        value = self.ordered.value[torch.from_numpy(position)] if self.ordered.value is not None else None
         if self.diag_lambda is None:
             graph = gcn_normalised(out_ptr, out_col, value)
         else:

@@ -252,6 +252,47 @@ def _sort_row(cols, pos, lo, hi):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
+def induced_parts(rowptr, col, partptr, parts, col_part, base):  # pragma: no cover - jitted
+    """The subgraph induced by the nodes of ``parts`` (int64 ``[q]``, distinct) of a graph
+    renumbered part by part (part ``p`` = nodes ``partptr[p] .. partptr[p + 1] - 1``;
+    ``col_part [nnz]`` the part of every entry's column), as one CSR on its local nodes, part by
+    part in the order of ``parts``, columns ascending within each row. The parts' rows are
+    contiguous and ``col_part`` runs beside ``col``, so everything is read as streams: an entry
+    is kept iff its column's part is in the batch (``base``, int64 ``[num_parts]`` scratch of
+    -1s, left as found, in L1).
+
+    Returns ``(rowptr, col, position)``: int64 ``[n + 1]``, ``[m]`` local columns in ``col``'s
+    dtype, int64 ``[m]`` the entry's position in the renumbered CSR."""
+    n = 0
+    bound = 0
+    for p in parts:
+        base[p] = n
+        n += partptr[p + 1] - partptr[p]
+        bound += rowptr[partptr[p + 1]] - rowptr[partptr[p]]
+    out_ptr = np.zeros(n + 1, np.int64)
+    out_col = np.empty(bound, col.dtype)
+    out_pos = np.empty(bound, np.int64)
+    at = 0
+    i = 0
+    for p in parts:
+        for r in range(partptr[p], partptr[p + 1]):
+            start = at
+            for e in range(rowptr[r], rowptr[r + 1]):
+                c = col[e]
+                q = col_part[e]
+                if base[q] >= 0:
+                    out_col[at] = base[q] + c - partptr[q]
+                    out_pos[at] = e
+                    at += 1
+            _sort_row(out_col, out_pos, start, at)
+            i += 1
+            out_ptr[i] = at
+    for p in parts:
+        base[p] = -1
+    return out_ptr, out_col[:at].copy(), out_pos[:at].copy()
+
+
+@njit(cache=True)
 def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - jitted
     """The disjoint union of the subgraphs induced by each group ``nodes[nodeptr[g]:nodeptr[g +
     1]]`` (distinct ids within a group), as one CSR on ``len(nodes)`` local nodes, columns
