@@ -402,6 +402,11 @@ def isa_group(g: CSR, x: torch.Tensor, isas: list[str]) -> dict:
     return fns
 
 
+def sweep(args) -> tuple[list[int], int]:
+    """The feature widths and repeats of the SIMD-path and max-backward tables."""
+    return ([16, 64, 128], 3) if args.quick else ([16, 32, 64, 128, 256], args.repeats)
+
+
 def isa_header(isas: list[str]) -> str:
     cells = ["graph", "thr", "F", "torch.sparse.mm ms", "torch amax ms", "torch f+b ms"]
     for isa in isas:
@@ -434,8 +439,7 @@ def run_isa(args) -> tuple[list[dict], list[dict]]:
     header = isa_header(isas)
     print(header)
     print(sep(header))
-    feats = [16, 64, 128] if args.quick else [16, 32, 64, 128, 256]
-    reps = 3 if args.quick else args.repeats
+    feats, reps = sweep(args)
     rows, roofs = [], []
     for name, (ei, n) in make_graphs(args.quick).items():
         g = CSR(ei, n)
@@ -517,8 +521,7 @@ def run_argbwd(args) -> list[dict]:
     backward slowed whatever ran next (R-MAT, F = 256: our f+b 137 ms alone, 959 ms after it)."""
     print(ARG_HEADER)
     print(sep(ARG_HEADER))
-    feats = [16, 64, 128] if args.quick else [16, 32, 64, 128, 256]
-    reps = 3 if args.quick else args.repeats
+    feats, reps = sweep(args)
     rows = []
     for name, (ei, n) in make_graphs(args.quick).items():
         g = CSR(ei, n)

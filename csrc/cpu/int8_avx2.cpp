@@ -259,18 +259,8 @@ void int8_accumulate_avx2(const Int8Args& a, const idx_t* col, int64_t e0, int64
     e1 = e0;  // nothing to gather: the tiles then write zeros
   }
   if (a.val == nullptr) {
-    for (int64_t f0 = 0; f0 < F; f0 += 128) {
-      switch (std::min<int64_t>((F - f0 + 15) / 16, 8)) {  // chunks of the tile, none of them empty
-        case 8: add_tile<8>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 7: add_tile<7>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 6: add_tile<6>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 5: add_tile<5>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 4: add_tile<4>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 3: add_tile<3>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 2: add_tile<2>(a, col, e0, e1, f0, acc, row, bad); break;
-        default: add_tile<1>(a, col, e0, e1, f0, acc, row, bad); break;
-      }
-    }
+    for (int64_t f0 = 0; f0 < F; f0 += 128)  // tiles of up to 8 chunks of 16, none of them empty
+      with_chunks<8>((F - f0 + 15) / 16, [&](auto nc) { add_tile<decltype(nc)::value>(a, col, e0, e1, f0, acc, row, bad); });
     return;
   }
   if (vnni) {
@@ -282,14 +272,8 @@ void int8_accumulate_avx2(const Int8Args& a, const idx_t* col, int64_t e0, int64
     }
     return;
   }
-  for (int64_t f0 = 0; f0 < F; f0 += 64) {
-    switch (std::min<int64_t>((F - f0 + 15) / 16, 4)) {  // chunks of the tile, none of them empty
-      case 4: madd_tile<4>(a, col, e0, e1, f0, acc, row, bad); break;
-      case 3: madd_tile<3>(a, col, e0, e1, f0, acc, row, bad); break;
-      case 2: madd_tile<2>(a, col, e0, e1, f0, acc, row, bad); break;
-      default: madd_tile<1>(a, col, e0, e1, f0, acc, row, bad); break;
-    }
-  }
+  for (int64_t f0 = 0; f0 < F; f0 += 64)  // tiles of up to 4 chunks of 16, none of them empty
+    with_chunks<4>((F - f0 + 15) / 16, [&](auto nc) { madd_tile<decltype(nc)::value>(a, col, e0, e1, f0, acc, row, bad); });
 }
 
 template void int8_accumulate_avx2<int32_t>(const Int8Args&, const int32_t*, int64_t, int64_t, int32_t*, int64_t,

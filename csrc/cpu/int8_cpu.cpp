@@ -27,6 +27,23 @@ namespace cpu {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
 
+// Features [base, base + 16) of v (those below F): finalized into out[row] (row >= 0: float(acc) *
+// row_scale * col_scale, the portable path's expression, IEEE products; non-temporal for whole
+// 64-byte-aligned rows when a.stream), else the int32 sums into acc.
+static inline void store16(const Int8Args& a, int64_t row, int32_t* acc, int64_t base, __m512i v, __m512 rs) {
+  const int64_t rem = a.F - base;
+  const __mmask16 mk16 = rem >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1);
+  if (row >= 0) {
+    const __m512 fv = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), rs), _mm512_maskz_loadu_ps(mk16, a.col_scale + base));
+    if (a.stream)
+      _mm512_stream_ps(a.out + row * a.F + base, fv);
+    else
+      _mm512_mask_storeu_ps(a.out + row * a.F + base, mk16, fv);
+  } else {
+    _mm512_mask_storeu_epi32(acc + base, mk16, v);
+  }
+}
+
 // The tile's int32 sums, un-permuted: into acc (raw) when row < 0, else finalized into out[row].
 template <int NC, typename idx_t>
 static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, int64_t e1, int64_t f0,
@@ -92,21 +109,8 @@ static inline void vnni_tile(const Int8Args& a, const idx_t* col, int64_t e0, in
                           _mm512_shuffle_i32x4(t2, t3, 0x88), _mm512_shuffle_i32x4(t2, t3, 0xDD)};
     for (int L = 0; L < 4; ++L) {
       const int64_t base = f0 + 64 * k + 16 * L;
-      const int64_t rem = F - base;
-      if (rem <= 0) break;
-      const __mmask16 mk16 = rem >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1);
-      const __m512i v = _mm512_sub_epi32(o[L], corr);
-      if (row >= 0) {
-        // float(acc) * row_scale * col_scale, the portable path's expression (IEEE products).
-        const __m512 fv = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), rs),
-                                        _mm512_maskz_loadu_ps(mk16, a.col_scale + base));
-        if (a.stream)  // whole 64-byte-aligned rows only
-          _mm512_stream_ps(a.out + row * F + base, fv);
-        else
-          _mm512_mask_storeu_ps(a.out + row * F + base, mk16, fv);
-      } else {
-        _mm512_mask_storeu_epi32(acc + base, mk16, v);
-      }
+      if (F - base <= 0) break;
+      store16(a, row, acc, base, _mm512_sub_epi32(o[L], corr), rs);
     }
   }
 }
@@ -153,22 +157,11 @@ static inline void add_tile(const Int8Args& a, const idx_t* col, int64_t e0, int
   for (int k = 0; k < NC; ++k) {
     for (int h = 0; h < 2; ++h) {
       const int64_t base = f0 + 32 * k + 16 * h;
-      const int64_t rem = F - base;
-      if (rem <= 0) break;
-      const __mmask16 mk16 = rem >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1);
-      const __m512i v = chunked ? _mm512_load_si512(wide + 32 * k + 16 * h)
-                                : _mm512_cvtepi16_epi32(h == 0 ? _mm512_castsi512_si256(s[k])
-                                                               : _mm512_extracti64x4_epi64(s[k], 1));
-      if (row >= 0) {
-        const __m512 fv = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), rs),
-                                        _mm512_maskz_loadu_ps(mk16, a.col_scale + base));
-        if (a.stream)  // whole 64-byte-aligned rows only
-          _mm512_stream_ps(a.out + row * F + base, fv);
-        else
-          _mm512_mask_storeu_ps(a.out + row * F + base, mk16, fv);
-      } else {
-        _mm512_mask_storeu_epi32(acc + base, mk16, v);
-      }
+      if (F - base <= 0) break;
+      store16(a, row, acc, base,
+              chunked ? _mm512_load_si512(wide + 32 * k + 16 * h)
+                      : _mm512_cvtepi16_epi32(h == 0 ? _mm512_castsi512_si256(s[k]) : _mm512_extracti64x4_epi64(s[k], 1)),
+              rs);
     }
   }
 }
@@ -182,18 +175,8 @@ void int8_accumulate_vnni(const Int8Args& a, const idx_t* col, int64_t e0, int64
     e1 = e0;  // nothing to gather: the tiles then write zeros
   }
   if (a.val == nullptr) {
-    for (int64_t f0 = 0; f0 < F; f0 += 256) {
-      switch (std::min<int64_t>((F - f0 + 31) / 32, 8)) {  // chunks of the tile, none of them empty
-        case 8: add_tile<8>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 7: add_tile<7>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 6: add_tile<6>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 5: add_tile<5>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 4: add_tile<4>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 3: add_tile<3>(a, col, e0, e1, f0, acc, row, bad); break;
-        case 2: add_tile<2>(a, col, e0, e1, f0, acc, row, bad); break;
-        default: add_tile<1>(a, col, e0, e1, f0, acc, row, bad); break;
-      }
-    }
+    for (int64_t f0 = 0; f0 < F; f0 += 256)  // tiles of up to 8 chunks of 32, none of them empty
+      with_chunks<8>((F - f0 + 31) / 32, [&](auto nc) { add_tile<decltype(nc)::value>(a, col, e0, e1, f0, acc, row, bad); });
     return;
   }
   for (int64_t f0 = 0; f0 < F;) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -27,6 +28,20 @@ struct Int8Args {
   // of 64 bytes, as the float SpMM decides (spmm_cpu.cpp); saves the read-for-ownership of out.
   bool stream = false;
 };
+
+// fn(std::integral_constant<int, K>{}) for K = min(chunks, Max) >= 1: picks the compile-time
+// chunk count of a feature tile (the tiles keep their accumulators in registers).
+template <int Max, typename Fn>
+inline void with_chunks(int64_t chunks, Fn&& fn) {
+  if constexpr (Max <= 1) {
+    fn(std::integral_constant<int, 1>{});
+  } else {
+    if (chunks >= Max)
+      fn(std::integral_constant<int, Max>{});
+    else
+      with_chunks<Max - 1>(chunks, fn);
+  }
+}
 
 // Edges an int16 sum of int8 values holds exactly (256 * 127 and 256 * -128 fit in int16): the
 // unweighted SIMD kernels add features in int16 and widen to int32 every kAddEdges edges.
