@@ -8,8 +8,9 @@ The op computes, with int32 accumulation,
 where ``xq`` is int8 node features with a per-tensor or per-channel scale (``x ~= xq * x_scale``)
 and ``vq`` the edge weights quantized to int8 with one scale per destination row
 (``row_scale[i] = max |value| in row i / 127``; unweighted graphs use ``vq = 1``,
-``row_scale = 1``). On CPU the C++ kernel (``torch.ops.sparsegnn_C.spmm_int8``) uses AVX-512 VNNI,
-AVX-VNNI or AVX2 (vpmaddwd) where the CPU has them and a portable loop otherwise, with identical
+``row_scale = 1``). On CPU the C++ kernel (``torch.ops.sparsegnn_C.spmm_int8``) adds unweighted
+rows in int16 (sign-extended int8, widened to int32 every 256 edges; AVX-512 or AVX2), multiplies
+weighted ones with AVX-512 VNNI, AVX-VNNI or AVX2 (vpmaddwd), and has a portable loop, with identical
 results (``SPARSEGNN_ISA`` forces a path). No autograd: an inference op.
 
 Functions:
