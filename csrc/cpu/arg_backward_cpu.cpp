@@ -4,11 +4,11 @@
 // Every grad_x element is summed in row order by the one task that owns its feature slice, so the
 // result is bitwise identical for every thread count and slicing. The cost is the scattered
 // read-modify-write of grad_x, one cache line per (row, target, slice), which is latency-bound: a
-// SIMD gather/scatter buys nothing over the scalar loop (bench/RESULTS.md, "arg backward"). What
-// pays is (1) memory-level parallelism: the targets of row i + kArgPrefetchRows are prefetched
-// while row i is summed, and (2) one pass over the rows per thread: the slice is F / threads wide
-// (16-feature multiples), where fixed 16-feature slices had each thread walk every row F / 32
-// times, reading arg at a 8 F-byte stride.
+// SIMD gather/scatter buys nothing over the scalar loop (bench/RESULTS.md, the issue-20 reading of
+// "CPU kernels: SIMD paths"). What pays is (1) memory-level parallelism: the targets of row
+// i + kArgPrefetchRows are prefetched while row i is summed, and (2) one pass over the rows per
+// thread: the slice is F / threads wide (16-feature multiples), where fixed 16-feature slices had
+// each thread walk every row F / 32 times, reading arg at a 8 F-byte stride.
 #include <ATen/OpMathType.h>
 
 #include <type_traits>

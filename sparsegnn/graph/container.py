@@ -512,7 +512,7 @@ class Graph:
     def _compute_gcn_norm(self, add_self_loops: bool, improved: bool, index_dtype: torch.dtype) -> Graph:
         plain = self.value is None or (self.value.dtype in (torch.float32, torch.float64) and not self.value.requires_grad)
         if add_self_loops and plain and self._counting_sort_pays():  # weights that need a gradient: torch ops
-            graph = self._compiled_gcn_norm(2.0 if improved else 1.0)
+            graph = compiled_gcn_norm(self.rowptr.numpy(), self.col.numpy(), self.value, 2.0 if improved else 1.0)
             if graph is not None:
                 return graph.to_index_dtype(index_dtype) if graph.col.dtype != index_dtype else graph
         dtype = self.value.dtype if self.value is not None else torch.float32
@@ -536,17 +536,21 @@ class Graph:
         graph = Graph.from_coo(row, col, value, self.num_nodes, self.num_cols, norm="gcn")
         return graph.to_index_dtype(index_dtype) if index_dtype != torch.int64 else graph
 
-    def _compiled_gcn_norm(self, fill: float) -> Graph | None:
-        """:meth:`gcn_norm` with loops by the compiled pass, or None where it does not apply
-        (columns not ascending in a row, or a loop stored twice)."""
-        from .kernels import gcn_normalise
 
-        weights = self.value.numpy() if self.value is not None else np.ones(self.nnz, dtype=np.float32)
-        ok, rowptr, col, value = gcn_normalise(self.rowptr.numpy(), self.col.numpy(), weights, fill)
-        if not ok:
-            return None
-        return Graph(torch.from_numpy(rowptr), torch.from_numpy(col), torch.from_numpy(value), self.num_cols,
-                     validate=False, norm="gcn")
+def compiled_gcn_norm(rowptr: np.ndarray, col: np.ndarray, value: Tensor | None, fill: float = 1.0) -> Graph | None:
+    """:meth:`Graph.gcn_norm` with loops of a square CSR (numpy int64 ``rowptr``, int32 / int64
+    ``col``; ``value`` float ``[nnz]`` or None for ones) by the compiled pass
+    (``kernels.gcn_normalise``: missing loops weigh ``fill``), columns in ``col``'s dtype, tagged
+    ``"gcn"``; or None where the pass does not apply (columns not ascending in a row, or a loop
+    stored twice)."""
+    from .kernels import gcn_normalise
+
+    weights = value.numpy() if value is not None else np.ones(col.shape[0], dtype=np.float32)
+    ok, out_ptr, out_col, out_value = gcn_normalise(rowptr, col, weights, fill)
+    if not ok:
+        return None
+    return Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), torch.from_numpy(out_value), validate=False,
+                 norm="gcn")
 
 
 def _as_float(value: Tensor) -> Tensor:

@@ -90,7 +90,7 @@ def gcn_normalise(rowptr, col, value, fill):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
-def _sort_columns(cols, pos, lo, hi, with_pos):  # pragma: no cover - jitted
+def sort_columns(cols, pos, lo, hi, with_pos):  # pragma: no cover - jitted
     """Stable ascending sort of ``cols[lo:hi]`` in place, ``pos`` alike when ``with_pos``:
     insertion sort for short rows (no allocation), a merge sort above 32 entries."""
     if hi - lo > 32:
@@ -134,5 +134,5 @@ def csr_permute(rowptr, col, perm, inverse, with_pos):  # pragma: no cover - jit
             if with_pos:
                 pos[at] = e
             at += 1
-        _sort_columns(out_col, pos, out_ptr[i], at, with_pos)
+        sort_columns(out_col, pos, out_ptr[i], at, with_pos)
     return out_ptr, out_col, pos

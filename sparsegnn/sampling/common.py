@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
-from ..graph.kernels import gcn_normalise
+from ..graph.container import compiled_gcn_norm
 from ..train import Batch, Method, seed_everything
 
 #: streams of :func:`rng` (an epoch ``e`` uses ``(EPOCH, e)``)
@@ -92,12 +92,10 @@ def gcn_normalised(rowptr: np.ndarray, col: np.ndarray, value: Tensor | None) ->
     ascending per row, each loop at most once; ``value`` float ``[nnz]`` or None for ones)
     normalised as ``Graph.gcn_norm()`` does, by its compiled pass (no torch op overhead, no row
     index left behind), columns in ``col``'s dtype; tagged ``"gcn"``."""
-    weights = value.numpy() if value is not None else np.ones(col.shape[0], dtype=np.float32)
-    ok, out_ptr, out_col, out_value = gcn_normalise(rowptr, col, weights, 1.0)
-    if not ok:
+    graph = compiled_gcn_norm(rowptr, col, value)
+    if graph is None:
         raise ValueError("gcn_normalised: expected columns ascending in each row and each loop at most once")
-    return Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), torch.from_numpy(out_value),
-                 validate=False, norm="gcn")
+    return graph
 
 
 def full_gcn_graph(graph: Graph) -> Graph:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..graph.kernels import sort_columns
+
 
 def node_map(num_nodes: int) -> np.ndarray:
     """A kernel's ``scratch``: ``[num_nodes]`` of ``-1``, int32 while ids fit (half the cache
@@ -234,24 +236,6 @@ def ppr_topk_sets(rowptr, col, roots, alpha, eps, top_k, p, r, scratch):  # prag
 
 
 @njit(cache=True)
-def _sort_row(cols, pos, lo, hi):  # pragma: no cover - jitted
-    """Sort ``cols[lo:hi]`` ascending in place, ``pos`` alike (columns are distinct): insertion
-    sort for the short rows most are (no allocation), a merge sort above 32 entries."""
-    if hi - lo > 32:
-        order = np.argsort(cols[lo:hi], kind="mergesort")
-        cols[lo:hi] = cols[lo:hi][order]
-        pos[lo:hi] = pos[lo:hi][order]
-        return
-    for a in range(lo + 1, hi):
-        c, p = cols[a], pos[a]
-        b = a - 1
-        while b >= lo and cols[b] > c:
-            cols[b + 1], pos[b + 1] = cols[b], pos[b]
-            b -= 1
-        cols[b + 1], pos[b + 1] = c, p
-
-
-@njit(cache=True)
 def induced_parts(rowptr, col, partptr, parts, col_part, base):  # pragma: no cover - jitted
     """The subgraph induced by the nodes of ``parts`` (int64 ``[q]``, distinct) of a graph
     renumbered part by part (part ``p`` = nodes ``partptr[p] .. partptr[p + 1] - 1``;
@@ -284,7 +268,7 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base):  # pragma: no co
                     out_col[at] = base[q] + c - partptr[q]
                     out_pos[at] = e
                     at += 1
-            _sort_row(out_col, out_pos, start, at)
+            sort_columns(out_col, out_pos, start, at, True)
             i += 1
             out_ptr[i] = at
     for p in parts:
@@ -326,7 +310,7 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - j
                     out_col[at] = scratch[v]
                     out_pos[at] = e
                     at += 1
-            _sort_row(out_col, out_pos, start, at)
+            sort_columns(out_col, out_pos, start, at, True)
             out_ptr[i + 1] = at
         for i in range(nodeptr[g], nodeptr[g + 1]):
             v = nodes[i]
