@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 
 from sparsegnn.cli import main
 from sparsegnn.data import find_data_root, load_dataset, sbm
-from sparsegnn.gas import GAS, GASModel, History, HaloBatcher, Transfers, halo_graph, quantize_rows
+from sparsegnn.gas import GAS, PYGAS_RECIPE, GASModel, History, HaloBatcher, Transfers, halo_graph, quantize_rows
 from sparsegnn.graph import k_hop, partition
 from sparsegnn.nn import EGC, GCN, MLP, SAGE
 from sparsegnn.nn.gcn_conv import aggregate_first
@@ -362,6 +362,29 @@ def test_train_command_with_gas(tmp_path, capsys):
     payload = json.loads(out.read_text())
     assert payload["config"]["method"] == "gas" and payload["config"]["history_dtype"] == "int8"
     assert payload["config"]["num_parts"] == 6 and len(payload["epochs"]) == 4
+
+
+def test_gas_takes_pygas_settings_of_planetoid_datasets():
+    from sparsegnn.sampling import paper_defaults, recipe_overrides
+
+    assert paper_defaults("gas", "CiteSeer") == {"num_parts": 24, "batch_size": 8, "grad_clip": None,
+                                                 "history_dtype": "float32"}
+    assert paper_defaults("gas", "cora")["grad_clip"] == 1.0 and paper_defaults("gas", "sbm:300,3,6") == paper_defaults("gas")
+    assert paper_defaults("cluster", "cora") == paper_defaults("cluster")
+    assert recipe_overrides("gas") == PYGAS_RECIPE and recipe_overrides("cluster") == {}
+    with pytest.raises(ValueError, match="method"):
+        paper_defaults("gcn")
+
+
+@pytest.mark.skipif(find_data_root() is None or not (find_data_root() / "planetoid").is_dir(),
+                    reason="Planetoid data not found (set SPARSEGNN_DATA)")
+def test_train_command_gas_on_citeseer_runs_pygas_recipe(tmp_path):
+    out = tmp_path / "run.json"
+    assert main(["train", "--dataset", "citeseer", "--method", "gas", "--epochs", "2", "--quiet", "--threads", "1",
+                 "--json", str(out)]) == 0
+    config = json.loads(out.read_text())["config"]
+    assert config["method_settings"] == {"num_parts": 24, "batch_size": 8, "grad_clip": None, "history_dtype": "float32"}
+    assert config["select"] == "val-first" and config["first_layer_decay_only"] is True
 
 
 def test_train_command_gas_usage_errors(capsys):

@@ -198,14 +198,27 @@ def _saint(kind, data, mask, seed=0, coverage=200):
                                        sample_coverage=coverage, seed=seed)
 
 
-def test_saint_draws_follow_the_sampler_probabilities():
-    from sparsegnn.sampling.saint import cumulative, draw
+@pytest.mark.parametrize("weight", [[0.0, 0.5, 0.1, 0.0, 0.3, 0.1], [1.0], [2.0, 2.0, 2.0], "power-law"])
+def test_saint_draws_follow_the_sampler_probabilities(weight):
+    from sparsegnn.sampling.saint import Draws
 
-    prob = np.array([0.0, 0.5, 0.1, 0.0, 0.3, 0.1])
-    counts = np.bincount(draw(cumulative(prob), 200_000, np.random.default_rng(0)), minlength=prob.size)
-    sigma = np.sqrt(200_000 * prob * (1 - prob))
-    assert np.all(np.abs(counts - 200_000 * prob) <= 5 * sigma + 1e-9)  # never a zero-probability index
-    assert counts[0] == counts[3] == 0
+    if weight == "power-law":  # many buckets, weights over 4 orders of magnitude
+        weight = 1.0 / np.arange(1, 2001) ** 1.2
+    draws = Draws(torch.tensor(weight))
+    prob = draws.prob
+    assert np.isclose(prob.sum(), 1.0) and np.all(draws.accept <= 1.0)
+    # the table's exact probabilities: bucket i keeps i w.p. accept[i], else gives alias[i]
+    n = prob.size
+    exact = draws.accept.astype(np.float64) / n
+    np.add.at(exact, draws.alias, (1.0 - draws.accept.astype(np.float64)) / n)
+    np.testing.assert_allclose(exact, prob, rtol=1e-6, atol=1e-12)
+    k = 400_000
+    counts = np.bincount(draws(k, np.random.default_rng(0)), minlength=n)
+    sigma = np.sqrt(k * prob * (1 - prob))
+    assert np.all(np.abs(counts - k * prob) <= 5 * sigma + 1e-9)  # and never a zero-probability index
+    chi2 = float(((counts - k * prob) ** 2 / np.maximum(k * prob, 1e-300))[prob > 0].sum())
+    dof = int((prob > 0).sum()) - 1
+    assert chi2 <= dof + 5 * np.sqrt(2 * max(dof, 1))
 
 
 @pytest.mark.parametrize("kind", ["node", "edge", "rw"])
@@ -578,3 +591,25 @@ def test_induced_parts_of_the_renumbered_graph_equal_the_induced_union():
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
         assert torch.equal(ordered.value[torch.from_numpy(got[2])], graph.value[torch.from_numpy(want[2])])
         assert (base == -1).all() and (scratch == -1).all()
+
+
+@pytest.mark.parametrize("col_dtype", [torch.int32, torch.int64])
+def test_induced_ascending_equals_the_induced_union(col_dtype):
+    """GraphSAINT's branch-free kernel (ascending nodes) gives induced_union's CSR, entry for
+    entry, and leaves its node map as it found it."""
+    from sparsegnn.sampling import kernels
+
+    data = sbm(500, 4, 8.0, num_features=4, seed=3)
+    graph = data.graph.to_index_dtype(col_dtype)
+    rowptr, col = graph.rowptr.numpy(), graph.col.numpy()
+    scratch = kernels.node_map(graph.num_nodes)
+    gen = torch.Generator().manual_seed(0)
+    for size in (1, 37, 250, 500):
+        nodes = torch.randperm(500, generator=gen)[:size].sort().values.numpy()
+        want = kernels.induced_union(rowptr, col, nodes, np.array([0, size]), scratch)
+        got = kernels.induced_ascending(rowptr, col, nodes, scratch)
+        for a, b in zip(got, want):
+            assert np.array_equal(a, b)
+        assert (scratch == -1).all()
+    empty = kernels.induced_ascending(rowptr, col, np.zeros(0, np.int64), scratch)
+    assert empty[0].tolist() == [0] and empty[1].size == empty[2].size == 0

@@ -63,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--method", default="full", choices=METHODS,
         help="full batch, or a sampler of sparsegnn.sampling (needs gcn, sage or egc); paper defaults: "
-        + "; ".join(f"{name}: {text}" for name, text in defaults.items()),
+        + "; ".join(f"{name}: {text}" for name, text in defaults.items())
+        + " (gas on cora, citeseer, pubmed: PyGAS's settings of that dataset and its recipe, sparsegnn.gas.PYGAS)",
     )
     sampling = train.add_argument_group("sampler options (unset: the --method's paper defaults above)")
     sampling.add_argument("--num-parts", type=positive_int, default=None, help="cluster, gas: METIS parts")
@@ -146,6 +147,14 @@ def _sampler_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def _method_settings(args: argparse.Namespace) -> dict | None:
+    """What the ``--method`` sampler runs with: its defaults for ``--dataset`` updated by the
+    command line's options (None for full batch)."""
+    from ..sampling import paper_defaults
+
+    return None if args.method == "full" else {**paper_defaults(args.method, args.dataset), **_sampler_options(args)}
+
+
 def _sampler(args: argparse.Namespace, data, r):
     """``method(x, seed)`` making the ``--method`` sampler, or None for full batch."""
     from ..sampling import PAPER_DEFAULTS, make_method
@@ -175,7 +184,7 @@ def _sampler(args: argparse.Namespace, data, r):
     def build(x, seed):
         try:
             return make_method(args.method, x, data.graph, data.y, data.train_mask, seed=seed,
-                               num_workers=args.workers, **options)
+                               dataset=args.dataset, num_workers=args.workers, **options)
         except ValueError as error:
             raise UsageError(f"--method {args.method}: {error}") from None
 
@@ -270,6 +279,7 @@ def _log_line(seed: int, record) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..data import load_dataset
+    from ..sampling import recipe_overrides
     from ..train import recipe
     from ..train.distributed import from_env, world_size
 
@@ -286,8 +296,9 @@ def run(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"--dataset {args.dataset}: {error}") from None
-    r = recipe(args.model, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
-               hidden=args.hidden, layers=args.layers, dropout=args.dropout)
+    r = recipe(args.model, **{**recipe_overrides(args.method), "epochs": args.epochs, "lr": args.lr,
+                              "weight_decay": args.weight_decay, "hidden": args.hidden, "layers": args.layers,
+                              "dropout": args.dropout})
     distributed = from_env()
     try:
         return _train(args, data, r, folder, distributed)
@@ -309,7 +320,7 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
     say = print if main_rank else (lambda *a, **k: None)
     say(f"{args.dataset}: {data.num_nodes} nodes, {data.num_edges} edges, {data.num_features} "
         f"features, {data.num_classes} classes; model {args.model} {r}; method {args.method} "
-        f"{_sampler_options(args)}" + (f"; {distributed.world} ranks" if distributed else ""), flush=True)
+        f"{_method_settings(args) or ''}" + (f"; {distributed.world} ranks" if distributed else ""), flush=True)
     x = model_inputs(args.model, data.x, data.graph, r)
     method = _sampler(args, data, r)
     cache = _teacher(args, data)
@@ -381,6 +392,7 @@ def _train(args: argparse.Namespace, data, r, folder: Path | None, distributed) 
             "config": {"dataset": args.dataset, "model": args.model, "seeds": args.seeds,
                        "method": args.method, "quant": args.quant, "degree_quant": args.degree_quant,
                        **_sampler_options(args), "workers": args.workers,
+                       "method_settings": _method_settings(args),
                        "ranks": distributed.world if distributed else 1, **asdict(r),
                        "teacher": args.teacher, "distill": args.distill},
             "env": environment(),

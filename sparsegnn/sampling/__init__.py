@@ -15,7 +15,7 @@ The compiled sampling loops are in ``kernels.py``; what the samplers share in ``
 
 from .cluster import ClusterGCN, diag_enhanced
 from .common import SampledMethod
-from .methods import METHODS, PAPER_DEFAULTS, make_method
+from .methods import METHODS, PAPER_DEFAULTS, make_method, paper_defaults, recipe_overrides
 from .neighbor import NeighborSampling
 from .partition_cache import cached_partition, graph_hash
 from .saint import GraphSAINT, GraphSAINTEdgeSampler, GraphSAINTNodeSampler, GraphSAINTRandomWalkSampler
@@ -36,4 +36,6 @@ __all__ = [
     "diag_enhanced",
     "graph_hash",
     "make_method",
+    "paper_defaults",
+    "recipe_overrides",
 ]

@@ -1,5 +1,6 @@
 """The samplers' compiled loops (numba, single-threaded, seeded per call, so a result depends only
-on its inputs and ``seed``): neighbour sampling without replacement, hop by hop; random walks;
+on its inputs and ``seed``): draws from a fixed distribution by an alias table; neighbour
+sampling without replacement, hop by hop; random walks;
 per-root k-hop and PPR node sets; the disjoint union of node-induced subgraphs; and GCN's
 normalisation of a batch graph in one pass.
 
@@ -23,6 +24,55 @@ def node_map(num_nodes: int) -> np.ndarray:
     """A kernel's ``scratch``: ``[num_nodes]`` of ``-1``, int32 while ids fit (half the cache
     footprint of int64 for the random reads of a batch)."""
     return np.full(num_nodes, -1, dtype=np.int32 if num_nodes < 2**31 else np.int64)
+
+
+@njit(cache=True)
+def alias_table(prob, alias):  # pragma: no cover - jitted
+    """Walker's alias table of ``prob`` (float64 ``[n]``, non-negative, summing to 1), built by
+    Vose's method in O(n): returns ``accept`` float32 ``[n]`` and fills ``alias`` (``[n]``,
+    int32 or int64, given as ``arange(n)``), such that drawing a uniform bucket ``i`` and keeping
+    ``i`` with probability ``accept[i]``, else taking ``alias[i]``, draws ``i`` with probability
+    ``prob[i]`` (to float32 rounding of ``accept``: a relative error below 1e-7)."""
+    n = prob.shape[0]
+    scaled = prob * n
+    accept = np.ones(n, np.float32)
+    small = np.empty(n, np.int64)
+    large = np.empty(n, np.int64)
+    ns = 0
+    nl = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[ns] = i
+            ns += 1
+        else:
+            large[nl] = i
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        s = small[ns]
+        g = large[nl - 1]
+        accept[s] = scaled[s]
+        alias[s] = g
+        scaled[g] = (scaled[g] + scaled[s]) - 1.0  # g gives s's bucket the rest of its mass
+        if scaled[g] < 1.0:
+            nl -= 1
+            small[ns] = g
+            ns += 1
+    return accept  # buckets left on either stack are full (accept 1): rounding residue
+
+
+@njit(cache=True)
+def alias_draw(accept, alias, uniforms):  # pragma: no cover - jitted
+    """int64 ``[k]``: one draw from :func:`alias_table`'s distribution per uniform in ``[0, 1)``
+    (its integer part times ``n`` picks the bucket, the fraction decides accept or alias): O(1)
+    and two reads each."""
+    n = accept.shape[0]
+    out = np.empty(uniforms.shape[0], np.int64)
+    for k in range(uniforms.shape[0]):
+        x = uniforms[k] * n
+        i = min(np.int64(x), n - 1)
+        out[k] = i if x - i < accept[i] else alias[i]
+    return out
 
 
 @njit(cache=True)
@@ -261,19 +311,61 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base):  # pragma: no co
     for p in parts:
         for r in range(partptr[p], partptr[p + 1]):
             start = at
-            for e in range(rowptr[r], rowptr[r + 1]):
-                c = col[e]
+            for e in range(rowptr[r], rowptr[r + 1]):  # branch-free: see induced_ascending
                 q = col_part[e]
-                if base[q] >= 0:
-                    out_col[at] = base[q] + c - partptr[q]
-                    out_pos[at] = e
-                    at += 1
+                b = base[q]
+                out_col[at] = b + col[e] - partptr[q]
+                out_pos[at] = e
+                at += np.int64(b >= 0)
             sort_columns(out_col, out_pos, start, at, True)
             i += 1
             out_ptr[i] = at
     for p in parts:
         base[p] = -1
     return out_ptr, out_col[:at].copy(), out_pos[:at].copy()
+
+
+@njit(cache=True)
+def induced_ascending(rowptr, col, nodes, scratch):  # pragma: no cover - jitted
+    """The subgraph induced by ``nodes`` (int64 ``[n]``, distinct and **ascending**) of a CSR
+    whose rows hold ascending columns, on local ids ``0 .. n - 1`` in the order of ``nodes``:
+    :func:`induced_union` with one group, built for batches of rows spread over a graph too
+    large for the cache (GraphSAINT's). Ascending ids map ascending columns to ascending local
+    ids, so no row is sorted. The scan is branch-free (a kept entry advances the write position
+    by its membership bit), so a mispredicted test never stalls the row reads in flight; the
+    node map is read only for the kept entries, in a pass of its own.
+
+    Returns ``(rowptr, col, position)`` as :func:`induced_union`."""
+    n = nodes.shape[0]
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    member = np.zeros((scratch.shape[0] >> 6) + 1, np.uint64)
+    one = np.uint64(1)
+    bound = 0
+    for i in range(n):
+        u = nodes[i]
+        starts[i] = rowptr[u]
+        ends[i] = rowptr[u + 1]
+        bound += ends[i] - starts[i]
+        scratch[u] = i
+        member[u >> 6] |= one << np.uint64(u & 63)
+    out_ptr = np.zeros(n + 1, np.int64)
+    out_pos = np.empty(bound, np.int64)
+    kept = np.empty(bound, col.dtype)
+    at = 0
+    for i in range(n):
+        for e in range(starts[i], ends[i]):
+            v = col[e]
+            out_pos[at] = e
+            kept[at] = v
+            at += np.int64((member[v >> 6] >> np.uint64(v & 63)) & one)
+        out_ptr[i + 1] = at
+    out_col = np.empty(at, np.int64)
+    for k in range(at):
+        out_col[k] = scratch[kept[k]]
+    for i in range(n):
+        scratch[nodes[i]] = -1
+    return out_ptr, out_col, out_pos[:at].copy()
 
 
 @njit(cache=True)
@@ -304,12 +396,13 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - j
         for i in range(nodeptr[g], nodeptr[g + 1]):
             u = nodes[i]
             start = at
-            for e in range(rowptr[u], rowptr[u + 1]):
+            for e in range(rowptr[u], rowptr[u + 1]):  # branch-free: see induced_ascending
                 v = col[e]
-                if (member[v >> 6] >> np.uint64(v & 63)) & one:
-                    out_col[at] = scratch[v]
-                    out_pos[at] = e
-                    at += 1
+                out_col[at] = v
+                out_pos[at] = e
+                at += np.int64((member[v >> 6] >> np.uint64(v & 63)) & one)
+            for k in range(start, at):
+                out_col[k] = scratch[out_col[k]]
             sort_columns(out_col, out_pos, start, at, True)
             out_ptr[i + 1] = at
         for i in range(nodeptr[g], nodeptr[g + 1]):

@@ -11,6 +11,10 @@ papers (or PyG's examples, where the paper gives none for this setting) use.
 | shadow-ppr | ShaDowKHop, scope ppr | top 200 by PPR, 64 targets | Zeng et al. (k = 200) |
 | neighbor | NeighborSampling | fan-outs [25, 10], 512 seeds | Hamilton et al. |
 | gas | sparsegnn.gas.GAS | 40 parts, 10 per batch, float32 histories | PyGAS's Cora settings |
+
+On Cora, CiteSeer and PubMed, gas takes PyGAS's settings of that dataset instead
+(:data:`sparsegnn.gas.PYGAS`: CiteSeer 24 parts, 8 per batch, no gradient clipping), and its
+training recipe PyGAS's (:func:`recipe_overrides`).
 """
 
 from __future__ import annotations
@@ -58,14 +62,34 @@ def _method_class(name: str) -> type[Method]:
     return _CLASSES[name]
 
 
-def make_method(name: str, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, seed: int = 0,
-                **options: Any) -> Method:
-    """The sampled method ``name`` (a :data:`METHODS` entry other than ``"full"``) with its
-    :data:`PAPER_DEFAULTS` updated by ``options`` (``None`` values ignored; an option the method
-    does not take is a ValueError)."""
+def paper_defaults(name: str, dataset: str | None = None) -> dict[str, Any]:
+    """The settings method ``name`` takes unless told otherwise: :data:`PAPER_DEFAULTS`, and for
+    gas on a dataset PyGAS configures (``cora``, ``citeseer``, ``pubmed``) PyGAS's settings of it."""
     if name not in PAPER_DEFAULTS:
         raise ValueError(f"method: expected one of {tuple(PAPER_DEFAULTS)}, got {name!r}")
-    settings = {**PAPER_DEFAULTS[name], **{k: v for k, v in options.items() if v is not None}}
+    if name == "gas" and dataset is not None:
+        from ..gas import PYGAS
+
+        return {**PAPER_DEFAULTS[name], **PYGAS.get(dataset.lower(), {})}
+    return dict(PAPER_DEFAULTS[name])
+
+
+def recipe_overrides(name: str) -> dict[str, Any]:
+    """The :class:`~sparsegnn.train.Recipe` fields method ``name`` trains with unless told
+    otherwise: gas PyGAS's (:data:`sparsegnn.gas.PYGAS_RECIPE`), the others none."""
+    if name != "gas":
+        return {}
+    from ..gas import PYGAS_RECIPE
+
+    return dict(PYGAS_RECIPE)
+
+
+def make_method(name: str, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, seed: int = 0,
+                dataset: str | None = None, **options: Any) -> Method:
+    """The sampled method ``name`` (a :data:`METHODS` entry other than ``"full"``) with its
+    :func:`paper_defaults` for ``dataset`` updated by ``options`` (``None`` values ignored; an
+    option the method does not take is a ValueError)."""
+    settings = {**paper_defaults(name, dataset), **{k: v for k, v in options.items() if v is not None}}
     try:
         return _method_class(name)(x, graph, y, train_mask, seed=seed, **settings)
     except TypeError as error:

@@ -51,18 +51,25 @@ from .common import (EPOCH, PRESAMPLE, SampledMethod, check_int, compact, csr_nu
                      take_rows)
 
 
-def cumulative(prob: np.ndarray) -> np.ndarray:
-    """float64 ``[n]`` running sums of a probability vector, the last exactly 1."""
-    cdf = np.cumsum(prob, dtype=np.float64)
-    cdf /= cdf[-1]
-    return cdf
+class Draws:
+    """Draws with replacement from a fixed distribution over ``[0, n)``: an alias table
+    (:func:`kernels.alias_table`, built once in O(n)), so a batch of ``k`` draws costs O(k) reads
+    where inverse-CDF costs O(k log n) cache misses and ``generator.choice(p=...)`` rebuilds an
+    O(n) table on every call.
 
+    Args:
+        weight: float ``[n]`` non-negative weights, not all zero (normalised here)."""
 
-def draw(cdf: np.ndarray, size: int, generator: np.random.Generator) -> np.ndarray:
-    """``size`` draws with replacement from the distribution of ``cdf`` (:func:`cumulative`):
-    inverse-CDF on uniforms, O(size log n) per batch where ``generator.choice(p=...)`` rebuilds
-    the O(n) table on every call."""
-    return np.minimum(np.searchsorted(cdf, generator.random(size), side="right"), cdf.size - 1)
+    def __init__(self, weight: Tensor) -> None:
+        prob = weight.double()
+        self.prob = (prob / prob.sum()).numpy()
+        n = self.prob.size
+        self.alias = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+        self.accept = kernels.alias_table(self.prob, self.alias)
+
+    def __call__(self, size: int, generator: np.random.Generator) -> np.ndarray:
+        """int64 ``[size]`` indices drawn by ``prob``, from ``size`` uniforms of ``generator``."""
+        return kernels.alias_draw(self.accept, self.alias, generator.random(size))
 
 
 class GraphSAINT(SampledMethod):
@@ -155,19 +162,18 @@ class GraphSAINT(SampledMethod):
         self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
 
     def induced(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(rowptr [n + 1], col [m], position [m])``: the subgraph of Ã (``aggr_graph``)
-        induced by ``nodes`` (int64 ``[n]`` distinct local ids), with each entry's position
-        there."""
+        """``(rowptr [n + 1], col [m], position [m])``: the subgraph of Ã (``aggr_graph``, whose
+        rows are ascending) induced by ``nodes`` (int64 ``[n]`` ascending distinct local ids, as
+        :meth:`sample_nodes` gives them), with each entry's position there."""
         rowptr, col = csr_numpy(self.aggr_graph)
-        ptr = np.array([0, nodes.numel()], dtype=np.int64)
-        arrays = kernels.induced_union(rowptr, col, nodes.numpy(), ptr, self._scratch)
+        arrays = kernels.induced_ascending(rowptr, col, nodes.numpy(), self._scratch)
         return tuple(torch.from_numpy(a) for a in arrays)
 
     def batch_of(self, nodes: Tensor) -> Batch:
         """The batch of a sampled node set (local ids, as :meth:`sample_nodes`)."""
         rowptr, col, position = self.induced(nodes)
         graph = Graph(rowptr, col, self.aggr_graph.value[position], validate=False, norm="saint")
-        ids = self.pool[nodes]
+        ids = self.pool[nodes] if self.train_graph is not self.graph else nodes  # the whole graph: local = global
         rows = self.is_train[nodes].nonzero().flatten()
         return Batch(take_rows(self.x, ids), graph, self.y[ids[rows]], loss_rows=rows,
                      loss_weight=self.loss_norm[nodes[rows]], node_ids=ids)
@@ -193,11 +199,10 @@ class GraphSAINTNodeSampler(GraphSAINT):
     def check_sampler(self, train_norm: Graph) -> None:
         norm = train_norm
         squared = torch.zeros(norm.num_cols, dtype=torch.float64).index_add_(0, norm.col.long(), norm.value.double() ** 2)
-        self.node_prob = (squared / squared.sum()).numpy()
-        self.node_cdf = cumulative(self.node_prob)
+        self.node_draws = Draws(squared)
 
     def sample_nodes(self, generator: np.random.Generator) -> Tensor:
-        draws = draw(self.node_cdf, self.batch_size, generator)
+        draws = self.node_draws(self.batch_size, generator)
         return torch.from_numpy(kernels.distinct_sorted(draws, self.pool.numel()))
 
 
@@ -220,12 +225,10 @@ class GraphSAINTEdgeSampler(GraphSAINT):
             raise ValueError("train_mask: the training graph has no edge for the edge sampler")
         degree = g.in_degree().double().clamp(min=1)  # a directed graph's sink has no row entry
         self.edge_row, self.edge_col = row[keep], col[keep]
-        weight = 1.0 / degree[self.edge_row] + 1.0 / degree[self.edge_col]
-        self.edge_prob = (weight / weight.sum()).numpy()
-        self.edge_cdf = cumulative(self.edge_prob)
+        self.edge_draws = Draws(1.0 / degree[self.edge_row] + 1.0 / degree[self.edge_col])
 
     def sample_nodes(self, generator: np.random.Generator) -> Tensor:
-        draws = torch.from_numpy(draw(self.edge_cdf, self.batch_size, generator))
+        draws = torch.from_numpy(self.edge_draws(self.batch_size, generator))
         ends = torch.cat([self.edge_row[draws], self.edge_col[draws]])
         return torch.from_numpy(kernels.distinct_sorted(ends.numpy(), self.pool.numel()))
 
