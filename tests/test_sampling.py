@@ -602,14 +602,16 @@ def test_induced_ascending_equals_the_induced_union(col_dtype):
     data = sbm(500, 4, 8.0, num_features=4, seed=3)
     graph = data.graph.to_index_dtype(col_dtype)
     rowptr, col = graph.rowptr.numpy(), graph.col.numpy()
+    value = np.random.default_rng(0).random(graph.nnz).astype(np.float32)
     scratch = kernels.node_map(graph.num_nodes)
     gen = torch.Generator().manual_seed(0)
     for size in (1, 37, 250, 500):
         nodes = torch.randperm(500, generator=gen)[:size].sort().values.numpy()
         want = kernels.induced_union(rowptr, col, nodes, np.array([0, size]), scratch)
-        got = kernels.induced_ascending(rowptr, col, nodes, scratch)
+        got = kernels.induced_ascending(rowptr, col, value, nodes, scratch)
         for a, b in zip(got, want):
             assert np.array_equal(a, b)
+        assert np.array_equal(got[3], value[want[2]])  # the values of the kept entries
         assert (scratch == -1).all()
-    empty = kernels.induced_ascending(rowptr, col, np.zeros(0, np.int64), scratch)
-    assert empty[0].tolist() == [0] and empty[1].size == empty[2].size == 0
+    empty = kernels.induced_ascending(rowptr, col, value, np.zeros(0, np.int64), scratch)
+    assert empty[0].tolist() == [0] and empty[1].size == empty[2].size == empty[3].size == 0

@@ -142,18 +142,29 @@ def neighbor_sample(rowptr, col, seeds, fanouts, seed, scratch):  # pragma: no c
 @njit(cache=True)
 def random_walks(rowptr, col, roots, walk_length, seed):  # pragma: no cover - jitted
     """int64 ``[r, walk_length + 1]``: from every root, ``walk_length`` steps, each to a uniform
-    entry of the current row (a node with an empty row stays where it is)."""
+    entry of the current row (a node with an empty row stays where it is). The walks advance
+    together, one step of every walk at a time: each step's row reads are then independent of
+    one another and overlap in memory, where walking one walk to its end chains them."""
     np.random.seed(seed)
     walks = np.empty((roots.shape[0], walk_length + 1), np.int64)
     for w in range(roots.shape[0]):
-        u = roots[w]
-        walks[w, 0] = u
-        for step in range(1, walk_length + 1):
-            deg = rowptr[u + 1] - rowptr[u]
+        walks[w, 0] = roots[w]
+    for step in range(1, walk_length + 1):
+        for w in range(roots.shape[0]):
+            u = walks[w, step - 1]
+            lo = rowptr[u]
+            deg = rowptr[u + 1] - lo
             if deg > 0:
-                u = col[rowptr[u] + np.random.randint(0, deg)]
+                u = col[lo + np.random.randint(0, deg)]
             walks[w, step] = u
     return walks
+
+
+#: de Bruijn sequence and table: the index of a 64-bit word's lowest set bit in two operations
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_LOWEST_BIT = np.array([0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43, 22,
+                        45, 39, 33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11,
+                        46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6], dtype=np.int64)
 
 
 @njit(cache=True)
@@ -175,13 +186,11 @@ def distinct_sorted(values, num_nodes):  # pragma: no cover - jitted
     for k in range(member.shape[0]):
         w = member[k]
         base = k << 6
-        b = 0
         while w:
-            if w & one:
-                out[at] = base + b
-                at += 1
-            w >>= one
-            b += 1
+            low = w & (~w + one)  # the lowest set bit alone
+            out[at] = base + _LOWEST_BIT[((low * _DEBRUIJN) >> np.uint64(58))]
+            at += 1
+            w ^= low
     return out
 
 
@@ -326,7 +335,7 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base):  # pragma: no co
 
 
 @njit(cache=True)
-def induced_ascending(rowptr, col, nodes, scratch):  # pragma: no cover - jitted
+def induced_ascending(rowptr, col, value, nodes, scratch):  # pragma: no cover - jitted
     """The subgraph induced by ``nodes`` (int64 ``[n]``, distinct and **ascending**) of a CSR
     whose rows hold ascending columns, on local ids ``0 .. n - 1`` in the order of ``nodes``:
     :func:`induced_union` with one group, built for batches of rows spread over a graph too
@@ -335,7 +344,9 @@ def induced_ascending(rowptr, col, nodes, scratch):  # pragma: no cover - jitted
     by its membership bit), so a mispredicted test never stalls the row reads in flight; the
     node map is read only for the kept entries, in a pass of its own.
 
-    Returns ``(rowptr, col, position)`` as :func:`induced_union`."""
+    Returns ``(rowptr, col, position, value)``: :func:`induced_union`'s three and the kept
+    entries of ``value`` (``[nnz]``, read beside ``col``: a row's values arrive with its
+    columns, where gathering them by position afterwards costs a cache miss per entry)."""
     n = nodes.shape[0]
     starts = np.empty(n, np.int64)
     ends = np.empty(n, np.int64)
@@ -351,12 +362,14 @@ def induced_ascending(rowptr, col, nodes, scratch):  # pragma: no cover - jitted
         member[u >> 6] |= one << np.uint64(u & 63)
     out_ptr = np.zeros(n + 1, np.int64)
     out_pos = np.empty(bound, np.int64)
+    out_val = np.empty(bound, value.dtype)
     kept = np.empty(bound, col.dtype)
     at = 0
     for i in range(n):
         for e in range(starts[i], ends[i]):
             v = col[e]
             out_pos[at] = e
+            out_val[at] = value[e]
             kept[at] = v
             at += np.int64((member[v >> 6] >> np.uint64(v & 63)) & one)
         out_ptr[i + 1] = at
@@ -365,7 +378,7 @@ def induced_ascending(rowptr, col, nodes, scratch):  # pragma: no cover - jitted
         out_col[k] = scratch[kept[k]]
     for i in range(n):
         scratch[nodes[i]] = -1
-    return out_ptr, out_col, out_pos[:at].copy()
+    return out_ptr, out_col, out_pos[:at].copy(), out_val[:at].copy()
 
 
 @njit(cache=True)

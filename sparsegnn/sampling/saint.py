@@ -161,18 +161,19 @@ class GraphSAINT(SampledMethod):
         self.aggr_graph = train_norm.with_value(aggr_value, norm="saint")
         self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
 
-    def induced(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(rowptr [n + 1], col [m], position [m])``: the subgraph of Ã (``aggr_graph``, whose
-        rows are ascending) induced by ``nodes`` (int64 ``[n]`` ascending distinct local ids, as
-        :meth:`sample_nodes` gives them), with each entry's position there."""
+    def induced(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(rowptr [n + 1], col [m], position [m], value [m])``: the subgraph of
+        ``aggr_graph`` (whose rows are ascending) induced by ``nodes`` (int64 ``[n]`` ascending
+        distinct local ids, as :meth:`sample_nodes` gives them), with each entry's position and
+        value there."""
         rowptr, col = csr_numpy(self.aggr_graph)
-        arrays = kernels.induced_ascending(rowptr, col, nodes.numpy(), self._scratch)
+        arrays = kernels.induced_ascending(rowptr, col, self.aggr_graph.value.numpy(), nodes.numpy(), self._scratch)
         return tuple(torch.from_numpy(a) for a in arrays)
 
     def batch_of(self, nodes: Tensor) -> Batch:
         """The batch of a sampled node set (local ids, as :meth:`sample_nodes`)."""
-        rowptr, col, position = self.induced(nodes)
-        graph = Graph(rowptr, col, self.aggr_graph.value[position], validate=False, norm="saint")
+        rowptr, col, _, value = self.induced(nodes)
+        graph = Graph(rowptr, col, value, validate=False, norm="saint")
         ids = self.pool[nodes] if self.train_graph is not self.graph else nodes  # the whole graph: local = global
         rows = self.is_train[nodes].nonzero().flatten()
         return Batch(take_rows(self.x, ids), graph, self.y[ids[rows]], loss_rows=rows,
