@@ -272,6 +272,17 @@ def test_distill_trains_with_a_samplers_batches(data, teacher):
     assert len(result.records) == 10 and result.acc["test"] > 40
 
 
+def test_distill_turns_the_neighbour_samplers_blocks_off(data, teacher):
+    """Neighbour sampling cuts hop-trimmed blocks by default; the distillation losses read every
+    node's row, so the wrapper asks for the square graph."""
+    method = make_method("neighbor", data.x, data.graph, data.y, data.train_mask, num_neighbors=[4, 3],
+                         batch_size=16, norm="gcn", trim=True)
+    assert method.trim
+    seed_everything(0)
+    result = distill(teacher, GCN(8, 8, 3), data, ["kd", "lsp"], method=method, epochs=3, select="last")
+    assert not method.trim and len(result.records) == 3
+
+
 # ------------------------------------------------------------------ settings chosen on validation
 def test_grid_points_spell_out_every_combination_in_order():
     assert grid_points({"alpha": (0.5, 0.9), "temperature": (1, 4)}) == [

@@ -102,11 +102,14 @@ def test_compiled_gcn_normalisation_keeps_loops_weights_and_empty_rows():
 def test_neighbor_blocks_are_prefixes_and_need_a_model_of_one_layer_per_hop(data):
     """Block i is the square graph's first k_{L-1-i} rows over its first k_{L-i} columns; a
     model with another depth gets the square graph; a list of the wrong length is refused."""
-    method = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[3, 2], batch_size=10,
-                              trim=True)
-    square = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[3, 2], batch_size=10)
+    method = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[3, 2], batch_size=10)
+    assert not method.trim  # by default, blocks once a model that takes them is bound
+    square = NeighborSampling(data.x, data.graph, data.y, data.train_mask, num_neighbors=[3, 2], batch_size=10,
+                              trim=False)
     model = GCN(8, 16, 3)
     method.bind(model)
+    square.bind(model)
+    assert method.trim and not square.trim
     for blocks, batch in zip((b.graph for b in method.batches(0)), square.batches(0)):
         assert [g.num_cols for g in blocks] == [batch.x.size(0), blocks[0].num_nodes]
         dense = batch.graph.to_dense()

@@ -104,6 +104,7 @@ class Distillation(Method):
         return self.base.predict(model)
 
     def bind(self, model: torch.nn.Module) -> None:
+        self.base.keep_every_row()  # the losses compare every node's row with the teacher's
         self.base.bind(model)
 
     def shard(self, rank: int, world: int) -> None:

@@ -77,13 +77,25 @@ def alias_draw(accept, alias, uniforms):  # pragma: no cover - jitted
 
 @njit(cache=True)
 def _choose(deg, k, picked):  # pragma: no cover - jitted
-    """``k`` distinct offsets in ``[0, deg)`` into ``picked[:k]`` (Floyd's algorithm: O(k))."""
+    """``k`` distinct offsets in ``[0, deg)`` into ``picked[:k]`` (Floyd's algorithm). Up to 64
+    picks the duplicate test scans ``picked[:n]`` (O(k^2) compares in L1, no allocation); past
+    that a hash set (O(k))."""
     if k == deg:
         for i in range(deg):
             picked[i] = i
         return
-    chosen = set()
     n = 0
+    if k <= 64:
+        for j in range(deg - k, deg):
+            t = np.random.randint(0, j + 1)
+            for q in range(n):
+                if picked[q] == t:
+                    t = j
+                    break
+            picked[n] = t
+            n += 1
+        return
+    chosen = set()
     for j in range(deg - k, deg):
         t = np.random.randint(0, j + 1)
         if t in chosen:

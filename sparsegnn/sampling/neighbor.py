@@ -60,9 +60,12 @@ class NeighborSampling(SampledMethod):
             GraphSAGE paper's ``S1, S2``); one hop per model layer.
         batch_size: seeds per batch (default 512, GraphSAGE's).
         norm: ``None`` (raw entries: SAGE) or ``"gcn"`` (see the module docstring).
-        trim: hop-trimmed blocks, one per layer, instead of one square graph, for a model that
-            takes them (see above; off by default: the distillation losses read the square
-            graph and every layer's rows).
+        trim: hop-trimmed blocks, one per layer, instead of one square graph (see above).
+            ``None`` (default): blocks once the loop binds a model that takes them
+            (:meth:`bind`), the square graph before; ``True``: blocks from the start (a bound
+            model that cannot take them still gets the square graph); ``False``: never.
+            :meth:`keep_every_row` (distillation: its losses read every node's row) turns
+            blocks off.
 
     A batch: ``x [n, F]`` (seeds first), a square ``Graph [n, n]`` (or its ``L`` blocks), ``y [s]``
     and ``loss_rows = arange(s)`` for its ``s`` seeds, ``node_ids [n]``.
@@ -77,7 +80,7 @@ class NeighborSampling(SampledMethod):
         num_neighbors: Sequence[int] = (25, 10),
         batch_size: int = 512,
         norm: str | None = None,
-        trim: bool = False,
+        trim: bool | None = None,
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
@@ -86,7 +89,7 @@ class NeighborSampling(SampledMethod):
         self.batch_size = check_int("batch_size", batch_size)
         if norm not in NORMS:
             raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
-        self.norm, self.trim = norm, bool(trim)
+        self.norm, self.trim, self._trim_asked = norm, bool(trim), trim
         self.source = full_gcn_graph(graph) if norm == "gcn" else graph
         self._scratch = kernels.node_map(graph.num_nodes)
 
@@ -94,10 +97,14 @@ class NeighborSampling(SampledMethod):
     def eval_graph(self) -> Graph:
         return self.source
 
+    def keep_every_row(self) -> None:
+        self.trim = self._trim_asked = False
+
     def bind(self, model: torch.nn.Module) -> None:
-        """Blocks only for a layer stack with one layer per hop."""
-        if not (isinstance(model, LayerStack) and model.num_layers == len(self.num_neighbors)):
-            self.trim = False
+        """Blocks for a layer stack with one layer per hop (unless ``trim=False``), the square
+        graph for any other model."""
+        takes_blocks = isinstance(model, LayerStack) and model.num_layers == len(self.num_neighbors)
+        self.trim = takes_blocks and self._trim_asked is not False
 
     def sample(self, seeds: Tensor, generator: np.random.Generator) -> tuple[Tensor, Graph | list[Graph]]:
         """``(node_ids [n], graph [n, n])`` of the sampled neighbourhood of ``seeds`` (int64

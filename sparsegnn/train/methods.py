@@ -95,6 +95,11 @@ class Method:
         checkpoint is restored: a method that keeps per-model state (GAS's histories) sizes it
         here."""
 
+    def keep_every_row(self) -> None:
+        """From now on, make the model give an output row for every node of a batch (a wrapper
+        whose loss reads them all, distillation's, calls this before :meth:`bind`). A method
+        whose batches cut rows away (neighbour sampling's hop-trimmed blocks) stops cutting."""
+
     def shard(self, rank: int, world: int) -> None:
         """Yield only this rank's share of each epoch's batches from now on (data-parallel
         training, :mod:`sparsegnn.train.distributed`). A method that cannot be split refuses."""
