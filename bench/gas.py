@@ -15,7 +15,7 @@ the later of tied epochs; EGC: weight decay on both layers).
 
 ``scale``: a block model (``sbm``: 128 features, 8 classes, homophily 0.8) and a 4-layer GCN
 with hidden 256: full batch, GAS (float32 and int8 histories) and ClusterGCN, each in a fresh
-subprocess under an 18 GB address-space limit (a configuration that does not fit says so), for
+subprocess under an address-space limit (``--limit-gb``, 18 by default; a configuration that does not fit says so), for
 ``--epochs`` epochs; peak RSS (the child's ``ru_maxrss``, and that minus its RSS once the graph
 and features are loaded: what training adds), mean epoch time (training steps and the
 evaluation pass) and test accuracy at the best-validation epoch. ``depth``: peak RSS of one
@@ -115,7 +115,8 @@ def accuracy_table(rows: list[dict]) -> str:
 def child(config: dict) -> dict:
     """Run one configuration (in a fresh process) and return its figures; with
     ``"partition"`` in ``config``, only write the METIS partition to its cache folder."""
-    resource.setrlimit(resource.RLIMIT_AS, (LIMIT_BYTES, LIMIT_BYTES))
+    limit = int(config.get("limit_gb", LIMIT_BYTES / 1e9) * 1e9)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     torch.set_num_threads(config["threads"])
     from sparsegnn.data.synthetic import sbm
 
@@ -157,7 +158,8 @@ def spawn(config: dict, timeout: float) -> dict:
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
         fit = "MemoryError" in done.stderr or "alloc" in done.stderr.lower() or done.returncode < 0
-        return {**config, "error": "does not fit in 18 GB" if fit else tail[0]}
+        limit = config.get("limit_gb", LIMIT_BYTES / 1e9)
+        return {**config, "error": f"does not fit in {limit:g} GB" if fit else tail[0]}
     return {**config, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
@@ -171,7 +173,8 @@ SCALE_METHODS = {
 
 
 def scale(nodes: int, degree: float, epochs: int, layers: list[int], keys: list[str], parts: int,
-          batch: int, threads: int, timeout: float, cache_dir: str | None = None) -> list[dict]:
+          batch: int, threads: int, timeout: float, cache_dir: str | None = None,
+          limit_gb: float = LIMIT_BYTES / 1e9) -> list[dict]:
     """The rows of ``keys`` at each depth. With ``cache_dir`` the METIS partition is computed
     first, in a process of its own, and the measured runs read it from there: METIS's peak
     (8.4 GB at 2 x 10^6 nodes) is then not any method's."""
@@ -186,7 +189,7 @@ def scale(nodes: int, degree: float, epochs: int, layers: list[int], keys: list[
             if method != "full":
                 options = {**options, "num_parts": parts, "batch_size": batch, "cache_dir": cache_dir}
             config = {"label": label, "method": method, "options": options, "nodes": nodes, "degree": degree,
-                      "layers": depth, "epochs": epochs, "threads": threads}
+                      "layers": depth, "epochs": epochs, "threads": threads, "limit_gb": limit_gb}
             row = spawn(config, timeout)
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -225,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="parts per batch (default parts / 20)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
+    parser.add_argument("--limit-gb", type=float, default=LIMIT_BYTES / 1e9,
+                        help="scale, depth: address-space limit of each run, in GB (default 18)")
     parser.add_argument("--partition-cache", metavar="DIR", default=None,
                         help="scale, depth: compute the METIS partition first, in its own process, and cache it "
                              "here (the runs' peaks then leave METIS out)")
@@ -247,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         keys = args.only.split(",") if args.only else list(SCALE_METHODS) if args.part == "scale" else ["full", "gas-int8"]
         epochs = args.epochs if args.part == "scale" else 1
         rows = scale(args.nodes, args.degree, epochs, layers, keys, parts, batch, args.threads, args.timeout,
-                     args.partition_cache)
+                     args.partition_cache, args.limit_gb)
         print(scale_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps({"part": args.part, "argv": argv, "rows": rows,
