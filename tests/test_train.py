@@ -169,6 +169,12 @@ def test_train_command_writes_the_documented_json(tmp_path, capsys):
     assert "seed 0 epoch" not in capsys.readouterr().out
 
 
+def test_recipe_refuses_settings_no_model_or_loop_takes():
+    for field, value in (("dropout", 1.0), ("dropout", -0.1), ("lr", 0.0), ("weight_decay", -1e-4)):
+        with pytest.raises(ValueError, match=f"^{field}: expected"):
+            recipe("gcn", **{field: value})
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [
@@ -178,6 +184,7 @@ def test_train_command_writes_the_documented_json(tmp_path, capsys):
         (["train", "--epochs", "0"], "--epochs"),
         (["train", "--dropout", "1.5"], "--dropout"),
         (["train", "--lr", "-1"], "--lr"),
+        (["train", "--weight-decay", "-1"], "--weight-decay"),
     ],
 )
 def test_train_usage_errors_are_one_line(argv, needle, capsys):

@@ -283,12 +283,13 @@ def run(args: argparse.Namespace) -> int:
     from ..train import recipe
     from ..train.distributed import from_env, world_size
 
-    if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
-        raise UsageError(f"--dropout: expected a probability in [0, 1), got {args.dropout}")
-    for name in ("lr", "weight_decay"):
-        value = getattr(args, name)
-        if value is not None and (value < 0 or (name == "lr" and value == 0)):
-            raise UsageError(f"--{name.replace('_', '-')}: expected a positive number, got {value}")
+    try:  # the recipe checks its settings before any data is loaded
+        r = recipe(args.model, **{**recipe_overrides(args.method), "epochs": args.epochs, "lr": args.lr,
+                                  "weight_decay": args.weight_decay, "hidden": args.hidden, "layers": args.layers,
+                                  "dropout": args.dropout})
+    except ValueError as error:
+        name, _, reason = str(error).partition(": ")
+        raise UsageError(f"--{name.replace('_', '-')}: {reason}") from None
     if world_size() > 1 and args.method == "full":
         raise UsageError("--method full: torchrun needs a sampled --method (each rank trains on its share of batches)")
     folder = _checkpoint_dir(args)
@@ -296,9 +297,6 @@ def run(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"--dataset {args.dataset}: {error}") from None
-    r = recipe(args.model, **{**recipe_overrides(args.method), "epochs": args.epochs, "lr": args.lr,
-                              "weight_decay": args.weight_decay, "hidden": args.hidden, "layers": args.layers,
-                              "dropout": args.dropout})
     distributed = from_env()
     try:
         return _train(args, data, r, folder, distributed)

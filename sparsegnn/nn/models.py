@@ -45,14 +45,19 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     )
 
 
+def check_dropout(dropout: float) -> None:
+    """ValueError unless ``dropout`` is a probability in ``[0, 1)``."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+
+
 def layer_sizes(
     in_channels: int, hidden_channels: int, out_channels: int, num_layers: int, dropout: float
 ) -> list[int]:
     """Validated ``[in, hidden, ..., hidden, out]`` (``num_layers + 1`` sizes)."""
     if num_layers < 1:
         raise ValueError(f"num_layers: expected >= 1, got {num_layers}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+    check_dropout(dropout)
     return [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
 
 

@@ -87,6 +87,12 @@ class FitResult:
     best_state: dict[str, Tensor] | None = None
 
 
+def check_lr(lr: float) -> None:
+    """ValueError unless the learning rate ``lr`` is > 0."""
+    if not lr > 0:
+        raise ValueError(f"lr: expected > 0, got {lr}")
+
+
 class Trainer:
     """Trains ``model`` with ``method`` and evaluates it on ``masks``.
 
@@ -142,8 +148,7 @@ class Trainer:
             raise ValueError(f"masks: select={select!r} needs a 'val' mask")
         if patience is not None and patience < 1:
             raise ValueError(f"patience: expected >= 1 or None, got {patience}")
-        if lr <= 0:
-            raise ValueError(f"lr: expected > 0, got {lr}")
+        check_lr(lr)
         if grad_clip is not None and not grad_clip > 0:
             raise ValueError(f"grad_clip: expected > 0 or None, got {grad_clip}")
         if resume and checkpoint is None:

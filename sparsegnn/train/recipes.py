@@ -28,8 +28,9 @@ import torch
 from torch import Tensor
 
 from ..nn import EGC, GCN, MLP, SAGE, SGC, LayerStack
+from ..nn.models import check_dropout
 from ..prop import SIGN, sign_features
-from .loop import FitResult, Trainer, seed_everything
+from .loop import FitResult, Trainer, check_lr, seed_everything
 from .methods import FullBatch, Method
 
 MODELS = ("gcn", "sage", "egc", "mlp", "sgc", "sign")
@@ -52,6 +53,14 @@ class Recipe:
     heads: int = 8  # EGC
     bases: int = 2  # EGC
     hops: int = 2  # SGC, SIGN
+
+    def __post_init__(self) -> None:
+        """The settings no model or loop could take are refused here, by the checks the model
+        and the loop run themselves, before anything is built."""
+        check_dropout(self.dropout)
+        check_lr(self.lr)
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay: expected >= 0, got {self.weight_decay}")
 
     def with_overrides(self, **overrides: Any) -> Recipe:
         """This recipe with the given fields replaced (``None`` values ignored)."""
