@@ -53,7 +53,7 @@ SETTINGS = {
     "gas-egc": ("GAS, float32 histories", "egc", "gas", "float32"),
     "gas-egc-int8": ("GAS, int8 histories", "egc", "gas", "int8"),
 }
-LIMIT_BYTES = 18_000_000_000
+LIMIT_GB = 18.0  #: default address-space limit of each scale / depth run
 
 
 def accuracy(dataset: str, seeds: int, keys: list[str], gas_overrides: dict | None = None) -> list[dict]:
@@ -115,7 +115,7 @@ def accuracy_table(rows: list[dict]) -> str:
 def child(config: dict) -> dict:
     """Run one configuration (in a fresh process) and return its figures; with
     ``"partition"`` in ``config``, only write the METIS partition to its cache folder."""
-    limit = int(config.get("limit_gb", LIMIT_BYTES / 1e9) * 1e9)
+    limit = int(config["limit_gb"] * 1e9)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     torch.set_num_threads(config["threads"])
     from sparsegnn.data.synthetic import sbm
@@ -158,8 +158,7 @@ def spawn(config: dict, timeout: float) -> dict:
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
         fit = "MemoryError" in done.stderr or "alloc" in done.stderr.lower() or done.returncode < 0
-        limit = config.get("limit_gb", LIMIT_BYTES / 1e9)
-        return {**config, "error": f"does not fit in {limit:g} GB" if fit else tail[0]}
+        return {**config, "error": f"does not fit in {config['limit_gb']:g} GB" if fit else tail[0]}
     return {**config, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
@@ -174,14 +173,14 @@ SCALE_METHODS = {
 
 def scale(nodes: int, degree: float, epochs: int, layers: list[int], keys: list[str], parts: int,
           batch: int, threads: int, timeout: float, cache_dir: str | None = None,
-          limit_gb: float = LIMIT_BYTES / 1e9) -> list[dict]:
+          limit_gb: float = LIMIT_GB) -> list[dict]:
     """The rows of ``keys`` at each depth. With ``cache_dir`` the METIS partition is computed
     first, in a process of its own, and the measured runs read it from there: METIS's peak
     (8.4 GB at 2 x 10^6 nodes) is then not any method's."""
     rows = []
     if cache_dir is not None and any(SCALE_METHODS[key][1] != "full" for key in keys):
         prepared = spawn({"partition": {"num_parts": parts, "cache_dir": cache_dir}, "nodes": nodes,
-                          "degree": degree, "threads": threads}, timeout)
+                          "degree": degree, "threads": threads, "limit_gb": limit_gb}, timeout)
         print(json.dumps({"partition": prepared}), flush=True)
     for depth in layers:
         for key in keys:
@@ -228,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="parts per batch (default parts / 20)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
-    parser.add_argument("--limit-gb", type=float, default=LIMIT_BYTES / 1e9,
+    parser.add_argument("--limit-gb", type=float, default=LIMIT_GB,
                         help="scale, depth: address-space limit of each run, in GB (default 18)")
     parser.add_argument("--partition-cache", metavar="DIR", default=None,
                         help="scale, depth: compute the METIS partition first, in its own process, and cache it "
