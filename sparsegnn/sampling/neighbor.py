@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.hugepages import back_with_huge_pages
 from ..nn import LayerStack
 from ..train import Batch
 from . import kernels
@@ -91,6 +92,7 @@ class NeighborSampling(SampledMethod):
             raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
         self.norm, self.trim, self._trim_asked = norm, bool(trim), trim
         self.source = full_gcn_graph(graph) if norm == "gcn" else graph
+        back_with_huge_pages(self.source.rowptr, self.source.col, self.source.value)  # rows read all over it
         self._scratch = kernels.node_map(graph.num_nodes)
 
     @property

@@ -45,6 +45,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph, subgraph
+from ..graph.hugepages import back_with_huge_pages
 from ..train import Batch
 from . import kernels
 from .common import (EPOCH, PRESAMPLE, SampledMethod, check_int, compact, csr_numpy, gcn_normalised, kernel_seed, rng,
@@ -159,6 +160,7 @@ class GraphSAINT(SampledMethod):
         del edge_count
         aggr_value = (train_norm.value.double() / alpha).to(train_norm.value.dtype)
         self.aggr_graph = train_norm.with_value(aggr_value, norm="saint")
+        back_with_huge_pages(self.aggr_graph.rowptr, self.aggr_graph.col, self.aggr_graph.value)  # batches' rows
         self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
 
     def induced(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -245,6 +247,7 @@ class GraphSAINTRandomWalkSampler(GraphSAINT):
         self.walk_length = check_int("walk_length", walk_length)
         super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
                          num_workers)
+        back_with_huge_pages(self.train_graph.rowptr, self.train_graph.col)  # the walks' steps
 
     def walks(self, generator: np.random.Generator) -> Tensor:
         """int64 ``[batch_size, walk_length + 1]`` walks in the sampled graph's ids, from roots

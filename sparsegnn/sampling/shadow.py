@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..graph import Graph
+from ..graph.hugepages import back_with_huge_pages
 from ..train import Batch, batch_loss
 from . import kernels
 from .common import (
@@ -97,6 +98,7 @@ class ShaDowKHop(SampledMethod):
         if not eps > 0.0:
             raise ValueError(f"eps: expected a tolerance > 0, got {eps!r}")
         self.alpha, self.eps = float(alpha), float(eps)
+        back_with_huge_pages(graph.rowptr, graph.col)  # rows read all over it
         self._scratch = kernels.node_map(graph.num_nodes)
         self._scores = np.zeros((2, graph.num_nodes))
 
