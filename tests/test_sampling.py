@@ -611,10 +611,15 @@ def test_induced_ascending_equals_the_induced_union(col_dtype):
     for size in (1, 37, 250, 500):
         nodes = torch.randperm(500, generator=gen)[:size].sort().values.numpy()
         want = kernels.induced_union(rowptr, col, nodes, np.array([0, size]), scratch)
-        got = kernels.induced_ascending(rowptr, col, value, nodes, scratch)
+        got = kernels.induced_ascending(rowptr, col, value, nodes, scratch, True)
         for a, b in zip(got, want):
             assert np.array_equal(a, b)
         assert np.array_equal(got[3], value[want[2]])  # the values of the kept entries
         assert (scratch == -1).all()
-    empty = kernels.induced_ascending(rowptr, col, value, np.zeros(0, np.int64), scratch)
-    assert empty[0].tolist() == [0] and empty[1].size == empty[2].size == empty[3].size == 0
+        unplaced = kernels.induced_ascending(rowptr, col, value, nodes, scratch, False)
+        assert unplaced[2].size == 0  # no positions asked for; the rest the same
+        for i in (0, 1, 3):
+            assert np.array_equal(unplaced[i], got[i])
+    for with_position in (True, False):
+        empty = kernels.induced_ascending(rowptr, col, value, np.zeros(0, np.int64), scratch, with_position)
+        assert empty[0].tolist() == [0] and empty[1].size == empty[2].size == empty[3].size == 0

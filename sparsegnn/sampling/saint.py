@@ -149,7 +149,7 @@ class GraphSAINT(SampledMethod):
         while total < self.sample_coverage * n:
             nodes = self.sample_nodes(generator)
             node_count[nodes] += 1
-            edge_count[self.induced(nodes)[2]] += 1  # an entry appears at most once per subgraph
+            edge_count[self.induced(nodes, with_position=True)[2]] += 1  # an entry appears at most once per subgraph
             total, num = total + nodes.numel(), num + 1
             train_total += int(self.is_train[nodes].sum())
         self.node_count, self.num_presampled = node_count, num
@@ -163,13 +163,14 @@ class GraphSAINT(SampledMethod):
         back_with_huge_pages(self.aggr_graph.rowptr, self.aggr_graph.col, self.aggr_graph.value)  # batches' rows
         self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
 
-    def induced(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def induced(self, nodes: Tensor, with_position: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(rowptr [n + 1], col [m], position [m], value [m])``: the subgraph of
         ``aggr_graph`` (whose rows are ascending) induced by ``nodes`` (int64 ``[n]`` ascending
-        distinct local ids, as :meth:`sample_nodes` gives them), with each entry's position and
-        value there."""
+        distinct local ids, as :meth:`sample_nodes` gives them), with each entry's value there
+        and, ``with_position``, its position (else ``position`` is empty)."""
         rowptr, col = csr_numpy(self.aggr_graph)
-        arrays = kernels.induced_ascending(rowptr, col, self.aggr_graph.value.numpy(), nodes.numpy(), self._scratch)
+        arrays = kernels.induced_ascending(rowptr, col, self.aggr_graph.value.numpy(), nodes.numpy(), self._scratch,
+                                           with_position)
         return tuple(torch.from_numpy(a) for a in arrays)
 
     def batch_of(self, nodes: Tensor) -> Batch:
