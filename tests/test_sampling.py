@@ -28,6 +28,7 @@ from sparsegnn.sampling import (
     diag_enhanced,
     make_method,
 )
+from sparsegnn.graph.kernels import sort_rows
 from sparsegnn.sampling.common import gcn_normalised, rng
 from sparsegnn.train import FullBatch, Method, batch_loss, fit_recipe, recipe
 
@@ -391,7 +392,7 @@ def test_shadow_ppr_sets_are_the_top_k_of_personalised_pagerank(data):
 
 # ---------------------------------------------------------------------------- determinism, arguments
 METHOD_OPTIONS = {
-    "cluster": {"num_parts": 6, "batch_size": 2},
+    "cluster": {"num_parts": 8, "batch_size": 3},
     "saint-node": {"batch_size": 40, "sample_coverage": 5},
     "saint-edge": {"batch_size": 30, "sample_coverage": 5},
     "saint-rw": {"batch_size": 10, "walk_length": 3, "sample_coverage": 5},
@@ -582,18 +583,51 @@ def test_induced_parts_of_the_renumbered_graph_equal_the_induced_union():
     graph = data.graph.with_value(torch.rand(data.graph.nnz, generator=torch.Generator().manual_seed(0)))
     part = partition(graph, 12)
     ordered = graph.permute(part.perm)
+    ordered_col = ordered.col.numpy().copy()
+    ordered_value = ordered.value[torch.from_numpy(sort_rows(ordered.rowptr.numpy(), ordered_col))]
     part_of = np.repeat(np.arange(12, dtype=np.int16), part.sizes().numpy())
     base = np.full(12, -1, np.int64)
     scratch = kernels.node_map(graph.num_nodes)
-    for parts in (torch.tensor([3, 0, 7]), torch.tensor([11]), torch.arange(12).flip(0)):
+    for parts in (torch.tensor([0, 3, 7]), torch.tensor([11]), torch.arange(12)):
         nodes = torch.cat([part.nodes(int(p)) for p in parts])
         want = kernels.induced_union(graph.rowptr.numpy(), graph.col.numpy(), nodes.numpy(),
                                      np.array([0, nodes.numel()]), scratch)
-        got = kernels.induced_parts(ordered.rowptr.numpy(), ordered.col.numpy(), part.partptr.numpy(), parts.numpy(),
-                                    part_of[ordered.col.numpy()], base)
-        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
-        assert torch.equal(ordered.value[torch.from_numpy(got[2])], graph.value[torch.from_numpy(want[2])])
-        assert (base == -1).all() and (scratch == -1).all()
+        for with_position in (True, False):
+            got = kernels.induced_parts(ordered.rowptr.numpy(), ordered_col, part.partptr.numpy(), parts.numpy(),
+                                        part_of[ordered_col], base, with_position)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+            if with_position:
+                assert torch.equal(ordered_value[torch.from_numpy(got[2])], graph.value[torch.from_numpy(want[2])])
+            else:
+                assert got[2].size == 0
+            assert (base == -1).all() and (scratch == -1).all()
+
+
+def test_part_nodes_are_the_parts_nodes_with_their_training_rows():
+    from sparsegnn.graph import partition
+    from sparsegnn.sampling import kernels
+
+    data = sbm(300, 3, 5.0, num_features=2, seed=4)
+    part = partition(data.graph, 9)
+    mask = torch.rand(300, generator=torch.Generator().manual_seed(1)) < 0.3
+    parts = torch.tensor([1, 4, 8])
+    nodes, loss_rows, y = kernels.part_nodes(part.perm.numpy(), part.partptr.numpy(), parts.numpy(),
+                                             mask[part.perm].numpy(), data.y[part.perm].numpy())
+    want = torch.cat([part.nodes(int(p)) for p in parts])
+    assert torch.equal(torch.from_numpy(nodes), want)
+    assert torch.equal(torch.from_numpy(loss_rows), mask[want].nonzero().flatten())
+    assert torch.equal(torch.from_numpy(y), data.y[want[mask[want]]])
+
+
+def test_sort_rows_sorts_every_row_and_says_where_entries_came_from():
+    from sparsegnn.graph.kernels import sort_rows
+
+    rowptr = np.array([0, 3, 3, 7], np.int64)
+    col = np.array([2, 0, 1, 5, 3, 3, 4], np.int32)
+    before = col.copy()
+    pos = sort_rows(rowptr, col)
+    assert col.tolist() == [0, 1, 2, 3, 3, 4, 5]
+    assert np.array_equal(before[pos], col) and pos[3:5].tolist() == [4, 5]  # stable
 
 
 @pytest.mark.parametrize("col_dtype", [torch.int32, torch.int64])

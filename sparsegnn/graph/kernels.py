@@ -114,6 +114,16 @@ def sort_columns(cols, pos, lo, hi, with_pos):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
+def sort_rows(rowptr, col):  # pragma: no cover - jitted
+    """Sort every row's columns ascending, in place (stable); returns int64 ``[nnz]``: entry
+    ``k`` now holds what was at position ``pos[k]`` (move the values with ``value[pos]``)."""
+    pos = np.arange(col.shape[0])
+    for i in range(rowptr.shape[0] - 1):
+        sort_columns(col, pos, rowptr[i], rowptr[i + 1], True)
+    return pos
+
+
+@njit(cache=True)
 def csr_permute(rowptr, col, perm, inverse, with_pos):  # pragma: no cover - jitted
     """A square CSR renumbered: row ``i`` of the result is row ``perm[i]``, column ``c`` becomes
     ``inverse[c]``, each row's columns sorted stably (duplicates keep their order), as

@@ -27,6 +27,7 @@ from torch import Tensor
 import numpy as np
 
 from ..graph import Graph
+from ..graph.kernels import sort_rows
 from ..train import Batch
 from . import kernels
 from .common import EPOCH, SampledMethod, check_int, compact, csr_numpy, full_gcn_graph, gcn_normalised, rng, take_rows
@@ -99,13 +100,20 @@ class ClusterGCN(SampledMethod):
         self.diag_lambda = diag_lambda
         self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)
         self.train_mask = train_mask
-        # The graph renumbered part by part (one more CSR, int32 columns) and the part of every
-        # entry's column (int16 up to 32,767 parts): a batch reads its parts' rows as streams.
-        self.ordered = compact(graph.permute(self.partition.perm))
+        # The graph renumbered part by part (one more CSR, int32 columns, each row's columns
+        # ascending), the part of every entry's column (int16 up to 32,767 parts), and the labels
+        # and training mask in part order: a batch reads its parts' rows and nodes as streams.
+        ordered = compact(graph.permute(self.partition.perm))
+        rowptr, col = csr_numpy(ordered)  # the permuted copy's own arrays: sorted in place
+        position = torch.from_numpy(sort_rows(rowptr, col))
+        self.ordered = Graph(ordered.rowptr, ordered.col, None if ordered.value is None else ordered.value[position],
+                             validate=False)
         part_dtype = np.int16 if self.num_parts < 2**15 else np.int32
         part_of = np.repeat(np.arange(self.num_parts, dtype=part_dtype), self.partition.sizes().numpy())
-        self._col_part = part_of[self.ordered.col.numpy()]
+        self._col_part = part_of[col]
         self._base = np.full(self.num_parts, -1, np.int64)
+        self._train_ordered = train_mask[self.partition.perm].numpy()
+        self._y_ordered = y[self.partition.perm].numpy()
 
     @property
     def eval_graph(self) -> Graph:
@@ -116,21 +124,26 @@ class ClusterGCN(SampledMethod):
         return self.graph.memo(("cluster_diag", self.diag_lambda), lambda: diag_enhanced(self.graph, self.diag_lambda))
 
     def batch_of(self, parts: Tensor) -> Batch | None:
-        """The batch of the given parts (int64 ``[q]``), or None without a training node."""
-        nodes = torch.cat([self.partition.nodes(int(p)) for p in parts])
-        loss_rows = self.train_mask[nodes].nonzero().flatten()
-        if loss_rows.numel() == 0:
+        """The batch of the given parts (int64 ``[q]``, distinct), their nodes part by part in
+        ascending part order; or None without a training node."""
+        parts = parts.sort().values.numpy()  # ascending: see kernels.induced_parts
+        partptr = self.partition.partptr.numpy()
+        nodes, loss_rows, y = kernels.part_nodes(self.partition.perm.numpy(), partptr, parts, self._train_ordered,
+                                                 self._y_ordered)
+        if loss_rows.size == 0:
             return None
+        nodes, loss_rows, y = torch.from_numpy(nodes), torch.from_numpy(loss_rows), torch.from_numpy(y)
         rowptr, col = csr_numpy(self.ordered)
-        out_ptr, out_col, position = kernels.induced_parts(rowptr, col, self.partition.partptr.numpy(), parts.numpy(),
-                                                           self._col_part, self._base)
-        value = self.ordered.value[torch.from_numpy(position)] if self.ordered.value is not None else None
+        weighted = self.ordered.value is not None
+        out_ptr, out_col, position = kernels.induced_parts(rowptr, col, partptr, parts, self._col_part, self._base,
+                                                           weighted)
+        value = self.ordered.value[torch.from_numpy(position)] if weighted else None
         if self.diag_lambda is None:
             graph = gcn_normalised(out_ptr, out_col, value)
         else:
             graph = diag_enhanced(Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), value, validate=False),
                                   self.diag_lambda)
-        return Batch(take_rows(self.x, nodes), graph, self.y[nodes[loss_rows]], loss_rows=loss_rows, node_ids=nodes)
+        return Batch(take_rows(self.x, nodes), graph, y, loss_rows=loss_rows, node_ids=nodes)
 
     def plan(self, epoch: int) -> list[Tensor]:
         """The epoch's groups of ``batch_size`` shuffled parts."""

@@ -321,43 +321,94 @@ def ppr_topk_sets(rowptr, col, roots, alpha, eps, top_k, p, r, scratch):  # prag
 
 
 @njit(cache=True)
-def induced_parts(rowptr, col, partptr, parts, col_part, base):  # pragma: no cover - jitted
-    """The subgraph induced by the nodes of ``parts`` (int64 ``[q]``, distinct) of a graph
-    renumbered part by part (part ``p`` = nodes ``partptr[p] .. partptr[p + 1] - 1``;
-    ``col_part [nnz]`` the part of every entry's column), as one CSR on its local nodes, part by
-    part in the order of ``parts``, columns ascending within each row. The parts' rows are
-    contiguous and ``col_part`` runs beside ``col``, so everything is read as streams: an entry
-    is kept iff its column's part is in the batch (``base``, int64 ``[num_parts]`` scratch of
-    -1s, left as found, in L1).
+def part_nodes(perm, partptr, parts, is_train, labels):  # pragma: no cover - jitted
+    """The nodes of ``parts`` (int64 ``[q]``) part by part, in the order of ``parts``, where
+    part ``p`` holds ``perm[partptr[p]:partptr[p + 1]]`` (a :class:`~sparsegnn.graph.Partition`);
+    ``is_train`` (bool) and ``labels`` (int64) are ``[N]`` **in part order** (``mask[perm]``), so
+    all three are read as streams.
+
+    Returns ``(nodes, loss_rows, y)``: int64 ``[n]`` global ids, int64 ``[t]`` the batch rows of
+    its training nodes, int64 ``[t]`` their labels."""
+    n = 0
+    t = 0
+    for p in parts:
+        n += partptr[p + 1] - partptr[p]
+        for i in range(partptr[p], partptr[p + 1]):
+            t += is_train[i]
+    nodes = np.empty(n, np.int64)
+    loss_rows = np.empty(t, np.int64)
+    y = np.empty(t, np.int64)
+    k = 0
+    j = 0
+    for p in parts:
+        for i in range(partptr[p], partptr[p + 1]):
+            nodes[k] = perm[i]
+            if is_train[i]:
+                loss_rows[j] = k
+                y[j] = labels[i]
+                j += 1
+            k += 1
+    return nodes, loss_rows, y
+
+
+@njit(cache=True)
+def induced_parts(rowptr, col, partptr, parts, col_part, base, with_position):  # pragma: no cover - jitted
+    """The subgraph induced by the nodes of ``parts`` (int64 ``[q]``, distinct and
+    **ascending**) of a graph renumbered part by part (part ``p`` = nodes ``partptr[p] ..
+    partptr[p + 1] - 1``, each row's columns ascending; ``col_part [nnz]`` the part of every
+    entry's column), as one CSR on its local nodes, part by part. Ascending parts keep ascending
+    columns ascending in local ids, so no row is sorted. The parts' rows are contiguous and
+    ``col_part`` runs beside ``col``, so everything is read as streams: an entry is kept iff its
+    column's part is in the batch (``base``, int64 ``[num_parts]`` scratch of -1s, left as found,
+    in L1). A first pass counts the kept entries (reading ``col_part`` alone), so the output is
+    sized exactly; the second writes them, branch-free (see :func:`induced_ascending`). Both run
+    flat over each part's entries.
 
     Returns ``(rowptr, col, position)``: int64 ``[n + 1]``, ``[m]`` local columns in ``col``'s
-    dtype, int64 ``[m]`` the entry's position in the renumbered CSR."""
+    dtype, int64 ``[m]`` the entry's position in the renumbered CSR (empty unless
+    ``with_position``)."""
     n = 0
-    bound = 0
+    scanned = 0
     for p in parts:
         base[p] = n
         n += partptr[p + 1] - partptr[p]
-        bound += rowptr[partptr[p + 1]] - rowptr[partptr[p]]
-    out_ptr = np.zeros(n + 1, np.int64)
-    out_col = np.empty(bound, col.dtype)
-    out_pos = np.empty(bound, np.int64)
-    at = 0
-    i = 0
+        scanned += rowptr[partptr[p + 1]] - rowptr[partptr[p]]
+    # Flat loops over each part's entries (a part's rows are contiguous): a loop per row of ~10
+    # entries cost 4x the scan in loop exits. kept[k]: kept entries among the batch's first k.
+    kept = np.empty(scanned + 1, np.int64)
+    kept[0] = 0
+    k = 0
+    count = 0
     for p in parts:
+        for e in range(rowptr[partptr[p]], rowptr[partptr[p + 1]]):
+            count += np.int64(base[col_part[e]] >= 0)
+            k += 1
+            kept[k] = count
+    out_ptr = np.empty(n + 1, np.int64)
+    out_ptr[0] = 0
+    i = 0
+    k = 0
+    for p in parts:
+        first = rowptr[partptr[p]]
         for r in range(partptr[p], partptr[p + 1]):
-            start = at
-            for e in range(rowptr[r], rowptr[r + 1]):  # branch-free: see induced_ascending
-                q = col_part[e]
-                b = base[q]
-                out_col[at] = b + col[e] - partptr[q]
-                out_pos[at] = e
-                at += np.int64(b >= 0)
-            sort_columns(out_col, out_pos, start, at, True)
             i += 1
-            out_ptr[i] = at
+            out_ptr[i] = kept[k + rowptr[r + 1] - first]
+        k += rowptr[partptr[p + 1]] - first
+    m = kept[scanned]
+    out_col = np.empty(m + 1, col.dtype)  # + 1: the slot a dropped last entry is written to
+    out_pos = np.empty(m + 1 if with_position else 0, np.int64)
+    at = 0
+    for p in parts:
+        for e in range(rowptr[partptr[p]], rowptr[partptr[p + 1]]):
+            q = col_part[e]
+            b = base[q]
+            out_col[at] = b + col[e] - partptr[q]
+            if with_position:  # the same for every entry: compiled out of the loop
+                out_pos[at] = e
+            at += np.int64(b >= 0)
     for p in parts:
         base[p] = -1
-    return out_ptr, out_col[:at].copy(), out_pos[:at].copy()
+    return out_ptr, out_col[:m], out_pos[:m]
 
 
 @njit(cache=True)
