@@ -645,15 +645,23 @@ def test_induced_ascending_equals_the_induced_union(col_dtype):
     for size in (1, 37, 250, 500):
         nodes = torch.randperm(500, generator=gen)[:size].sort().values.numpy()
         want = kernels.induced_union(rowptr, col, nodes, np.array([0, size]), scratch)
-        got = kernels.induced_ascending(rowptr, col, value, nodes, scratch, True)
+        scanned = int((rowptr[nodes + 1] - rowptr[nodes]).sum())
+        work = (np.empty(scanned, col.dtype), np.empty(scanned, value.dtype), np.empty(scanned, np.int64))
+        count, *got = kernels.induced_ascending(rowptr, col, value, nodes, scratch, True, *work)
+        assert count == scanned
         for a, b in zip(got, want):
             assert np.array_equal(a, b)
         assert np.array_equal(got[3], value[want[2]])  # the values of the kept entries
         assert (scratch == -1).all()
-        unplaced = kernels.induced_ascending(rowptr, col, value, nodes, scratch, False)
+        _, *unplaced = kernels.induced_ascending(rowptr, col, value, nodes, scratch, False, *work[:2], work[2][:0])
         assert unplaced[2].size == 0  # no positions asked for; the rest the same
         for i in (0, 1, 3):
             assert np.array_equal(unplaced[i], got[i])
+        if scanned:  # buffers too small: the count, and nothing else done
+            count, *nothing = kernels.induced_ascending(rowptr, col, value, nodes, scratch, True, *(w[:-1] for w in work))
+            assert count == scanned and nothing[0].tolist() == [0] and nothing[1].size == nothing[3].size == 0
+            assert (scratch == -1).all()
     for with_position in (True, False):
-        empty = kernels.induced_ascending(rowptr, col, value, np.zeros(0, np.int64), scratch, with_position)
+        _, *empty = kernels.induced_ascending(rowptr, col, value, np.zeros(0, np.int64), scratch, with_position,
+                                              *(w[:0] for w in work))
         assert empty[0].tolist() == [0] and empty[1].size == empty[2].size == empty[3].size == 0

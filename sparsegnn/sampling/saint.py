@@ -124,6 +124,7 @@ class GraphSAINT(SampledMethod):
         self.train_local = self.is_train.nonzero().flatten()
         self.train_graph = subgraph(graph, self.pool).graph if train_graph_only else graph
         self._scratch = kernels.node_map(self.pool.numel())
+        self._work: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # induced's buffers, grown as needed
         train_norm = compact(gcn_normalised(*csr_numpy(self.train_graph), self.train_graph.value))
         self.check_sampler(train_norm)
         self.presample(train_norm)
@@ -169,8 +170,17 @@ class GraphSAINT(SampledMethod):
         distinct local ids, as :meth:`sample_nodes` gives them), with each entry's value there
         and, ``with_position``, its position (else ``position`` is empty)."""
         rowptr, col = csr_numpy(self.aggr_graph)
-        arrays = kernels.induced_ascending(rowptr, col, self.aggr_graph.value.numpy(), nodes.numpy(), self._scratch,
-                                           with_position)
+        value = self.aggr_graph.value.numpy()
+        self._work = self._work or (np.empty(0, col.dtype), np.empty(0, value.dtype), np.empty(0, np.int64))
+        scanned, *arrays = kernels.induced_ascending(rowptr, col, value, nodes.numpy(), self._scratch, with_position,
+                                                     *self._work)
+        if scanned > self._work[0].size or (with_position and scanned > self._work[2].size):
+            # the buffers grow to twice the largest batch yet (positions only while pre-sampling)
+            size = 2 * scanned
+            self._work = (np.empty(size, col.dtype), np.empty(size, value.dtype),
+                          np.empty(size if with_position else self._work[2].size, np.int64))
+            scanned, *arrays = kernels.induced_ascending(rowptr, col, value, nodes.numpy(), self._scratch,
+                                                         with_position, *self._work)
         return tuple(torch.from_numpy(a) for a in arrays)
 
     def batch_of(self, nodes: Tensor) -> Batch:
@@ -178,9 +188,9 @@ class GraphSAINT(SampledMethod):
         rowptr, col, _, value = self.induced(nodes)
         graph = Graph(rowptr, col, value, validate=False, norm="saint")
         ids = self.pool[nodes] if self.train_graph is not self.graph else nodes  # the whole graph: local = global
-        rows = self.is_train[nodes].nonzero().flatten()
-        return Batch(take_rows(self.x, ids), graph, self.y[ids[rows]], loss_rows=rows,
-                     loss_weight=self.loss_norm[nodes[rows]], node_ids=ids)
+        rows, y, weight = (torch.from_numpy(a) for a in kernels.training_rows(
+            nodes.numpy(), ids.numpy(), self.is_train.numpy(), self.y.numpy(), self.loss_norm.numpy()))
+        return Batch(take_rows(self.x, ids), graph, y, loss_rows=rows, loss_weight=weight, node_ids=ids)
 
     def plan(self, epoch: int) -> range:
         """``num_steps`` independent draws (each batch's from its own stream)."""
