@@ -632,8 +632,8 @@ def test_sort_rows_sorts_every_row_and_says_where_entries_came_from():
 
 @pytest.mark.parametrize("col_dtype", [torch.int32, torch.int64])
 def test_induced_ascending_equals_the_induced_union(col_dtype):
-    """GraphSAINT's branch-free kernel (ascending nodes) gives induced_union's CSR, entry for
-    entry, and leaves its node map as it found it."""
+    """GraphSAINT's branch-free kernel (ascending nodes, local ids by rank) gives
+    induced_union's CSR, entry for entry."""
     from sparsegnn.sampling import kernels
 
     data = sbm(500, 4, 8.0, num_features=4, seed=3)
@@ -647,21 +647,36 @@ def test_induced_ascending_equals_the_induced_union(col_dtype):
         want = kernels.induced_union(rowptr, col, nodes, np.array([0, size]), scratch)
         scanned = int((rowptr[nodes + 1] - rowptr[nodes]).sum())
         work = (np.empty(scanned, col.dtype), np.empty(scanned, value.dtype), np.empty(scanned, np.int64))
-        count, *got = kernels.induced_ascending(rowptr, col, value, nodes, scratch, True, *work)
+        count, *got = kernels.induced_ascending(rowptr, col, value, nodes, 500, True, *work)
         assert count == scanned
         for a, b in zip(got, want):
             assert np.array_equal(a, b)
         assert np.array_equal(got[3], value[want[2]])  # the values of the kept entries
         assert (scratch == -1).all()
-        _, *unplaced = kernels.induced_ascending(rowptr, col, value, nodes, scratch, False, *work[:2], work[2][:0])
+        _, *unplaced = kernels.induced_ascending(rowptr, col, value, nodes, 500, False, *work[:2], work[2][:0])
         assert unplaced[2].size == 0  # no positions asked for; the rest the same
         for i in (0, 1, 3):
             assert np.array_equal(unplaced[i], got[i])
         if scanned:  # buffers too small: the count, and nothing else done
-            count, *nothing = kernels.induced_ascending(rowptr, col, value, nodes, scratch, True, *(w[:-1] for w in work))
+            count, *nothing = kernels.induced_ascending(rowptr, col, value, nodes, 500, True, *(w[:-1] for w in work))
             assert count == scanned and nothing[0].tolist() == [0] and nothing[1].size == nothing[3].size == 0
-            assert (scratch == -1).all()
     for with_position in (True, False):
-        _, *empty = kernels.induced_ascending(rowptr, col, value, np.zeros(0, np.int64), scratch, with_position,
+        _, *empty = kernels.induced_ascending(rowptr, col, value, np.zeros(0, np.int64), 500, with_position,
                                               *(w[:0] for w in work))
         assert empty[0].tolist() == [0] and empty[1].size == empty[2].size == empty[3].size == 0
+
+
+def test_training_rows_are_the_training_nodes_with_their_labels_and_weights():
+    from sparsegnn.sampling import kernels
+
+    gen = torch.Generator().manual_seed(5)
+    is_train = torch.rand(200, generator=gen) < 0.4
+    labels, weights = torch.randint(0, 7, (1000,), generator=gen), torch.rand(200, generator=gen)
+    nodes = torch.randperm(200, generator=gen)[:90].sort().values
+    ids = nodes * 5  # global ids differ from the sampled graph's
+    rows, y, weight = kernels.training_rows(nodes.numpy(), ids.numpy(), is_train.numpy(), labels.numpy(),
+                                            weights.numpy())
+    want = is_train[nodes].nonzero().flatten()
+    assert torch.equal(torch.from_numpy(rows), want)
+    assert torch.equal(torch.from_numpy(y), labels[ids[want]])
+    assert torch.equal(torch.from_numpy(weight), weights[nodes[want]])

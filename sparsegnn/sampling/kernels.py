@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from ..graph.kernels import sort_columns
-from ..graph.prefetch import DISTANCE, prefetch, prefetch_span
+from ..graph.intrinsics import DISTANCE, popcount, prefetch, prefetch_span
 
 
 def node_map(num_nodes: int) -> np.ndarray:
@@ -157,7 +157,7 @@ def random_walks(rowptr, col, roots, walk_length, seed):  # pragma: no cover - j
     """int64 ``[r, walk_length + 1]``: from every root, ``walk_length`` steps, each to a uniform
     entry of the current row (a node with an empty row stays where it is). The walks advance
     together, one step of every walk at a time, so a step's row reads are independent of one
-    another; each step is a pipeline over the walks (:mod:`sparsegnn.graph.prefetch`): walk
+    another; each step is a pipeline over the walks (:mod:`sparsegnn.graph.intrinsics`): walk
     ``w + 2 DISTANCE``'s ``rowptr`` is prefetched, walk ``w + DISTANCE`` draws its entry and
     prefetches that, and walk ``w`` takes it. The draws happen in walk order, as in a plain loop,
     so the walks depend only on ``seed``."""
@@ -442,7 +442,7 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base, with_position):  
 
 
 @njit(cache=True)
-def induced_ascending(rowptr, col, value, nodes, scratch, with_position, work_col, work_val,
+def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_col, work_val,
                       work_pos):  # pragma: no cover - jitted
     """The subgraph induced by ``nodes`` (int64 ``[n]``, distinct and **ascending**) of a CSR
     whose rows hold ascending columns, on local ids ``0 .. n - 1`` in the order of ``nodes``:
@@ -451,16 +451,18 @@ def induced_ascending(rowptr, col, value, nodes, scratch, with_position, work_co
     ids, so no row is sorted.
 
     The scan reads the rows cold, prefetching ``DISTANCE`` rows ahead
-    (:mod:`sparsegnn.graph.prefetch`), and is branch-free: every scanned entry is written to the
+    (:mod:`sparsegnn.graph.intrinsics`), and is branch-free: every scanned entry is written to the
     ``work_*`` buffers and the write position advances by its membership bit, so a mispredicted
     test never stalls the row reads in flight. The buffers are the caller's, reused from call
     to call (``[>= scanned]`` in ``col``'s / ``value``'s dtype and int64; ``work_pos`` may be
     empty without ``with_position``): fresh memory for every scanned entry page-faults, which
-    cost 5 of 9 ms on walk batches of the power-law graph. A second pass maps the kept columns
-    to local ids.
+    cost 5 of 9 ms on walk batches of the power-law graph. A kept column's local id is its rank
+    among the nodes, counted from membership bits (``num_nodes``: the graph's), so no node map
+    is read.
 
     Returns ``(scanned, rowptr, col, position, value)``: the entries in the batch's rows and
-    :func:`induced_union`'s three (``position`` empty unless ``with_position``) with the kept
+    :func:`induced_union`'s three (local columns in ``col``'s dtype; ``position`` empty unless
+    ``with_position``) with the kept
     entries of ``value`` (``[nnz]``, read beside ``col``: gathering them by position afterwards
     costs a cache miss per entry). Where ``scanned`` exceeds a buffer, nothing else is done (the
     arrays are empty): grow the buffers and call again."""
@@ -475,16 +477,22 @@ def induced_ascending(rowptr, col, value, nodes, scratch, with_position, work_co
         ends[i] = rowptr[nodes[i] + 1]
         scanned += ends[i] - starts[i]
     if scanned > work_col.shape[0] or scanned > work_val.shape[0] or (with_position and scanned > work_pos.shape[0]):
-        return (scanned, np.zeros(1, np.int64), np.empty(0, np.int64), np.empty(0, np.int64),
+        return (scanned, np.zeros(1, np.int64), np.empty(0, work_col.dtype), np.empty(0, np.int64),
                 np.empty(0, value.dtype))
-    member = np.zeros((scratch.shape[0] >> 6) + 1, np.uint64)
+    # Membership bits, and before each 64-bit word the members below it: a member's local id is
+    # its rank among the (ascending) nodes, rank[v >> 6] + the set bits below v in its word, so
+    # no node map is read (N / 8 + N bytes, in L2 where an N-long int32 map is not).
+    words = (num_nodes >> 6) + 1
+    member = np.zeros(words, np.uint64)
     one = np.uint64(1)
     for i in range(n):
-        if i + DISTANCE < n:
-            prefetch(scratch, nodes[i + DISTANCE])
         u = nodes[i]
-        scratch[u] = i
         member[u >> 6] |= one << np.uint64(u & 63)
+    rank = np.empty(words, np.int64)
+    below = 0
+    for w in range(words):
+        rank[w] = below
+        below += popcount(member[w])
     out_ptr = np.zeros(n + 1, np.int64)
     at = 0
     for i in range(n):
@@ -493,19 +501,15 @@ def induced_ascending(rowptr, col, value, nodes, scratch, with_position, work_co
             prefetch_span(value, starts[i + DISTANCE], ends[i + DISTANCE])
         for e in range(starts[i], ends[i]):
             v = col[e]
-            work_col[at] = v
+            word = member[v >> 6]
+            shift = np.uint64(v & 63)
+            work_col[at] = rank[v >> 6] + popcount(word & ((one << shift) - one))
             work_val[at] = value[e]
             if with_position:  # the same for every entry: compiled out of the loop
                 work_pos[at] = e
-            at += np.int64((member[v >> 6] >> np.uint64(v & 63)) & one)
+            at += np.int64((word >> shift) & one)
         out_ptr[i + 1] = at
-    out_col = np.empty(at, np.int64)
-    for k in range(at):
-        if k + DISTANCE < at:
-            prefetch(scratch, work_col[k + DISTANCE])
-        out_col[k] = scratch[work_col[k]]
-    for i in range(n):
-        scratch[nodes[i]] = -1
+    out_col = work_col[:at].copy()
     out_pos = work_pos[:at].copy() if with_position else np.empty(0, np.int64)
     return scanned, out_ptr, out_col, out_pos, work_val[:at].copy()
 

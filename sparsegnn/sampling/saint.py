@@ -123,7 +123,6 @@ class GraphSAINT(SampledMethod):
         self.is_train = train_mask[self.pool]
         self.train_local = self.is_train.nonzero().flatten()
         self.train_graph = subgraph(graph, self.pool).graph if train_graph_only else graph
-        self._scratch = kernels.node_map(self.pool.numel())
         self._work: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # induced's buffers, grown as needed
         train_norm = compact(gcn_normalised(*csr_numpy(self.train_graph), self.train_graph.value))
         self.check_sampler(train_norm)
@@ -172,14 +171,14 @@ class GraphSAINT(SampledMethod):
         rowptr, col = csr_numpy(self.aggr_graph)
         value = self.aggr_graph.value.numpy()
         self._work = self._work or (np.empty(0, col.dtype), np.empty(0, value.dtype), np.empty(0, np.int64))
-        scanned, *arrays = kernels.induced_ascending(rowptr, col, value, nodes.numpy(), self._scratch, with_position,
+        scanned, *arrays = kernels.induced_ascending(rowptr, col, value, nodes.numpy(), self.pool.numel(), with_position,
                                                      *self._work)
         if scanned > self._work[0].size or (with_position and scanned > self._work[2].size):
             # the buffers grow to twice the largest batch yet (positions only while pre-sampling)
             size = 2 * scanned
             self._work = (np.empty(size, col.dtype), np.empty(size, value.dtype),
                           np.empty(size if with_position else self._work[2].size, np.int64))
-            scanned, *arrays = kernels.induced_ascending(rowptr, col, value, nodes.numpy(), self._scratch,
+            scanned, *arrays = kernels.induced_ascending(rowptr, col, value, nodes.numpy(), self.pool.numel(),
                                                          with_position, *self._work)
         return tuple(torch.from_numpy(a) for a in arrays)
 

@@ -1,8 +1,10 @@
-"""``prefetch(array, index)``: a software prefetch of one array element for numba-jitted loops
-(LLVM's ``llvm.prefetch``: a read, into every cache level; it never faults, and does nothing
-else).
+"""LLVM intrinsics for the numba-jitted kernels, which numba does not expose:
 
-Why: a loop over rows spread over a graph larger than the cache (a sampled batch's rows) waits
+- ``prefetch(array, index)``: a software prefetch of one array element (``llvm.prefetch``: a
+  read, into every cache level; it never faults, and does nothing else); ``prefetch_span``.
+- ``popcount(word)``: the set bits of a uint64 (``llvm.ctpop``: one instruction).
+
+Why prefetch: a loop over rows spread over a graph larger than the cache (a sampled batch's rows) waits
 on a cold read of each row, and the core's out-of-order window holds only a row or two of work,
 so about two reads are in flight at a time. Asking for the row ``D`` rows ahead keeps ``D`` in
 flight instead. On the SBM of 10^6 nodes, GraphSAINT's induced-subgraph scan of 8,000 random
@@ -45,6 +47,20 @@ def prefetch(typingctx, array, index):  # pragma: no cover - compiled into jitte
         return context.get_dummy_value()
 
     return types.void(array, index), codegen
+
+
+@intrinsic
+def popcount(typingctx, word):  # pragma: no cover - compiled into jitted callers
+    """The number of set bits of a uint64 ``word``, as int64."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64]), "llvm.ctpop.i64")
+        return builder.call(function, [args[0]])
+
+    return types.int64(word), codegen
 
 
 @njit(cache=True)

@@ -1,5 +1,6 @@
-"""``sparsegnn.graph.prefetch``: the software prefetch compiles for every array the kernels
-prefetch from and changes no result; the pipelined kernels built on it equal plain loops."""
+"""``sparsegnn.graph.intrinsics``: the software prefetch compiles for every array the kernels
+prefetch from and changes no result; popcount counts bits; the pipelined kernels built on them
+equal plain loops."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from sparsegnn.graph.prefetch import DISTANCE, prefetch, prefetch_span
+from sparsegnn.graph.intrinsics import DISTANCE, popcount, prefetch, prefetch_span
 
 
 @njit
@@ -52,6 +53,26 @@ def test_prefetch_rejects_what_it_cannot_address():
         two_dimensional(np.zeros((2, 2)))
     with pytest.raises(TypingError):
         float_index(np.zeros(4))
+
+
+@njit
+def _popcounts(words):
+    out = np.empty(words.shape[0], np.int64)
+    for i in range(words.shape[0]):
+        out[i] = popcount(words[i])
+    return out
+
+
+def test_popcount_counts_the_set_bits():
+    words = np.array([0, 1, 2**63, 2**64 - 1, 0xF0F0, 12345678987654321], np.uint64)
+    assert _popcounts(words).tolist() == [bin(int(w)).count("1") for w in words]
+
+    @njit
+    def signed(word):
+        return popcount(word)
+
+    with pytest.raises(TypingError):
+        signed(5)
 
 
 @njit
