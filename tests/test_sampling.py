@@ -603,6 +603,35 @@ def test_induced_parts_of_the_renumbered_graph_equal_the_induced_union():
             assert (base == -1).all() and (scratch == -1).all()
 
 
+@pytest.mark.parametrize("with_loops", [False, True])
+def test_induced_parts_gcn_equals_cutting_then_normalising(with_loops):
+    """ClusterGCN's fused kernel gives gcn_normalised's batch graph bit for bit, rows that hold
+    their loop and rows that get one alike."""
+    from sparsegnn.graph import partition
+    from sparsegnn.sampling import kernels
+
+    graph = sbm(400, 4, 6.0, num_features=4, seed=2).graph
+    if with_loops:  # a third of the nodes keep a loop of their own
+        nodes = torch.arange(0, 400, 3)
+        row = torch.cat([graph.row_index(), nodes])
+        graph = Graph.from_coo(row, torch.cat([graph.col.long(), nodes]), None, 400, 400)
+    part = partition(graph, 12)
+    ordered = graph.permute(part.perm).to_index_dtype(torch.int32)
+    rowptr, col = ordered.rowptr.numpy(), ordered.col.numpy().copy()
+    sort_rows(rowptr, col)
+    loops = kernels.self_loops(rowptr, col)
+    assert loops.max() == int(with_loops)
+    part_of = np.repeat(np.arange(12, dtype=np.int16), part.sizes().numpy())[col]
+    base = np.full(12, -1, np.int64)
+    for parts in (np.array([0, 3, 7]), np.array([11]), np.arange(12)):
+        out_ptr, out_col, _ = kernels.induced_parts(rowptr, col, part.partptr.numpy(), parts, part_of, base, False)
+        want = gcn_normalised(out_ptr, out_col, None)
+        got = kernels.induced_parts_gcn(rowptr, col, part.partptr.numpy(), parts, part_of, base, loops)
+        assert np.array_equal(got[0], want.rowptr.numpy()) and np.array_equal(got[1], want.col.numpy())
+        assert np.array_equal(got[2], want.value.numpy())  # bit for bit
+        assert (base == -1).all()
+
+
 def test_part_nodes_are_the_parts_nodes_with_their_training_rows():
     from sparsegnn.graph import partition
     from sparsegnn.sampling import kernels

@@ -114,6 +114,10 @@ class ClusterGCN(SampledMethod):
         self._base = np.full(self.num_parts, -1, np.int64)
         self._train_ordered = train_mask[self.partition.perm].numpy()
         self._y_ordered = y[self.partition.perm].numpy()
+        # unweighted, GCN-normalised batches (each loop stored at most once): cut and normalised
+        # in one kernel; otherwise cut, then normalised (or diagonally enhanced) on their own
+        loops = kernels.self_loops(rowptr, col) if ordered.value is None and diag_lambda is None else None
+        self._loops = loops if loops is not None and (loops.size == 0 or loops.max() <= 1) else None
 
     @property
     def eval_graph(self) -> Graph:
@@ -134,6 +138,12 @@ class ClusterGCN(SampledMethod):
             return None
         nodes, loss_rows, y = torch.from_numpy(nodes), torch.from_numpy(loss_rows), torch.from_numpy(y)
         rowptr, col = csr_numpy(self.ordered)
+        if self._loops is not None:  # GCN's normalisation in the cutting kernel itself
+            out_ptr, out_col, value = kernels.induced_parts_gcn(rowptr, col, partptr, parts, self._col_part, self._base,
+                                                                self._loops)
+            graph = Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), torch.from_numpy(value),
+                          validate=False, norm="gcn")
+            return Batch(take_rows(self.x, nodes), graph, y, loss_rows=loss_rows, node_ids=nodes)
         weighted = self.ordered.value is not None
         out_ptr, out_col, position = kernels.induced_parts(rowptr, col, partptr, parts, self._col_part, self._base,
                                                            weighted)

@@ -442,6 +442,85 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base, with_position):  
 
 
 @njit(cache=True)
+def self_loops(rowptr, col):  # pragma: no cover - jitted
+    """int32 ``[N]``: the entries ``i -> i`` that row ``i`` of a square CSR holds."""
+    loops = np.zeros(rowptr.shape[0] - 1, np.int32)
+    for i in range(rowptr.shape[0] - 1):
+        for e in range(rowptr[i], rowptr[i + 1]):
+            loops[i] += np.int32(col[e] == i)
+    return loops
+
+
+@njit(cache=True)
+def induced_parts_gcn(rowptr, col, partptr, parts, col_part, base, loops):  # pragma: no cover - jitted
+    """:func:`induced_parts` (no weights) normalised as GCN's ``D^-1/2 (A + I) D^-1/2`` with the
+    batch's own degrees, in one kernel: what ``common.gcn_normalised`` makes of it, bit for
+    bit, without its three passes over the batch (0.4 ms of a 1.8 ms batch of the SBM).
+    ``loops`` (int32 ``[N]``, at most 1 each: :func:`self_loops` of the part-ordered graph)
+    says which rows hold their loop already; the others get one, in column order. The count
+    pass gives every row's degree (its kept entries, its loop once), so the write pass writes
+    the final values.
+
+    Returns ``(rowptr, col, value)``: int64 ``[n + 1]``, ``[m]`` local columns in ``col``'s
+    dtype, float32 ``[m]``."""
+    n = 0
+    scanned = 0
+    for p in parts:
+        base[p] = n
+        n += partptr[p + 1] - partptr[p]
+        scanned += rowptr[partptr[p + 1]] - rowptr[partptr[p]]
+    kept = np.empty(scanned + 1, np.int64)  # kept[k]: kept entries among the batch's first k
+    kept[0] = 0
+    k = 0
+    count = 0
+    for p in parts:
+        for e in range(rowptr[partptr[p]], rowptr[partptr[p + 1]]):
+            count += np.int64(base[col_part[e]] >= 0)
+            k += 1
+            kept[k] = count
+    out_ptr = np.empty(n + 1, np.int64)
+    out_ptr[0] = 0
+    dinv = np.empty(n, np.float32)
+    one = np.float32(1.0)
+    i = 0
+    k = 0
+    for p in parts:
+        first = rowptr[partptr[p]]
+        for r in range(partptr[p], partptr[p + 1]):
+            row_kept = kept[k + rowptr[r + 1] - first] - kept[k + rowptr[r] - first]
+            dinv[i] = one / np.sqrt(np.float32(row_kept - loops[r] + 1))  # the loop's weight 1, once
+            out_ptr[i + 1] = out_ptr[i] + row_kept + 1 - loops[r]
+            i += 1
+        k += rowptr[partptr[p + 1]] - first
+    m = out_ptr[n]
+    out_col = np.empty(m + 1, col.dtype)  # + 1: the slot a dropped last entry is written to
+    out_value = np.empty(m, np.float32)
+    i = 0
+    for p in parts:
+        for r in range(partptr[p], partptr[p + 1]):
+            start = out_ptr[i]
+            at = start
+            for e in range(rowptr[r], rowptr[r + 1]):  # branch-free, see induced_ascending
+                q = col_part[e]
+                b = base[q]
+                out_col[at] = b + col[e] - partptr[q]
+                at += np.int64(b >= 0)
+            if loops[r] == 0:  # the loop, in column order
+                j = at
+                while j > start and out_col[j - 1] > i:
+                    out_col[j] = out_col[j - 1]
+                    j -= 1
+                out_col[j] = i
+            d = dinv[i]
+            for j in range(start, out_ptr[i + 1]):
+                out_value[j] = d * one * dinv[out_col[j]]
+            i += 1
+    for p in parts:
+        base[p] = -1
+    return out_ptr, out_col[:m], out_value
+
+
+@njit(cache=True)
 def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_col, work_val,
                       work_pos):  # pragma: no cover - jitted
     """The subgraph induced by ``nodes`` (int64 ``[n]``, distinct and **ascending**) of a CSR
