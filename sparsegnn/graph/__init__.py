@@ -5,6 +5,8 @@
 - :func:`partition` (``partition.py``): METIS parts (:class:`Partition`).
 - :func:`subgraph`, :func:`k_hop` (``subgraph.py``): node-induced subgraphs, k-hop balls.
 - :func:`rcm_order`, :func:`metis_order` (``order.py``): node orders for :meth:`Graph.permute`.
+- ``kernels.py``: the container's compiled loops; ``intrinsics.py``: ``prefetch`` and ``popcount``
+  for numba kernels; ``hugepages.py``: ``back_with_huge_pages`` for arrays read all over.
 """
 
 from .container import Graph

@@ -2,7 +2,9 @@
 on its inputs and ``seed``): draws from a fixed distribution by an alias table; neighbour
 sampling without replacement, hop by hop; random walks;
 per-root k-hop and PPR node sets; the disjoint union of node-induced subgraphs; and GCN's
-normalisation of a batch graph in one pass.
+normalisation of a batch graph in one pass. Loops over rows spread all over the graph prefetch
+the rows they will read (:mod:`sparsegnn.graph.intrinsics`); the samplers keep those graphs on
+huge pages (:mod:`sparsegnn.graph.hugepages`).
 
 Every kernel takes a CSR ``rowptr`` (int64 ``[N + 1]``) and ``col`` (int32 or int64 ``[nnz]``:
 numba compiles each once); "the
@@ -382,6 +384,31 @@ def training_rows(nodes, ids, is_train, labels, weights):  # pragma: no cover - 
 
 
 @njit(cache=True)
+def _kept_in_parts(rowptr, partptr, parts, col_part, base):  # pragma: no cover - jitted
+    """The first pass of :func:`induced_parts`: sets ``base[p]`` (part ``p``'s first local id)
+    and returns ``(n, kept)``: the batch's node count and int64 ``kept[k]``, the kept entries
+    among the batch's first ``k`` scanned ones (``[scanned + 1]``). Flat over each part's
+    entries (a part's rows are contiguous): a loop per row of ~10 entries cost 4x the scan in
+    loop exits."""
+    n = 0
+    scanned = 0
+    for p in parts:
+        base[p] = n
+        n += partptr[p + 1] - partptr[p]
+        scanned += rowptr[partptr[p + 1]] - rowptr[partptr[p]]
+    kept = np.empty(scanned + 1, np.int64)
+    kept[0] = 0
+    k = 0
+    count = 0
+    for p in parts:
+        for e in range(rowptr[partptr[p]], rowptr[partptr[p + 1]]):
+            count += np.int64(base[col_part[e]] >= 0)
+            k += 1
+            kept[k] = count
+    return n, kept
+
+
+@njit(cache=True)
 def induced_parts(rowptr, col, partptr, parts, col_part, base, with_position):  # pragma: no cover - jitted
     """The subgraph induced by the nodes of ``parts`` (int64 ``[q]``, distinct and
     **ascending**) of a graph renumbered part by part (part ``p`` = nodes ``partptr[p] ..
@@ -397,23 +424,8 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base, with_position):  
     Returns ``(rowptr, col, position)``: int64 ``[n + 1]``, ``[m]`` local columns in ``col``'s
     dtype, int64 ``[m]`` the entry's position in the renumbered CSR (empty unless
     ``with_position``)."""
-    n = 0
-    scanned = 0
-    for p in parts:
-        base[p] = n
-        n += partptr[p + 1] - partptr[p]
-        scanned += rowptr[partptr[p + 1]] - rowptr[partptr[p]]
-    # Flat loops over each part's entries (a part's rows are contiguous): a loop per row of ~10
-    # entries cost 4x the scan in loop exits. kept[k]: kept entries among the batch's first k.
-    kept = np.empty(scanned + 1, np.int64)
-    kept[0] = 0
-    k = 0
-    count = 0
-    for p in parts:
-        for e in range(rowptr[partptr[p]], rowptr[partptr[p + 1]]):
-            count += np.int64(base[col_part[e]] >= 0)
-            k += 1
-            kept[k] = count
+    n, kept = _kept_in_parts(rowptr, partptr, parts, col_part, base)
+    scanned = kept.shape[0] - 1
     out_ptr = np.empty(n + 1, np.int64)
     out_ptr[0] = 0
     i = 0
@@ -442,6 +454,21 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base, with_position):  
 
 
 @njit(cache=True)
+def _row_spans(rowptr, nodes):  # pragma: no cover - jitted
+    """``(starts, ends)``, int64 ``[n]``: where the rows of ``nodes`` begin and end, read with
+    ``rowptr`` prefetched ``DISTANCE`` nodes ahead (the nodes lie all over the graph)."""
+    n = nodes.shape[0]
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    for i in range(n):
+        if i + DISTANCE < n:
+            prefetch(rowptr, nodes[i + DISTANCE])
+        starts[i] = rowptr[nodes[i]]
+        ends[i] = rowptr[nodes[i] + 1]
+    return starts, ends
+
+
+@njit(cache=True)
 def self_loops(rowptr, col):  # pragma: no cover - jitted
     """int32 ``[N]``: the entries ``i -> i`` that row ``i`` of a square CSR holds."""
     loops = np.zeros(rowptr.shape[0] - 1, np.int32)
@@ -463,21 +490,7 @@ def induced_parts_gcn(rowptr, col, partptr, parts, col_part, base, loops):  # pr
 
     Returns ``(rowptr, col, value)``: int64 ``[n + 1]``, ``[m]`` local columns in ``col``'s
     dtype, float32 ``[m]``."""
-    n = 0
-    scanned = 0
-    for p in parts:
-        base[p] = n
-        n += partptr[p + 1] - partptr[p]
-        scanned += rowptr[partptr[p + 1]] - rowptr[partptr[p]]
-    kept = np.empty(scanned + 1, np.int64)  # kept[k]: kept entries among the batch's first k
-    kept[0] = 0
-    k = 0
-    count = 0
-    for p in parts:
-        for e in range(rowptr[partptr[p]], rowptr[partptr[p + 1]]):
-            count += np.int64(base[col_part[e]] >= 0)
-            k += 1
-            kept[k] = count
+    n, kept = _kept_in_parts(rowptr, partptr, parts, col_part, base)
     out_ptr = np.empty(n + 1, np.int64)
     out_ptr[0] = 0
     dinv = np.empty(n, np.float32)
@@ -546,15 +559,8 @@ def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_
     costs a cache miss per entry). Where ``scanned`` exceeds a buffer, nothing else is done (the
     arrays are empty): grow the buffers and call again."""
     n = nodes.shape[0]
-    starts = np.empty(n, np.int64)
-    ends = np.empty(n, np.int64)
-    scanned = 0
-    for i in range(n):
-        if i + DISTANCE < n:
-            prefetch(rowptr, nodes[i + DISTANCE])
-        starts[i] = rowptr[nodes[i]]
-        ends[i] = rowptr[nodes[i] + 1]
-        scanned += ends[i] - starts[i]
+    starts, ends = _row_spans(rowptr, nodes)
+    scanned = (ends - starts).sum()
     if scanned > work_col.shape[0] or scanned > work_val.shape[0] or (with_position and scanned > work_pos.shape[0]):
         return (scanned, np.zeros(1, np.int64), np.empty(0, work_col.dtype), np.empty(0, np.int64),
                 np.empty(0, value.dtype))
@@ -602,15 +608,8 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch):  # pragma: no cover - j
     Returns ``(rowptr, col, position)``: int64 ``[n + 1]``, int64 ``[m]`` local columns, int64
     ``[m]`` the parent CSR position of every entry."""
     n = nodes.shape[0]
-    starts = np.empty(n, np.int64)
-    ends = np.empty(n, np.int64)
-    bound = 0
-    for i in range(n):
-        if i + DISTANCE < n:
-            prefetch(rowptr, nodes[i + DISTANCE])
-        starts[i] = rowptr[nodes[i]]
-        ends[i] = rowptr[nodes[i] + 1]
-        bound += ends[i] - starts[i]
+    starts, ends = _row_spans(rowptr, nodes)
+    bound = (ends - starts).sum()
     out_ptr = np.zeros(n + 1, np.int64)
     out_col = np.empty(bound, np.int64)  # one pass: kept entries written as rows are scanned
     out_pos = np.empty(bound, np.int64)
