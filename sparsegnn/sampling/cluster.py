@@ -99,7 +99,6 @@ class ClusterGCN(SampledMethod):
             raise ValueError(f"diag_lambda: expected None or a number >= 0, got {diag_lambda!r}")
         self.diag_lambda = diag_lambda
         self.partition = cached_partition(graph, self.num_parts, cache_dir, recursive)
-        self.train_mask = train_mask
         # The graph renumbered part by part (one more CSR, int32 columns, each row's columns
         # ascending), the part of every entry's column (int16 up to 32,767 parts), and the labels
         # and training mask in part order: a batch reads its parts' rows and nodes as streams.

@@ -326,11 +326,11 @@ def ppr_topk_sets(rowptr, col, roots, alpha, eps, top_k, p, r, scratch):  # prag
 def part_nodes(perm, partptr, parts, is_train, labels):  # pragma: no cover - jitted
     """The nodes of ``parts`` (int64 ``[q]``) part by part, in the order of ``parts``, where
     part ``p`` holds ``perm[partptr[p]:partptr[p + 1]]`` (a :class:`~sparsegnn.graph.Partition`);
-    ``is_train`` (bool) and ``labels`` (int64) are ``[N]`` **in part order** (``mask[perm]``), so
-    all three are read as streams.
+    ``is_train`` (bool) and ``labels`` are ``[N]`` **in part order** (``mask[perm]``), so all
+    three are read as streams.
 
     Returns ``(nodes, loss_rows, y)``: int64 ``[n]`` global ids, int64 ``[t]`` the batch rows of
-    its training nodes, int64 ``[t]`` their labels."""
+    its training nodes, ``[t]`` their labels (``labels``' dtype)."""
     n = 0
     t = 0
     for p in parts:
@@ -339,7 +339,7 @@ def part_nodes(perm, partptr, parts, is_train, labels):  # pragma: no cover - ji
             t += is_train[i]
     nodes = np.empty(n, np.int64)
     loss_rows = np.empty(t, np.int64)
-    y = np.empty(t, np.int64)
+    y = np.empty(t, labels.dtype)
     k = 0
     j = 0
     for p in parts:
