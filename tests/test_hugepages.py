@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import torch
 
-from sparsegnn.graph.hugepages import MIN_BYTES, back_with_huge_pages, huge_page_bytes
+from sparsegnn.graph.hugepages import MIN_BYTES, back_with_huge_pages
+
+
+def huge_page_bytes() -> int:
+    """This process's resident memory on transparent huge pages (``AnonHugePages``), in bytes."""
+    with open("/proc/self/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def test_huge_pages_keep_the_values():

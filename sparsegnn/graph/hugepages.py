@@ -57,17 +57,3 @@ def back_with_huge_pages(*tensors: Tensor | None, min_bytes: int = MIN_BYTES) ->
         if madvise(lo, hi - lo, _MADV_HUGEPAGE) == 0 and madvise(lo, hi - lo, _MADV_COLLAPSE) == 0:
             done += hi - lo
     return done
-
-
-def huge_page_bytes() -> int:
-    """This process's resident memory on transparent huge pages (``AnonHugePages`` of
-    ``/proc/self/smaps_rollup``), in bytes; 0 where the file is missing."""
-    try:
-        with open("/proc/self/smaps_rollup") as rollup:
-            for line in rollup:
-                if line.startswith("AnonHugePages:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
