@@ -566,7 +566,7 @@ def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_
                 np.empty(0, value.dtype))
     # Membership bits, and before each 64-bit word the members below it: a member's local id is
     # its rank among the (ascending) nodes, rank[v >> 6] + the set bits below v in its word, so
-    # no node map is read (N / 8 + N bytes, in L2 where an N-long int32 map is not).
+    # no node map is read (N / 4 bytes for both, in L2 where an N-long int32 map is not).
     words = (num_nodes >> 6) + 1
     member = np.zeros(words, np.uint64)
     one = np.uint64(1)
