@@ -123,10 +123,11 @@ class LayerStack(torch.nn.Module):
         graphs = graph if isinstance(graph, list) else [graph] * self.num_layers
         if len(graphs) != self.num_layers:
             raise ValueError(f"graph: expected one graph per layer ({self.num_layers}), got {len(graphs)}")
-        hidden = []
+        hidden = []  # kept only when asked: at inference each layer's output is freed by the next
         for i in range(self.num_layers):
             x = self.layer(i, x, graphs[i], edge_weight)
-            hidden.append(x)
+            if return_hidden:
+                hidden.append(x)
         return (x, hidden) if return_hidden else x
 
     def param_groups(self, weight_decay: float, first_layer_only: bool = False) -> list[dict]:
