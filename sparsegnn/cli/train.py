@@ -44,6 +44,7 @@ QUANT_MODELS = ("gcn", "sage", "egc", "mlp")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..sampling import METHODS, PAPER_DEFAULTS
+    from ..sampling.layerwise import EVALUATIONS
     from ..train import MODELS
 
     train = sub.add_parser(
@@ -87,6 +88,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           help="shadow-ppr: nodes per subgraph (the target and the highest PPR scores)")
     sampling.add_argument("--history-dtype", default=None, choices=("float32", "float16", "bfloat16", "int8"),
                           help="gas: storage of the historical embeddings")
+    sampling.add_argument("--evaluation", choices=EVALUATIONS, default=None,
+                          help="cluster, saint-*, neighbor: evaluate with one full-graph forward, layer by layer over "
+                               "blocks of rows (memory of two layers' outputs), or auto (default: layer by layer "
+                               "when the full forward would not fit in the memory left)")
     sampling.add_argument("--workers", type=non_negative_int, default=0,
                           help="worker processes making the batches (default 0: this process; the batches are "
                                "the same either way)")
@@ -136,7 +141,7 @@ def _progress_bar(total: int, enabled: bool | None):
 
 
 SAMPLER_OPTIONS = ("num_parts", "batch_size", "walk_length", "sample_coverage", "num_neighbors", "depth", "top_k",
-                   "history_dtype")
+                   "history_dtype", "evaluation")
 
 
 def _sampler_options(args: argparse.Namespace) -> dict:
@@ -166,6 +171,9 @@ def _sampler(args: argparse.Namespace, data, r):
             flag = "saint-graph" if first == "train_graph_only" else first.replace("_", "-")
             raise UsageError(f"--{flag}: a sampler option, but --method is full")
         return None
+    if args.evaluation is not None and args.method in ("shadow", "shadow-ppr", "gas"):
+        raise UsageError(f"--evaluation: for cluster, saint-* and neighbor, got --method {args.method} (shadow "
+                         "evaluates each node on its own subgraph, gas layer by layer through its histories)")
     if args.saint_graph is not None and not args.method.startswith("saint"):
         raise UsageError(f"--saint-graph: for the saint-* methods, got --method {args.method}")
     if args.model not in SAMPLER_MODELS:

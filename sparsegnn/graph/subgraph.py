@@ -124,3 +124,45 @@ def k_hop(graph: Graph, seeds: Tensor, k: int) -> tuple[Tensor, Tensor]:
         hops.append(torch.full_like(new, hop))
         frontier = new
     return torch.cat(found), torch.cat(hops)
+
+
+def _check_rows(graph: Graph, start: int, stop: int) -> None:
+    if not graph.is_square:
+        raise ValueError(f"graph: expected a square graph, got shape {graph.shape}")
+    if not 0 <= start < stop <= graph.num_nodes:
+        raise ValueError(f"start, stop: expected 0 <= start < stop <= {graph.num_nodes}, got {start}, {stop}")
+
+
+def row_block(graph: Graph, start: int, stop: int) -> Graph:
+    """Rows ``start .. stop - 1`` of the square ``graph`` as a ``[stop - start, N]`` graph over
+    all its columns: views of the graph's columns and values (no copy), its ``norm`` tag kept."""
+    _check_rows(graph, start, stop)
+    first, last = int(graph.rowptr[start]), int(graph.rowptr[stop])
+    value = graph.value[first:last] if graph.value is not None else None
+    return Graph(graph.rowptr[start:stop + 1] - first, graph.col[first:last], value, graph.num_cols, validate=False,
+                 norm=graph.norm)
+
+
+def row_block_halo(graph: Graph, start: int, stop: int) -> tuple[Graph, Tensor]:
+    """``(block, node_ids)``: rows ``start .. stop - 1`` of the square ``graph`` as a
+    ``[t, t + h]`` graph (``t = stop - start``) over those rows' own nodes and their 1-hop halo.
+
+    Columns ``0 .. t - 1`` are the nodes ``start .. stop - 1`` (targets first, as a layer's
+    rectangular input expects), ``t ..`` the halo: every other column of the rows, ascending.
+    Every entry of the rows is kept, in the graph's order within each row, with its value (a
+    view: no copy) and the graph's ``norm`` tag, so the block aggregates exactly as the full
+    graph does on these rows. ``node_ids``: int64 ``[t + h]``, the global id of every column.
+    """
+    _check_rows(graph, start, stop)
+    first, last = int(graph.rowptr[start]), int(graph.rowptr[stop])
+    cols = graph.col[first:last].long()
+    outside = (cols < start) | (cols >= stop)
+    halo, inverse = torch.unique(cols[outside], return_inverse=True)
+    t = stop - start
+    local = cols - start
+    local[outside] = t + inverse
+    value = graph.value[first:last] if graph.value is not None else None
+    block = Graph(graph.rowptr[start:stop + 1] - first, local.to(graph.col.dtype), value, t + halo.numel(),
+                  validate=False, norm=graph.norm)
+    node_ids = torch.cat([torch.arange(start, stop, device=graph.device), halo])
+    return block, node_ids

@@ -36,6 +36,12 @@ class Conv(torch.nn.Module):
         aggr_kwargs (dict, optional): must be empty: the aggregations take no options.
     """
 
+    #: whether the layer reads its targets' own rows of ``x`` (``x[:rows]`` with a rectangular
+    #: graph: SAGE's root weight, EGC's combination weights) beyond the rows the graph's entries
+    #: gather; one that does not (GCN, whose self loops are entries) may take all ``N`` rows of
+    #: ``x`` with any block of the graph's rows (:mod:`sparsegnn.sampling.layerwise`)
+    reads_target_rows = True
+
     def __init__(
         self,
         *,

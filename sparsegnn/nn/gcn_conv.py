@@ -89,6 +89,8 @@ class GCNConv(Conv):
         - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
     """
 
+    reads_target_rows = False
+
     def __init__(
         self,
         in_channels: int,

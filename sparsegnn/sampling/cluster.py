@@ -67,7 +67,7 @@ class ClusterGCN(SampledMethod):
     """ClusterGCN's batches of METIS parts.
 
     Args:
-        x, graph, y, train_mask, seed, num_workers: as
+        x, graph, y, train_mask, seed, num_workers, evaluation: as
             :class:`~sparsegnn.sampling.common.SampledMethod`.
         num_parts: METIS parts, in ``[1, N]`` (paper, Reddit: 1500).
         batch_size: parts per batch, ``q`` (paper, Reddit: 20).
@@ -92,8 +92,9 @@ class ClusterGCN(SampledMethod):
         recursive: bool = False,
         seed: int = 0,
         num_workers: int = 0,
+        evaluation: str = "auto",
     ) -> None:
-        super().__init__(x, graph, y, train_mask, seed, num_workers)
+        super().__init__(x, graph, y, train_mask, seed, num_workers, evaluation)
         self.num_parts, self.batch_size = check_parts(graph, num_parts, batch_size)
         if diag_lambda is not None and not diag_lambda >= 0:
             raise ValueError(f"diag_lambda: expected None or a number >= 0, got {diag_lambda!r}")

@@ -22,6 +22,7 @@ from torch import Tensor
 from ..graph import Graph
 from ..graph.container import compiled_gcn_norm
 from ..train import Batch, Method, seed_everything
+from .layerwise import EVALUATIONS, full_forward_fits, layerwise_forward
 
 #: streams of :func:`rng` (an epoch ``e`` uses ``(EPOCH, e)``)
 PRESAMPLE, EPOCH, EVAL = 0, 1, 2
@@ -143,6 +144,12 @@ class SampledMethod(Method):
         num_workers: worker processes making the batches (0: this process; PyG's name). Each
             worker's global generators are seeded from ``seed`` and its id; the batches do not
             depend on them.
+        evaluation: how :meth:`predict` runs the model over the whole graph: ``"full"``, one
+            full-graph forward; ``"layerwise"``, layer by layer over blocks of rows
+            (:func:`~sparsegnn.sampling.layerwise.layerwise_forward`: memory of two layers'
+            outputs and one block); ``"auto"`` (default), layer by layer only when the full
+            forward would not fit in the memory left
+            (:func:`~sparsegnn.sampling.layerwise.full_forward_fits`).
 
     Subclasses say what an epoch's batches are (:meth:`plan`: cheap descriptions such as seed
     ids, drawn from the epoch's stream) and how one is made (:meth:`make_batch`).
@@ -155,7 +162,7 @@ class SampledMethod(Method):
     aggregates_first = True
 
     def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, seed: int = 0,
-                 num_workers: int = 0) -> None:
+                 num_workers: int = 0, evaluation: str = "auto") -> None:
         if not isinstance(graph, Graph) or not graph.is_square:
             raise ValueError("graph: expected a square sparsegnn.Graph")
         if x.size(0) != graph.num_nodes or y.shape != (graph.num_nodes,):
@@ -164,6 +171,9 @@ class SampledMethod(Method):
         self.train_ids = training_nodes(train_mask, graph.num_nodes)
         self.seed = check_int("seed", seed, 0)
         self.num_workers = check_int("num_workers", num_workers, 0)
+        if evaluation not in EVALUATIONS:
+            raise ValueError(f"evaluation: expected one of {EVALUATIONS}, got {evaluation!r}")
+        self.evaluation = evaluation
         self.rank, self.world = 0, 1
 
     @property
@@ -202,4 +212,9 @@ class SampledMethod(Method):
         seed_everything(self.seed * 1000 + worker_id)
 
     def predict(self, model: torch.nn.Module) -> Tensor:
-        return model(self.x, self.eval_graph)
+        graph = self.eval_graph
+        if self.evaluation == "layerwise" or (
+            self.evaluation == "auto" and not full_forward_fits(model, graph.num_nodes, self.x.dtype.itemsize)
+        ):
+            return layerwise_forward(model, self.x, graph)
+        return model(self.x, graph)

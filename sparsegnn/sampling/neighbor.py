@@ -55,7 +55,7 @@ class NeighborSampling(SampledMethod):
     """GraphSAGE-style fan-out sampling around training seeds.
 
     Args:
-        x, graph, y, train_mask, seed, num_workers: as
+        x, graph, y, train_mask, seed, num_workers, evaluation: as
             :class:`~sparsegnn.sampling.common.SampledMethod`.
         num_neighbors: fan-out per hop, ints ``>= 1`` or ``-1`` (default ``[25, 10]``, the
             GraphSAGE paper's ``S1, S2``); one hop per model layer.
@@ -84,8 +84,9 @@ class NeighborSampling(SampledMethod):
         trim: bool | None = None,
         seed: int = 0,
         num_workers: int = 0,
+        evaluation: str = "auto",
     ) -> None:
-        super().__init__(x, graph, y, train_mask, seed, num_workers)
+        super().__init__(x, graph, y, train_mask, seed, num_workers, evaluation)
         self.num_neighbors = check_fanouts("num_neighbors", num_neighbors)
         self.batch_size = check_int("batch_size", batch_size)
         if norm not in NORMS:

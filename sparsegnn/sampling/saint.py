@@ -77,7 +77,7 @@ class GraphSAINT(SampledMethod):
     """The GraphSAINT method; subclasses say how a node set is sampled (:meth:`sample_nodes`).
 
     Args:
-        x, graph, y, train_mask, seed, num_workers: as
+        x, graph, y, train_mask, seed, num_workers, evaluation: as
             :class:`~sparsegnn.sampling.common.SampledMethod`.
         batch_size: the sampler's budget (see the module docstring).
         sample_coverage: pre-sample until the sampled node count reaches this multiple of the
@@ -113,8 +113,9 @@ class GraphSAINT(SampledMethod):
         train_graph_only: bool = True,
         seed: int = 0,
         num_workers: int = 0,
+        evaluation: str = "auto",
     ) -> None:
-        super().__init__(x, graph, y, train_mask, seed, num_workers)
+        super().__init__(x, graph, y, train_mask, seed, num_workers, evaluation)
         self.batch_size = check_int("batch_size", batch_size)
         if not isinstance(sample_coverage, (int, float)) or not sample_coverage >= 1:
             raise ValueError(f"sample_coverage: expected a number >= 1, got {sample_coverage!r}")
@@ -205,9 +206,9 @@ class GraphSAINTNodeSampler(GraphSAINT):
 
     def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 8000,
                  sample_coverage: float = 100, num_steps: int | None = None, train_graph_only: bool = True,
-                 seed: int = 0, num_workers: int = 0) -> None:
+                 seed: int = 0, num_workers: int = 0, evaluation: str = "auto") -> None:
         super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
-                         num_workers)
+                         num_workers, evaluation)
 
     def check_sampler(self, train_norm: Graph) -> None:
         norm = train_norm
@@ -226,9 +227,9 @@ class GraphSAINTEdgeSampler(GraphSAINT):
 
     def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 4000,
                  sample_coverage: float = 100, num_steps: int | None = None, train_graph_only: bool = True,
-                 seed: int = 0, num_workers: int = 0) -> None:
+                 seed: int = 0, num_workers: int = 0, evaluation: str = "auto") -> None:
         super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
-                         num_workers)
+                         num_workers, evaluation)
 
     def check_sampler(self, train_norm: Graph) -> None:
         g = self.train_graph
@@ -253,10 +254,11 @@ class GraphSAINTRandomWalkSampler(GraphSAINT):
 
     def __init__(self, x: Tensor, graph: Graph, y: Tensor, train_mask: Tensor, batch_size: int = 6000,
                  walk_length: int = 2, sample_coverage: float = 100, num_steps: int | None = None,
-                 train_graph_only: bool = True, seed: int = 0, num_workers: int = 0) -> None:
+                 train_graph_only: bool = True, seed: int = 0, num_workers: int = 0,
+                 evaluation: str = "auto") -> None:
         self.walk_length = check_int("walk_length", walk_length)
         super().__init__(x, graph, y, train_mask, batch_size, sample_coverage, num_steps, train_graph_only, seed,
-                         num_workers)
+                         num_workers, evaluation)
         back_with_huge_pages(self.train_graph.rowptr, self.train_graph.col)  # the walks' steps
 
     def walks(self, generator: np.random.Generator) -> Tensor:
