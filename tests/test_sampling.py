@@ -341,6 +341,23 @@ def test_shadow_subgraph_is_the_k_hop_ball(data):
         assert rows == _induced(data.graph, block)
 
 
+def test_shadow_batches_with_hub_rows_equal_those_scanned_in_full():
+    """On a symmetric graph with hubs, ShaDow's batches (hub rows not scanned) equal those of a
+    sampler that scans every row, entry for entry; weighted graphs scan every row."""
+    graph = symmetric_multigraph(400, 3)
+    x, y = torch.randn(400, 4), torch.randint(0, 3, (400,))
+    mask = torch.ones(400, dtype=torch.bool)
+    hubs = ShaDowKHop(x, graph, y, mask, depth=2, num_neighbors=3, batch_size=16, seed=1)
+    assert hubs._hub_ratio > 0
+    scanning = ShaDowKHop(x, graph, y, mask, depth=2, num_neighbors=3, batch_size=16, seed=1)
+    scanning._hub_ratio = 0
+    for got, want in zip(hubs.batches(0), scanning.batches(0)):
+        _assert_same_graph(got.graph, want.graph)
+        assert torch.equal(got.node_ids, want.node_ids) and torch.equal(got.x, want.x)
+    weighted = graph.with_value(torch.rand(graph.nnz))
+    assert ShaDowKHop(x, weighted, y, mask)._hub_ratio == 0
+
+
 def test_shadow_sampled_subgraph_lies_in_the_ball_and_reads_out_roots(data):
     method = ShaDowKHop(data.x, data.graph, data.y, data.train_mask, depth=2, num_neighbors=2, batch_size=8,
                         readout="root+mean")
@@ -573,6 +590,89 @@ def test_sampler_steps_aggregate_first_equal_pyg_order(data):
         assert not conv.aggregates_first(batch.x, batch.graph)  # rectangular graphs only
 
 
+def induced_union(rowptr, col, nodes, nodeptr, scratch):
+    """``kernels.induced_union`` with positions, through a fresh workspace."""
+    from sparsegnn.sampling import kernels
+    from sparsegnn.sampling.common import Workspace
+
+    return Workspace(col.dtype, np.int64).run(kernels.induced_union, rowptr, col, nodes, nodeptr, scratch, True, 0)
+
+
+def symmetric_multigraph(num_nodes: int, seed: int) -> Graph:
+    """A graph equal to its transpose with hubs (nodes 0-2 joined to most nodes), repeated
+    edges and some loops, int32 columns."""
+    gen = torch.Generator().manual_seed(seed)
+    row = torch.randint(0, num_nodes, (4 * num_nodes,), generator=gen)
+    col = torch.randint(0, num_nodes, (4 * num_nodes,), generator=gen)
+    hubs = torch.arange(3).repeat_interleave(num_nodes // 2)
+    spokes = torch.randint(3, num_nodes, (hubs.numel(),), generator=gen)
+    row, col = row[row != col], col[row != col]
+    loops = torch.arange(0, num_nodes, 7)  # once each
+    row, col = torch.cat([row, col, hubs, spokes, row[:50], col[:50], loops]), torch.cat(
+        [col, row, spokes, hubs, col[:50], row[:50], loops])
+    return Graph.from_coo(row, col, None, num_nodes, num_nodes).to_index_dtype(torch.int32)
+
+
+@pytest.mark.parametrize("hub_ratio", [0, 1, 4])
+@pytest.mark.parametrize("with_position", [True, False])
+def test_induced_union_is_each_groups_induced_subgraph_and_reuses_its_buffers(hub_ratio, with_position):
+    """Against a reference count per pair (multiplicities, loops, local columns ascending,
+    positions), hub rows (transposes and binary searches) or not; with the buffers too small
+    (the count, nothing done); the workspace growing once and then reused."""
+    from sparsegnn.graph.kernels import symmetric_ascending
+    from sparsegnn.sampling import kernels
+    from sparsegnn.sampling.common import Workspace
+
+    graph = symmetric_multigraph(300, 5)
+    rowptr, col = graph.rowptr.numpy(), graph.col.numpy()
+    assert symmetric_ascending(rowptr, col)
+    pairs = np.zeros((300, 300), np.int64)
+    np.add.at(pairs, (graph.row_index().numpy(), col), 1)
+    scratch = kernels.node_map(graph.num_nodes)
+    gen = np.random.default_rng(0)
+    groups = [gen.choice(300, size, replace=False) for size in (1, 7, 40, 120)]
+    groups[1][:2] = [0, 1]  # two hubs in one group
+    nodes, nodeptr = np.concatenate(groups), np.cumsum([0] + [g.size for g in groups])
+    work = Workspace(col.dtype, np.int64)
+    used = (True, with_position)
+    args = (rowptr, col, nodes, nodeptr, scratch, with_position, hub_ratio)
+    got_ptr, got_col, got_pos = work.run(kernels.induced_union, *args, used=used)
+    assert got_col.dtype == col.dtype and (scratch == -1).all()
+    for g, group in enumerate(groups):
+        for i, u in enumerate(group):
+            row = nodeptr[g] + i
+            cols = got_col[got_ptr[row]:got_ptr[row + 1]]
+            want = [nodeptr[g] + j for j, v in enumerate(group) for _ in range(pairs[u, v])]
+            assert cols.tolist() == sorted(want)
+            if with_position:
+                positions = got_pos[got_ptr[row]:got_ptr[row + 1]]
+                assert np.array_equal(col[positions], nodes[cols]) and len(set(positions)) == len(positions)
+    assert with_position or got_pos.size == 0
+    buffers = work.buffers
+    assert buffers[0].size > 0 and buffers[1].size == (buffers[0].size if with_position else 0)
+    again = work.run(kernels.induced_union, *args, used=used)
+    assert work.buffers is buffers and all(np.array_equal(a, b) for a, b in zip(again, (got_ptr, got_col, got_pos)))
+    count, *_ = kernels.induced_union(*args, *buffers)
+    assert buffers[0].size == 2 * count
+    count, *nothing = kernels.induced_union(*args, buffers[0][:count - 1], buffers[1])
+    assert nothing[0].tolist() == [0] and nothing[1].size == nothing[2].size == 0
+    if hub_ratio and not with_position:  # hub rows are not scanned
+        assert count < int((rowptr[nodes + 1] - rowptr[nodes]).sum())
+
+
+def test_symmetric_ascending():
+    from sparsegnn.graph.kernels import symmetric_ascending
+
+    graph = symmetric_multigraph(50, 1)
+    rowptr, col = graph.rowptr.numpy(), graph.col.numpy()
+    assert symmetric_ascending(rowptr, col)
+    assert not symmetric_ascending(rowptr, np.where(np.arange(col.size) == 3, (col + 1) % 50, col).astype(col.dtype))
+    one_way = Graph.from_coo(torch.tensor([0, 1]), torch.tensor([1, 2]), None, 3, 3)
+    assert not symmetric_ascending(one_way.rowptr.numpy(), one_way.col.numpy())
+    unsorted = np.array([1, 0, 0], np.int64)  # row 0 holds 1 then 0
+    assert not symmetric_ascending(np.array([0, 2, 3]), unsorted)
+
+
 def test_induced_parts_of_the_renumbered_graph_equal_the_induced_union():
     """ClusterGCN's kernel on the graph renumbered part by part gives the induced subgraph of
     the original graph's nodes, entry for entry (local columns, their order, the weights)."""
@@ -590,8 +690,8 @@ def test_induced_parts_of_the_renumbered_graph_equal_the_induced_union():
     scratch = kernels.node_map(graph.num_nodes)
     for parts in (torch.tensor([0, 3, 7]), torch.tensor([11]), torch.arange(12)):
         nodes = torch.cat([part.nodes(int(p)) for p in parts])
-        want = kernels.induced_union(graph.rowptr.numpy(), graph.col.numpy(), nodes.numpy(),
-                                     np.array([0, nodes.numel()]), scratch)
+        want = induced_union(graph.rowptr.numpy(), graph.col.numpy(), nodes.numpy(), np.array([0, nodes.numel()]),
+                             scratch)
         for with_position in (True, False):
             got = kernels.induced_parts(ordered.rowptr.numpy(), ordered_col, part.partptr.numpy(), parts.numpy(),
                                         part_of[ordered_col], base, with_position)
@@ -673,7 +773,7 @@ def test_induced_ascending_equals_the_induced_union(col_dtype):
     gen = torch.Generator().manual_seed(0)
     for size in (1, 37, 250, 500):
         nodes = torch.randperm(500, generator=gen)[:size].sort().values.numpy()
-        want = kernels.induced_union(rowptr, col, nodes, np.array([0, size]), scratch)
+        want = induced_union(rowptr, col, nodes, np.array([0, size]), scratch)
         scanned = int((rowptr[nodes + 1] - rowptr[nodes]).sum())
         work = (np.empty(scanned, col.dtype), np.empty(scanned, value.dtype), np.empty(scanned, np.int64))
         count, *got = kernels.induced_ascending(rowptr, col, value, nodes, 500, True, *work)

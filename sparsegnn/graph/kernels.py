@@ -33,6 +33,26 @@ def csr_transpose(rowptr, col, num_cols):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
+def rows_ascending(rowptr, col):  # pragma: no cover - jitted
+    """Whether every row's columns are ascending (ties allowed)."""
+    for i in range(rowptr.shape[0] - 1):
+        for e in range(rowptr[i] + 1, rowptr[i + 1]):
+            if col[e - 1] > col[e]:
+                return False
+    return True
+
+
+def symmetric_ascending(rowptr: np.ndarray, col: np.ndarray) -> bool:
+    """Whether a square CSR has ascending rows and equals its transpose as a pattern (every
+    entry ``u -> v`` as often as ``v -> u``; values not compared). One transpose: ``nnz``
+    temporaries."""
+    if not rows_ascending(rowptr, col):
+        return False
+    colptr, row, _ = csr_transpose(rowptr, col, rowptr.shape[0] - 1)
+    return bool(np.array_equal(colptr, rowptr) and np.array_equal(row, col))
+
+
+@njit(cache=True)
 def gcn_normalise(rowptr, col, value, fill):  # pragma: no cover - jitted
     """GCN's ``D^-1/2 (A + I) D^-1/2`` of a square CSR (int64 ``rowptr``, int32 / int64 ``col``
     ascending in each row, float ``value [nnz]``), as :meth:`sparsegnn.Graph.gcn_norm` defines it:

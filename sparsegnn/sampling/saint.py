@@ -48,8 +48,8 @@ from ..graph import Graph, subgraph
 from ..graph.hugepages import back_with_huge_pages
 from ..train import Batch
 from . import kernels
-from .common import (EPOCH, PRESAMPLE, SampledMethod, check_int, compact, csr_numpy, gcn_normalised, kernel_seed, rng,
-                     take_rows)
+from .common import (EPOCH, PRESAMPLE, SampledMethod, Workspace, check_int, compact, csr_numpy, gcn_normalised,
+                     kernel_seed, rng, take_rows)
 
 
 class Draws:
@@ -124,7 +124,7 @@ class GraphSAINT(SampledMethod):
         self.is_train = train_mask[self.pool]
         self.train_local = self.is_train.nonzero().flatten()
         self.train_graph = subgraph(graph, self.pool).graph if train_graph_only else graph
-        self._work: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # induced's buffers, grown as needed
+        self._work: Workspace | None = None  # induced's buffers, made on first use
         train_norm = compact(gcn_normalised(*csr_numpy(self.train_graph), self.train_graph.value))
         self.check_sampler(train_norm)
         self.presample(train_norm)
@@ -171,16 +171,10 @@ class GraphSAINT(SampledMethod):
         and, ``with_position``, its position (else ``position`` is empty)."""
         rowptr, col = csr_numpy(self.aggr_graph)
         value = self.aggr_graph.value.numpy()
-        self._work = self._work or (np.empty(0, col.dtype), np.empty(0, value.dtype), np.empty(0, np.int64))
-        scanned, *arrays = kernels.induced_ascending(rowptr, col, value, nodes.numpy(), self.pool.numel(), with_position,
-                                                     *self._work)
-        if scanned > self._work[0].size or (with_position and scanned > self._work[2].size):
-            # the buffers grow to twice the largest batch yet (positions only while pre-sampling)
-            size = 2 * scanned
-            self._work = (np.empty(size, col.dtype), np.empty(size, value.dtype),
-                          np.empty(size if with_position else self._work[2].size, np.int64))
-            scanned, *arrays = kernels.induced_ascending(rowptr, col, value, nodes.numpy(), self.pool.numel(),
-                                                         with_position, *self._work)
+        if self._work is None:  # induced's buffers (positions only while pre-sampling)
+            self._work = Workspace(col.dtype, value.dtype, np.int64)
+        arrays = self._work.run(kernels.induced_ascending, rowptr, col, value, nodes.numpy(), self.pool.numel(),
+                                with_position, used=(True, True, with_position))
         return tuple(torch.from_numpy(a) for a in arrays)
 
     def batch_of(self, nodes: Tensor) -> Batch:

@@ -25,12 +25,14 @@ from torch import Tensor
 
 from ..graph import Graph
 from ..graph.hugepages import back_with_huge_pages
+from ..graph.kernels import symmetric_ascending
 from ..train import Batch, batch_loss
 from . import kernels
 from .common import (
     EPOCH,
     EVAL,
     SampledMethod,
+    Workspace,
     batch_permutation,
     check_fanouts,
     check_int,
@@ -43,6 +45,7 @@ from .common import (
 
 READOUTS = ("root", "root+mean")
 SCOPES = ("khop", "ppr")
+HUB_RATIO = 16  # rows longer than 16 x their subgraph: see kernels.induced_union
 
 
 class ShaDowKHop(SampledMethod):
@@ -101,6 +104,9 @@ class ShaDowKHop(SampledMethod):
         back_with_huge_pages(graph.rowptr, graph.col)  # rows read all over it
         self._scratch = kernels.node_map(graph.num_nodes)
         self._scores = np.zeros((2, graph.num_nodes))
+        self._work = Workspace(csr_numpy(graph)[1].dtype, np.int64)  # induced_union's buffers
+        # hub rows are not scanned where the graph is its own transpose (unweighted: no positions)
+        self._hub_ratio = HUB_RATIO if graph.value is None and symmetric_ascending(*csr_numpy(graph)) else 0
 
     def sample(self, roots: Tensor, generator: np.random.Generator) -> tuple[Tensor, Tensor, Graph]:
         """``(node_ids [n], nodeptr [t + 1], (rowptr, col, value))`` for the targets ``roots``
@@ -114,8 +120,10 @@ class ShaDowKHop(SampledMethod):
         else:
             nodes, nodeptr = kernels.khop_sets(rowptr, col, roots.numpy(), self.depth, self.num_neighbors,
                                                kernel_seed(generator), self._scratch)
-        out_ptr, out_col, position = kernels.induced_union(rowptr, col, nodes, nodeptr, self._scratch)
-        value = self.graph.value[torch.from_numpy(position)] if self.graph.value is not None else None
+        weighted = self.graph.value is not None
+        out_ptr, out_col, position = self._work.run(kernels.induced_union, rowptr, col, nodes, nodeptr, self._scratch,
+                                                    weighted, self._hub_ratio, used=(True, weighted))
+        value = self.graph.value[torch.from_numpy(position)] if weighted else None
         return torch.from_numpy(nodes), torch.from_numpy(nodeptr), (out_ptr, out_col, value)
 
     def batch_of(self, roots: Tensor, generator: np.random.Generator) -> Batch:
