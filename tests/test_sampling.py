@@ -704,9 +704,10 @@ def test_induced_parts_of_the_renumbered_graph_equal_the_induced_union():
 
 
 @pytest.mark.parametrize("with_loops", [False, True])
-def test_induced_parts_gcn_equals_cutting_then_normalising(with_loops):
-    """ClusterGCN's fused kernel gives gcn_normalised's batch graph bit for bit, rows that hold
-    their loop and rows that get one alike."""
+def test_part_blocks_and_their_gcn_batches_equal_cutting_then_normalising(with_loops):
+    """ClusterGCN's blocks by pair of parts hold every entry once, in order; its batch kernel
+    gives gcn_normalised's batch graph bit for bit, rows that hold their loop and rows that get
+    one alike."""
     from sparsegnn.graph import partition
     from sparsegnn.sampling import kernels
 
@@ -723,10 +724,26 @@ def test_induced_parts_gcn_equals_cutting_then_normalising(with_loops):
     assert loops.max() == int(with_loops)
     part_of = np.repeat(np.arange(12, dtype=np.int16), part.sizes().numpy())[col]
     base = np.full(12, -1, np.int64)
+    partptr = part.partptr.numpy()
+    blocks = kernels.part_blocks(rowptr, col, partptr, part_of, np.empty(0, np.int16))
+    blockptr, block_part, entryptr, entry_row, entry_col, intra, below = blocks
+    assert entryptr[-1] == col.size and entry_row.dtype == entry_col.dtype == np.int16
+    for p in range(12):  # each part's blocks: ascending target parts, their entries in CSR order
+        targets = block_part[blockptr[p]:blockptr[p + 1]]
+        assert (np.diff(targets) > 0).all()
+        got = [(partptr[p] + entry_row[e], partptr[q] + entry_col[e])
+               for b, q in zip(range(blockptr[p], blockptr[p + 1]), targets) for e in range(entryptr[b], entryptr[b + 1])]
+        rows = range(partptr[p], partptr[p + 1])
+        entries = [(r, int(c)) for r in rows for c in col[rowptr[r]:rowptr[r + 1]]]
+        want = sorted(entries, key=lambda rc: (np.searchsorted(partptr, rc[1], "right"), rc))  # by target part
+        assert got == want
+        for r in rows:  # entries into the row's own part, and those left of its diagonal
+            own = [c for c in col[rowptr[r]:rowptr[r + 1]] if partptr[p] <= c < partptr[p + 1]]
+            assert intra[r] == len(own) and below[r] == sum(c < r for c in own)
     for parts in (np.array([0, 3, 7]), np.array([11]), np.arange(12)):
-        out_ptr, out_col, _ = kernels.induced_parts(rowptr, col, part.partptr.numpy(), parts, part_of, base, False)
+        out_ptr, out_col, _ = kernels.induced_parts(rowptr, col, partptr, parts, part_of, base, False)
         want = gcn_normalised(out_ptr, out_col, None)
-        got = kernels.induced_parts_gcn(rowptr, col, part.partptr.numpy(), parts, part_of, base, loops)
+        got = kernels.block_batch_gcn(*blocks, partptr, parts, base, loops, np.empty(0, col.dtype))
         assert np.array_equal(got[0], want.rowptr.numpy()) and np.array_equal(got[1], want.col.numpy())
         assert np.array_equal(got[2], want.value.numpy())  # bit for bit
         assert (base == -1).all()

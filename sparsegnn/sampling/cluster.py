@@ -13,9 +13,13 @@ its own degrees, as the paper does:
 The loss is the mean cross-entropy of the batch's training nodes (a batch without one is
 skipped). Evaluation runs on the full graph, normalised the same way with full-graph degrees.
 
-Batches are cut from a copy of the graph renumbered part by part (int32 columns, plus the int16
-part of every entry's column: 6 bytes per entry), so a batch reads its parts' rows as contiguous
-streams instead of gathering rows all over the graph (``kernels.induced_parts``).
+Unweighted GCN batches come from the graph's entries grouped by the pair of parts they join
+(``kernels.part_blocks``: int16 row and column within their parts, 4 bytes per entry where parts
+hold under 2^15 nodes, plus 12 bytes per nonempty pair of parts): a batch reads only the blocks
+between its own parts, found by binary search, and is normalised as it is written
+(``kernels.block_batch_gcn``). Weighted and diagonally enhanced batches are cut from a copy of
+the graph renumbered part by part (int32 columns, plus the int16 part of every entry's column:
+6 bytes per entry), whose rows a batch reads as contiguous streams (``kernels.induced_parts``).
 """
 
 from __future__ import annotations
@@ -103,6 +107,7 @@ class ClusterGCN(SampledMethod):
         # The graph renumbered part by part (one more CSR, int32 columns, each row's columns
         # ascending), the part of every entry's column (int16 up to 32,767 parts), and the labels
         # and training mask in part order: a batch reads its parts' rows and nodes as streams.
+        # Unweighted GCN batches keep the entries in blocks by pair of parts instead (below).
         ordered = compact(graph.permute(self.partition.perm))
         rowptr, col = csr_numpy(ordered)  # the permuted copy's own arrays: sorted in place
         position = torch.from_numpy(sort_rows(rowptr, col))
@@ -118,6 +123,12 @@ class ClusterGCN(SampledMethod):
         # in one kernel; otherwise cut, then normalised (or diagonally enhanced) on their own
         loops = kernels.self_loops(rowptr, col) if ordered.value is None and diag_lambda is None else None
         self._loops = loops if loops is not None and (loops.size == 0 or loops.max() <= 1) else None
+        self._blocks = None
+        if self._loops is not None:  # from blocks of entries by pair of parts: a batch reads the kept ones only
+            index = np.empty(0, np.int16 if self.partition.sizes().max() < 2**15 else np.int32)
+            self._blocks = kernels.part_blocks(rowptr, col, self.partition.partptr.numpy(), self._col_part, index)
+            self._col_dtype = np.empty(0, col.dtype)
+            self.ordered = self._col_part = None
 
     @property
     def eval_graph(self) -> Graph:
@@ -137,13 +148,13 @@ class ClusterGCN(SampledMethod):
         if loss_rows.size == 0:
             return None
         nodes, loss_rows, y = torch.from_numpy(nodes), torch.from_numpy(loss_rows), torch.from_numpy(y)
-        rowptr, col = csr_numpy(self.ordered)
-        if self._loops is not None:  # GCN's normalisation in the cutting kernel itself
-            out_ptr, out_col, value = kernels.induced_parts_gcn(rowptr, col, partptr, parts, self._col_part, self._base,
-                                                                self._loops)
+        if self._blocks is not None:  # GCN's normalisation in the cutting kernel itself
+            out_ptr, out_col, value = kernels.block_batch_gcn(*self._blocks, partptr, parts, self._base, self._loops,
+                                                              self._col_dtype)
             graph = Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), torch.from_numpy(value),
                           validate=False, norm="gcn")
             return Batch(take_rows(self.x, nodes), graph, y, loss_rows=loss_rows, node_ids=nodes)
+        rowptr, col = csr_numpy(self.ordered)
         weighted = self.ordered.value is not None
         out_ptr, out_col, position = kernels.induced_parts(rowptr, col, partptr, parts, self._col_part, self._base,
                                                            weighted)
