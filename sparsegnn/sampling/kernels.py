@@ -479,6 +479,19 @@ def self_loops(rowptr, col):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
+def _lower_bound(values, lo, hi, v):  # pragma: no cover - jitted
+    """The first position in the ascending ``values[lo:hi]`` holding ``v`` or more (``hi``
+    where none does)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
 def part_blocks(rowptr, col, partptr, col_part, index_dtype):  # pragma: no cover - jitted
     """The entries of a graph renumbered part by part (part ``p`` = rows and columns
     ``partptr[p] .. partptr[p + 1] - 1``, each row's columns ascending; ``col_part [nnz]`` the
@@ -592,13 +605,7 @@ def block_batch_gcn(blockptr, block_part, entryptr, entry_row, entry_col, intra,
     for a in range(parts.shape[0]):
         lo, hi = blockptr[parts[a]], blockptr[parts[a] + 1]
         for q in parts:
-            top = hi
-            while lo < top:
-                mid = (lo + top) >> 1
-                if block_part[mid] < q:
-                    lo = mid + 1
-                else:
-                    top = mid
+            lo = _lower_bound(block_part, lo, hi, q)
             if lo < hi and block_part[lo] == q:
                 selected[k] = lo
                 k += 1
@@ -721,13 +728,7 @@ def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_
 @njit(cache=True)
 def _multiplicity(col, lo, hi, v):  # pragma: no cover - jitted
     """How often ``v`` is in the ascending ``col[lo:hi]`` (binary search)."""
-    a, b = lo, hi
-    while a < b:
-        mid = (a + b) >> 1
-        if col[mid] < v:
-            a = mid + 1
-        else:
-            b = mid
+    a = _lower_bound(col, lo, hi, v)
     k = 0
     while a + k < hi and col[a + k] == v:
         k += 1
