@@ -11,6 +11,8 @@
 #include <ATen/OpMathType.h>
 
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "common.h"
 
@@ -27,6 +29,18 @@ inline uint32_t fmix32(uint32_t h) {
   return h;
 }
 
+// v where keep, else +0: a mask on v's bits, which GCC vectorises where it leaves a ?: a branch.
+template <typename acc_t>
+inline acc_t kept_or_zero(acc_t v, bool keep) {
+  using bits_t = std::conditional_t<sizeof(acc_t) == 4, uint32_t, uint64_t>;
+  static_assert(sizeof(acc_t) == sizeof(bits_t));
+  bits_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= bits_t(0) - static_cast<bits_t>(keep);
+  std::memcpy(&v, &bits, sizeof bits);
+  return v;
+}
+
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 #define SPARSEGNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -34,13 +48,25 @@ inline uint32_t fmix32(uint32_t h) {
 #endif
 
 // out[i] = x[i] * scale or 0 for i in [begin, end) (begin, end within one 2^32 block).
+// Written so that the AVX2 clone vectorises too: x is read for every element and the choice is a
+// mask on its bits (kept_or_zero), the element's low word counts in 32 bits (it does not wrap within a block), and
+// h >= threshold is a signed compare of both offset by 2^31 (AVX2 has no unsigned one). Before,
+// GCC left the AVX2 clone scalar, with a branch on every draw: ~10 ns an element on an AVX2
+// EPYC, half of the branches mispredicted (only the AVX-512 clone, with masked loads, was
+// vectorised).
 template <typename scalar_t, typename acc_t>
 SPARSEGNN_CLONES void dropout_block(const scalar_t* x, scalar_t* out, int64_t begin, int64_t end, uint32_t key0,
                                     uint32_t key1, uint32_t threshold, acc_t scale) {
   const uint32_t k = key0 ^ fmix32(static_cast<uint32_t>(begin >> 32) + key1);
-  for (int64_t i = begin; i < end; ++i) {
-    const uint32_t h = fmix32(fmix32(static_cast<uint32_t>(i) ^ k) + key1);
-    out[i] = static_cast<scalar_t>(h >= threshold ? static_cast<acc_t>(x[i]) * scale : acc_t(0));
+  const uint32_t low = static_cast<uint32_t>(begin);
+  const int32_t bar = static_cast<int32_t>(threshold ^ 0x80000000u);
+  const uint32_t len = static_cast<uint32_t>(end - begin);
+  const scalar_t* xb = x + begin;
+  scalar_t* ob = out + begin;
+  for (uint32_t j = 0; j < len; ++j) {
+    const uint32_t h = fmix32(fmix32((low + j) ^ k) + key1);
+    const bool keep = static_cast<int32_t>(h ^ 0x80000000u) >= bar;
+    ob[j] = static_cast<scalar_t>(kept_or_zero(static_cast<acc_t>(xb[j]) * scale, keep));
   }
 }
 
