@@ -492,6 +492,22 @@ def _lower_bound(values, lo, hi, v):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
+def _target_parts(col_part, lo, hi, slot, targets):  # pragma: no cover - jitted
+    """The distinct parts of ``col_part[lo:hi]``, in order of first appearance, into
+    ``targets``; ``slot[q]`` (-1 for every part on entry) becomes part ``q``'s count there.
+    Returns how many there are."""
+    b = 0
+    for e in range(lo, hi):
+        q = col_part[e]
+        if slot[q] < 0:
+            slot[q] = 0
+            targets[b] = q
+            b += 1
+        slot[q] += 1
+    return b
+
+
+@njit(cache=True)
 def part_blocks(rowptr, col, partptr, col_part, index_dtype):  # pragma: no cover - jitted
     """The entries of a graph renumbered part by part (part ``p`` = rows and columns
     ``partptr[p] .. partptr[p + 1] - 1``, each row's columns ascending; ``col_part [nnz]`` the
@@ -511,13 +527,7 @@ def part_blocks(rowptr, col, partptr, col_part, index_dtype):  # pragma: no cove
     targets = np.empty(num_parts, np.int64)
     blockptr = np.zeros(num_parts + 1, np.int64)
     for p in range(num_parts):  # count the blocks
-        b = 0
-        for e in range(rowptr[partptr[p]], rowptr[partptr[p + 1]]):
-            q = col_part[e]
-            if slot[q] < 0:
-                slot[q] = 0
-                targets[b] = q
-                b += 1
+        b = _target_parts(col_part, rowptr[partptr[p]], rowptr[partptr[p + 1]], slot, targets)
         for k in range(b):
             slot[targets[k]] = -1
         blockptr[p + 1] = blockptr[p] + b
@@ -529,17 +539,9 @@ def part_blocks(rowptr, col, partptr, col_part, index_dtype):  # pragma: no cove
     below = np.zeros(rowptr.shape[0] - 1, np.int32)
     fill = np.empty(num_parts, np.int64)
     for p in range(num_parts):
-        lo, hi = rowptr[partptr[p]], rowptr[partptr[p + 1]]
-        b = 0
-        for e in range(lo, hi):
-            q = col_part[e]
-            if slot[q] < 0:
-                slot[q] = 0
-                targets[b] = q
-                b += 1
-            slot[q] += 1
+        at = rowptr[partptr[p]]
+        b = _target_parts(col_part, at, rowptr[partptr[p + 1]], slot, targets)
         order = np.sort(targets[:b])
-        at = lo
         for k in range(b):  # ascending target parts; entries counted, then placed
             q = order[k]
             block = blockptr[p] + k
@@ -737,11 +739,15 @@ def _multiplicity(col, lo, hi, v):  # pragma: no cover - jitted
 
 @njit(cache=True)
 def _hub_rows(starts, ends, nodeptr, hub_ratio):  # pragma: no cover - jitted
-    """``(rank, pairptr)``: int64 ``rank [n]``, a row's rank among its group's hub rows (longer
-    than ``hub_ratio`` times the group; none for ratio 0) or -1, and int64 ``pairptr [G + 1]``,
-    where each group's ``b x b`` counts of entries between its hub rows begin in a flat array."""
+    """``(rank, hubs, num_hubs, pairptr)`` of the rows longer than ``hub_ratio`` times their
+    group (none for ratio 0): int64 ``rank [n]``, a row's rank among its group's hub rows or
+    -1; int64 ``hubs [n]``, group ``g``'s hub rows by rank from ``hubs[nodeptr[g]]`` on; int64
+    ``num_hubs [G]``; int64 ``pairptr [G + 1]``, where each group's ``b x b`` counts of entries
+    between its hub rows begin in a flat array."""
     n = starts.shape[0]
     rank = np.full(n, -1, np.int64)
+    hubs = np.empty(n, np.int64)
+    num_hubs = np.zeros(nodeptr.shape[0] - 1, np.int64)
     pairptr = np.zeros(nodeptr.shape[0], np.int64)
     for g in range(nodeptr.shape[0] - 1):
         b = 0
@@ -750,22 +756,19 @@ def _hub_rows(starts, ends, nodeptr, hub_ratio):  # pragma: no cover - jitted
             for i in range(nodeptr[g], nodeptr[g + 1]):
                 if ends[i] - starts[i] > limit:
                     rank[i] = b
+                    hubs[nodeptr[g] + b] = i
                     b += 1
+        num_hubs[g] = b
         pairptr[g + 1] = pairptr[g] + b * b
-    return rank, pairptr
+    return rank, hubs, num_hubs, pairptr
 
 
 @njit(cache=True)
-def _hub_pairs(col, nodes, starts, ends, lo, hi, rank, pairs, at):  # pragma: no cover - jitted
-    """Fill ``pairs[at:at + b * b]`` with the entries between the hub rows of the group of
-    rows ``lo .. hi - 1`` (``b`` of them, by ``rank``): the pattern is symmetric, so each pair
-    is one binary search, in the shorter row. Returns ``b``."""
-    hubs = np.empty(hi - lo, np.int64)
-    b = 0
-    for i in range(lo, hi):
-        if rank[i] >= 0:
-            hubs[b] = i
-            b += 1
+def _hub_pairs(col, nodes, starts, ends, hubs, pairs, at):  # pragma: no cover - jitted
+    """Fill ``pairs[at:at + b * b]`` with the entries between a group's ``b`` hub rows
+    (``hubs``, by rank): the pattern is symmetric, so each pair is one binary search, in the
+    shorter row."""
+    b = hubs.shape[0]
     for a in range(b):
         for c in range(a, b):
             u, w = hubs[a], hubs[c]
@@ -774,7 +777,6 @@ def _hub_pairs(col, nodes, starts, ends, lo, hi, rank, pairs, at):  # pragma: no
             k = _multiplicity(col, starts[u], ends[u], nodes[w])
             pairs[at + a * b + c] = k
             pairs[at + c * b + a] = k
-    return b
 
 
 @njit(cache=True)
@@ -801,7 +803,7 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch, with_position, hub_ratio
     else is done (the arrays are empty): grow the buffers and call again."""
     n = nodes.shape[0]
     starts, ends = _row_spans(rowptr, nodes)
-    rank, pairptr = _hub_rows(starts, ends, nodeptr, 0 if with_position else hub_ratio)
+    rank, hubs, num_hubs, pairptr = _hub_rows(starts, ends, nodeptr, 0 if with_position else hub_ratio)
     scanned = 0
     for i in range(n):
         scanned += 0 if rank[i] >= 0 else ends[i] - starts[i]
@@ -837,7 +839,8 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch, with_position, hub_ratio
                 c = scratch[work_col[k]]
                 work_col[k] = c
                 count[c] += np.int64(rank[c] >= 0)  # its transpose, in the hub row
-        b = _hub_pairs(col, nodes, starts, ends, nodeptr[g], nodeptr[g + 1], rank, pairs, pairptr[g])
+        b = num_hubs[g]
+        _hub_pairs(col, nodes, starts, ends, hubs[nodeptr[g]:nodeptr[g] + b], pairs, pairptr[g])
         for i in range(nodeptr[g], nodeptr[g + 1]):
             if rank[i] >= 0:
                 for c in range(b):
@@ -853,18 +856,13 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch, with_position, hub_ratio
     out_col = np.empty(m, work_col.dtype)
     out_pos = np.empty(m if with_position else 0, np.int64)
     fill = out_ptr[:-1].copy()
-    hubs = np.empty(nodes.shape[0], np.int64)  # a group's hub rows, by rank
     for g in range(nodeptr.shape[0] - 1):
-        b = 0
-        for i in range(nodeptr[g], nodeptr[g + 1]):
-            if rank[i] >= 0:
-                hubs[b] = i
-                b += 1
+        b = num_hubs[g]
         for i in range(nodeptr[g], nodeptr[g + 1]):
             if rank[i] >= 0:
                 for c in range(b):
                     for _ in range(pairs[pairptr[g] + rank[i] * b + c]):
-                        out_col[fill[i]] = hubs[c]
+                        out_col[fill[i]] = hubs[nodeptr[g] + c]
                         fill[i] += 1
                 continue
             for k in range(first[i], first[i] + count[i]):
