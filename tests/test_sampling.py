@@ -32,6 +32,8 @@ from sparsegnn.graph.kernels import sort_rows
 from sparsegnn.sampling.common import gcn_normalised, rng
 from sparsegnn.train import FullBatch, Method, batch_loss, fit_recipe, recipe
 
+from conftest import threads
+
 
 @pytest.fixture(scope="module")
 def data():
@@ -820,9 +822,77 @@ def test_training_rows_are_the_training_nodes_with_their_labels_and_weights():
     labels, weights = torch.randint(0, 7, (1000,), generator=gen), torch.rand(200, generator=gen)
     nodes = torch.randperm(200, generator=gen)[:90].sort().values
     ids = nodes * 5  # global ids differ from the sampled graph's
-    rows, y, weight = kernels.training_rows(nodes.numpy(), ids.numpy(), is_train.numpy(), labels.numpy(),
-                                            weights.numpy())
+    records = kernels.loss_records(is_train.numpy(), labels[torch.arange(200) * 5].numpy(), weights.numpy())
+    rows, y, weight = kernels.training_rows(nodes.numpy(), records)
     want = is_train[nodes].nonzero().flatten()
     assert torch.equal(torch.from_numpy(rows), want)
     assert torch.equal(torch.from_numpy(y), labels[ids[want]])
     assert torch.equal(torch.from_numpy(weight), weights[nodes[want]])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.int64, torch.uint8,
+                                   torch.bfloat16])
+def test_take_rows_equals_index_select(dtype):
+    from sparsegnn.sampling.common import take_rows
+
+    gen = torch.Generator().manual_seed(2)
+    x = (torch.randn(300, 37, generator=gen) * 50).to(dtype)
+    for ids in (torch.randint(0, 300, (1000,), generator=gen), torch.zeros(0, dtype=torch.int64),
+                torch.tensor([299, 0, 299])):
+        got = take_rows(x, ids)
+        assert got.dtype == dtype and torch.equal(got, x.index_select(0, ids))
+    assert torch.equal(take_rows(x[:, ::2], ids), x[:, ::2][ids])  # not contiguous: torch's gather
+    sparse = x.float().to_sparse()
+    assert torch.equal(take_rows(sparse, ids).to_dense(), x.float()[ids])
+
+
+def test_shared_tasks_give_their_results_in_order_and_raise_any_error():
+    import threading
+
+    from sparsegnn.sampling.common import shared
+
+    def fail():
+        raise KeyError("failed")
+
+    for k in (1, 2):
+        with threads(k):
+            seen = set()
+
+            def task(i):
+                def run():
+                    seen.add(threading.current_thread().name)
+                    return i * i
+                return run
+
+            assert shared([task(i) for i in range(50)]) == [i * i for i in range(50)]
+            assert len(seen) <= k
+            assert shared([]) == [] and shared([lambda: 7]) == [7]
+            for tasks in ([fail, lambda: 1], [lambda: 1, fail], [lambda: 1, lambda: 2, fail]):
+                with pytest.raises(KeyError, match="failed"):
+                    shared(tasks)
+            # a task that shares again runs its own tasks itself on the helper thread
+            assert shared([lambda: shared([lambda: 1, lambda: 2]), lambda: shared([lambda: 3, lambda: 4])]) == \
+                [[1, 2], [3, 4]]
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_OPTIONS))
+def test_batches_are_the_same_on_one_thread_and_on_two(data, half_mask, name):
+    method = make_method(name, data.x, data.graph, data.y, half_mask, seed=4, **METHOD_OPTIONS[name])
+
+    def everything(epoch):
+        return [(b.x, b.graph.rowptr, b.graph.col, b.graph.value, b.y, b.loss_rows, b.loss_weight, b.node_ids)
+                for b in method.batches(epoch)]
+
+    with threads(1):
+        alone = everything(1)
+    with threads(2):  # GraphSAINT's scans in pieces on two threads (every row, however few)
+        from sparsegnn.sampling import saint
+        shared_scan, saint.SHARED_SCAN = saint.SHARED_SCAN, 0
+        try:
+            beside = everything(1)
+        finally:
+            saint.SHARED_SCAN = shared_scan
+    assert len(alone) == len(beside)
+    for one, two in zip(alone, beside):
+        for a, b in zip(one, two):
+            assert (a is None and b is None) or torch.equal(a, b)

@@ -12,7 +12,11 @@ processes as without, and the same under any split across torchrun ranks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -22,7 +26,10 @@ from torch import Tensor
 from ..graph import Graph
 from ..graph.container import compiled_gcn_norm
 from ..train import Batch, Method, seed_everything
+from . import kernels
 from .layerwise import EVALUATIONS, full_forward_fits, layerwise_forward
+
+_HELPER = "sparsegnn-sampler"  # the helper thread's name prefix
 
 #: streams of :func:`rng` (an epoch ``e`` uses ``(EPOCH, e)``)
 PRESAMPLE, EPOCH, EVAL = 0, 1, 2
@@ -86,9 +93,50 @@ class Workspace:
         return tuple(out)
 
 
+#: dtypes of ``x`` that :func:`take_rows` gathers in its compiled loop
+_GATHERED = (torch.float32, torch.float64, torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
 def take_rows(x: Tensor, ids: Tensor) -> Tensor:
-    """``x[ids]`` for a dense or sparse COO ``[N, F]`` matrix: ``[len(ids), F]``."""
-    return x.index_select(0, ids)
+    """``x[ids]`` for a dense or sparse COO ``[N, F]`` matrix: ``[len(ids), F]``. A dense,
+    contiguous CPU ``x`` of a numpy dtype is gathered on this thread alone, prefetching rows ahead
+    (:func:`kernels.gather_rows`), so that it can run beside another kernel (:func:`shared`)
+    where torch's gather would start a thread team of its own."""
+    if x.layout != torch.strided or x.device.type != "cpu" or x.dim() != 2 or not x.is_contiguous() \
+            or x.dtype not in _GATHERED or x.requires_grad or ids.dtype != torch.int64 or ids.device.type != "cpu":
+        return x.index_select(0, ids)
+    out = torch.empty((ids.numel(), x.shape[1]), dtype=x.dtype)
+    kernels.gather_rows(x.numpy(), ids.numpy(), out.numpy())
+    return out
+
+
+_helper: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it, its one thread)
+
+
+def shared(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
+    """``[task() for task in tasks]``, the tasks taken in order by this thread and, where torch may
+    use more than one thread, by a helper thread too: each takes the next task not yet taken
+    until none is left (the compiled kernels and the row gathers release the GIL). One thread
+    does them all where torch may use one (a worker process) or from the helper itself. Results
+    are the same either way: the tasks must not depend on one another."""
+    global _helper
+    if len(tasks) < 2 or torch.get_num_threads() < 2 or threading.current_thread().name.startswith(_HELPER):
+        return [task() for task in tasks]
+    if _helper is None or _helper[0] != os.getpid():  # a forked child has no thread of its parent's
+        _helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix=_HELPER))
+    results: list[Any] = [None] * len(tasks)
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def work() -> None:
+        while (k := next(taken)) < len(tasks):
+            results[k] = tasks[k]()
+
+    helping = _helper[1].submit(work)
+    try:
+        work()
+    finally:
+        helping.result()
+    return results
 
 
 def csr_numpy(graph: Graph) -> tuple[np.ndarray, np.ndarray]:

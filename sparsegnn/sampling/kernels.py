@@ -68,10 +68,15 @@ def alias_table(prob, alias):  # pragma: no cover - jitted
 def alias_draw(accept, alias, uniforms):  # pragma: no cover - jitted
     """int64 ``[k]``: one draw from :func:`alias_table`'s distribution per uniform in ``[0, 1)``
     (its integer part times ``n`` picks the bucket, the fraction decides accept or alias): O(1)
-    and two reads each."""
+    and two reads each, asked for ``DISTANCE`` draws ahead (the buckets lie all over the table)."""
     n = accept.shape[0]
-    out = np.empty(uniforms.shape[0], np.int64)
-    for k in range(uniforms.shape[0]):
+    size = uniforms.shape[0]
+    out = np.empty(size, np.int64)
+    for k in range(size):
+        if k + DISTANCE < size:
+            ahead = min(np.int64(uniforms[k + DISTANCE] * n), n - 1)
+            prefetch(accept, ahead)
+            prefetch(alias, ahead)
         x = uniforms[k] * n
         i = min(np.int64(x), n - 1)
         out[k] = i if x - i < accept[i] else alias[i]
@@ -353,32 +358,62 @@ def part_nodes(perm, partptr, parts, is_train, labels):  # pragma: no cover - ji
     return nodes, loss_rows, y
 
 
-@njit(cache=True)
-def training_rows(nodes, ids, is_train, labels, weights):  # pragma: no cover - jitted
-    """The loss rows of a batch of ``nodes`` (int64 ``[n]``, ids of the sampled graph; ``ids``
-    int64 ``[n]`` their global ids): which are training nodes (``is_train``, bool ``[|V_g|]``),
-    their labels (``labels [N]``, by global id) and loss weights (``weights [|V_g|]``), read with
-    prefetching (the batch's nodes lie all over the graph; three gathers by torch cost 0.4 ms
-    per GraphSAINT batch of 8,000 nodes of the SBM of 10^6).
+@njit(cache=True, nogil=True)
+def gather_rows(x, ids, out):  # pragma: no cover - jitted
+    """``out[i] = x[ids[i]]`` for a C-contiguous ``x [N, F]`` and int64 ``ids [n]`` (``out [n, F]``
+    of ``x``'s dtype), asking for row ``ids[i + DISTANCE]`` while copying row ``ids[i]``: a
+    batch's rows lie all over ``x``. Releases the GIL (:func:`common.shared`)."""
+    n, f = ids.shape[0], x.shape[1]
+    flat = x.reshape(-1)
+    for i in range(n):
+        if i + DISTANCE < n:
+            start = ids[i + DISTANCE] * f
+            prefetch_span(flat, start, start + f)
+        out[i, :] = x[ids[i], :]
 
-    Returns ``(rows, y, weight)``: int64 ``[t]`` batch rows, ``[t]`` labels, ``[t]`` weights."""
+
+#: a sampled graph's node as its loss reads it (:func:`loss_records`): one 16-byte record, so
+#: one cache line per node where three arrays cost three
+LOSS_RECORD = np.dtype([("label", np.int64), ("weight", np.float32), ("train", np.bool_)], align=True)
+
+
+def loss_records(is_train: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:data:`LOSS_RECORD` ``[n]`` of a sampled graph's nodes: whether each is a training node
+    (bool ``[n]``), its label (int ``[n]``, by the sampled graph's ids) and loss weight
+    (float ``[n]``)."""
+    records = np.zeros(is_train.shape[0], LOSS_RECORD)
+    records["train"], records["label"], records["weight"] = is_train, labels, weights
+    return records
+
+
+@njit(cache=True, nogil=True)
+def training_rows(nodes, records):  # pragma: no cover - jitted
+    """The loss rows of a batch of ``nodes`` (int64 ``[n]``, ids of the sampled graph): those of
+    training nodes, with their labels and loss weights, from their :func:`loss_records` (one
+    read per node, prefetched ``DISTANCE`` nodes ahead: the nodes lie all over the graph; three
+    gathers by torch cost 0.4 ms per GraphSAINT batch of 8,000 nodes of the SBM of 10^6).
+    Releases the GIL.
+
+    Returns ``(rows, y, weight)``: int64 ``[t]`` batch rows, int64 ``[t]`` labels, float32
+    ``[t]`` weights."""
     n = nodes.shape[0]
+    train = np.empty(n, np.bool_)
     t = 0
     for i in range(n):
         if i + DISTANCE < n:
-            prefetch(is_train, nodes[i + DISTANCE])
-            prefetch(labels, ids[i + DISTANCE])
-            prefetch(weights, nodes[i + DISTANCE])
-        t += np.int64(is_train[nodes[i]])
+            prefetch(records, nodes[i + DISTANCE])
+        train[i] = records[nodes[i]].train
+        t += np.int64(train[i])
     rows = np.empty(t, np.int64)
-    y = np.empty(t, labels.dtype)
-    weight = np.empty(t, weights.dtype)
+    y = np.empty(t, np.int64)
+    weight = np.empty(t, np.float32)
     j = 0
     for i in range(n):
-        if is_train[nodes[i]]:
+        if train[i]:
+            record = records[nodes[i]]
             rows[j] = i
-            y[j] = labels[ids[i]]
-            weight[j] = weights[nodes[i]]
+            y[j] = record.label
+            weight[j] = record.weight
             j += 1
     return rows, y, weight
 
@@ -453,8 +488,8 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base, with_position):  
     return out_ptr, out_col[:m], out_pos[:m]
 
 
-@njit(cache=True)
-def _row_spans(rowptr, nodes):  # pragma: no cover - jitted
+@njit(cache=True, nogil=True)
+def row_spans(rowptr, nodes):  # pragma: no cover - jitted
     """``(starts, ends)``, int64 ``[n]``: where the rows of ``nodes`` begin and end, read with
     ``rowptr`` prefetched ``DISTANCE`` nodes ahead (the nodes lie all over the graph)."""
     n = nodes.shape[0]
@@ -661,24 +696,20 @@ def block_batch_gcn(blockptr, block_part, entryptr, entry_row, entry_col, intra,
     return out_ptr, out_col, out_value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_col, work_val,
                       work_pos):  # pragma: no cover - jitted
     """The subgraph induced by ``nodes`` (int64 ``[n]``, distinct and **ascending**) of a CSR
     whose rows hold ascending columns, on local ids ``0 .. n - 1`` in the order of ``nodes``:
     :func:`induced_union` with one group, built for batches of rows spread over a graph too
     large for the cache (GraphSAINT's). Ascending ids map ascending columns to ascending local
-    ids, so no row is sorted.
+    ids, so no row is sorted. It is :func:`row_spans`, :func:`member_ranks` and one
+    :func:`induced_rows` over all the rows; GraphSAINT runs the last in pieces on two threads.
 
-    The scan reads the rows cold, prefetching ``DISTANCE`` rows ahead
-    (:mod:`sparsegnn.graph.intrinsics`), and is branch-free: every scanned entry is written to the
-    ``work_*`` buffers and the write position advances by its membership bit, so a mispredicted
-    test never stalls the row reads in flight. The buffers are the caller's, reused from call
-    to call (``[>= scanned]`` in ``col``'s / ``value``'s dtype and int64; ``work_pos`` may be
-    empty without ``with_position``): fresh memory for every scanned entry page-faults, which
-    cost 5 of 9 ms on walk batches of the power-law graph. A kept column's local id is its rank
-    among the nodes, counted from membership bits (``num_nodes``: the graph's), so no node map
-    is read.
+    The buffers are the caller's, reused from call to call (``[>= scanned]`` in ``col``'s /
+    ``value``'s dtype and int64; ``work_pos`` may be empty without ``with_position``): fresh
+    memory for every scanned entry page-faults, which cost 5 of 9 ms on walk batches of the
+    power-law graph.
 
     Returns ``(scanned, rowptr, col, position, value)``: the entries in the batch's rows and
     :func:`induced_union`'s three (local columns in ``col``'s dtype; ``position`` empty unless
@@ -686,19 +717,24 @@ def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_
     entries of ``value`` (``[nnz]``, read beside ``col``: gathering them by position afterwards
     costs a cache miss per entry). Where ``scanned`` exceeds a buffer, nothing else is done (the
     arrays are empty): grow the buffers and call again."""
-    n = nodes.shape[0]
-    starts, ends = _row_spans(rowptr, nodes)
-    scanned = (ends - starts).sum()
-    if scanned > work_col.shape[0] or scanned > work_val.shape[0] or (with_position and scanned > work_pos.shape[0]):
-        return (scanned, np.zeros(1, np.int64), np.empty(0, work_col.dtype), np.empty(0, np.int64),
-                np.empty(0, value.dtype))
-    # Membership bits, and before each 64-bit word the members below it: a member's local id is
-    # its rank among the (ascending) nodes, rank[v >> 6] + the set bits below v in its word, so
-    # no node map is read (N / 4 bytes for both, in L2 where an N-long int32 map is not).
+    starts, ends = row_spans(rowptr, nodes)
+    member, rank = member_ranks(nodes, num_nodes)
+    scanned, out_ptr, out_col, out_pos, out_val = induced_rows(col, value, starts, ends, member, rank, with_position,
+                                                               work_col, work_val, work_pos)
+    return scanned, out_ptr, out_col.copy(), out_pos.copy(), out_val.copy()
+
+
+@njit(cache=True, nogil=True)
+def member_ranks(nodes, num_nodes):  # pragma: no cover - jitted
+    """``(member, rank)``: membership bits of ``nodes`` (int64 ascending distinct ids below
+    ``num_nodes``), uint64 ``[num_nodes / 64 + 1]``, and before each 64-bit word the members
+    below it, int64. A member ``v``'s rank among the nodes (its local id) is ``rank[v >> 6]``
+    plus the set bits below ``v`` in its word, so no node map is read (``N / 4`` bytes for both,
+    in L2 where an ``N``-long int32 map is not)."""
     words = (num_nodes >> 6) + 1
     member = np.zeros(words, np.uint64)
     one = np.uint64(1)
-    for i in range(n):
+    for i in range(nodes.shape[0]):
         u = nodes[i]
         member[u >> 6] |= one << np.uint64(u & 63)
     rank = np.empty(words, np.int64)
@@ -706,10 +742,33 @@ def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_
     for w in range(words):
         rank[w] = below
         below += popcount(member[w])
-    out_ptr = np.zeros(n + 1, np.int64)
+    return member, rank
+
+
+@njit(cache=True, nogil=True)
+def induced_rows(col, value, starts, ends, member, rank, with_position, work_col, work_val,
+                 work_pos):  # pragma: no cover - jitted
+    """The kept entries of the rows ``col[starts[i]:ends[i]]`` (int64 ``[k]`` spans, :func:`row_spans`):
+    those whose column is a member (:func:`member_ranks`), the column as its rank.
+
+    The scan reads the rows cold, prefetching ``DISTANCE`` rows ahead
+    (:mod:`sparsegnn.graph.intrinsics`), and is branch-free: every scanned entry is written to the
+    ``work_*`` buffers and the write position advances by its membership bit, so a mispredicted
+    test never stalls the row reads in flight. Releases the GIL: pieces of one batch's rows run
+    on two threads, each with its own buffers.
+
+    Returns ``(scanned, rowptr [k + 1], col, position, value)``, the last three **views of the
+    buffers** (``position`` empty unless ``with_position``); where ``scanned`` exceeds a buffer,
+    nothing is scanned and they are empty (see :func:`induced_ascending`)."""
+    k = starts.shape[0]
+    scanned = (ends - starts).sum()
+    if scanned > work_col.shape[0] or scanned > work_val.shape[0] or (with_position and scanned > work_pos.shape[0]):
+        return scanned, np.zeros(1, np.int64), work_col[:0], work_pos[:0], work_val[:0]
+    one = np.uint64(1)
+    out_ptr = np.zeros(k + 1, np.int64)
     at = 0
-    for i in range(n):
-        if i + DISTANCE < n:
+    for i in range(k):
+        if i + DISTANCE < k:
             prefetch_span(col, starts[i + DISTANCE], ends[i + DISTANCE])
             prefetch_span(value, starts[i + DISTANCE], ends[i + DISTANCE])
         for e in range(starts[i], ends[i]):
@@ -722,9 +781,7 @@ def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_
                 work_pos[at] = e
             at += np.int64((word >> shift) & one)
         out_ptr[i + 1] = at
-    out_col = work_col[:at].copy()
-    out_pos = work_pos[:at].copy() if with_position else np.empty(0, np.int64)
-    return scanned, out_ptr, out_col, out_pos, work_val[:at].copy()
+    return scanned, out_ptr, work_col[:at], work_pos[:at] if with_position else work_pos[:0], work_val[:at]
 
 
 @njit(cache=True)
@@ -802,7 +859,7 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch, with_position, hub_ratio
     of every entry (empty unless ``with_position``). Where ``scanned`` exceeds a buffer, nothing
     else is done (the arrays are empty): grow the buffers and call again."""
     n = nodes.shape[0]
-    starts, ends = _row_spans(rowptr, nodes)
+    starts, ends = row_spans(rowptr, nodes)
     rank, hubs, num_hubs, pairptr = _hub_rows(starts, ends, nodeptr, 0 if with_position else hub_ratio)
     scanned = 0
     for i in range(n):

@@ -40,6 +40,9 @@ Samplers (``batch_size`` is PyG's name for each one's budget):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -49,7 +52,12 @@ from ..graph.hugepages import back_with_huge_pages
 from ..train import Batch
 from . import kernels
 from .common import (EPOCH, PRESAMPLE, SampledMethod, Workspace, check_int, compact, csr_numpy, gcn_normalised,
-                     kernel_seed, rng, take_rows)
+                     kernel_seed, rng, shared, take_rows)
+
+#: pieces of a batch's rows that :meth:`GraphSAINT.induced` scans, shared between two threads
+#: (with the feature and loss rows as one more piece), where it scans at least ``SHARED_SCAN``
+#: entries (below, the hand-over costs more than it saves)
+SCAN_PIECES, SHARED_SCAN = 4, 1 << 15
 
 
 class Draws:
@@ -124,7 +132,7 @@ class GraphSAINT(SampledMethod):
         self.is_train = train_mask[self.pool]
         self.train_local = self.is_train.nonzero().flatten()
         self.train_graph = subgraph(graph, self.pool).graph if train_graph_only else graph
-        self._work: Workspace | None = None  # induced's buffers, made on first use
+        self._work: list[Workspace] = []  # the buffers of induced's pieces, made on first use
         train_norm = compact(gcn_normalised(*csr_numpy(self.train_graph), self.train_graph.value))
         self.check_sampler(train_norm)
         self.presample(train_norm)
@@ -150,7 +158,7 @@ class GraphSAINT(SampledMethod):
         while total < self.sample_coverage * n:
             nodes = self.sample_nodes(generator)
             node_count[nodes] += 1
-            edge_count[self.induced(nodes, with_position=True)[2]] += 1  # an entry appears at most once per subgraph
+            edge_count[self.induced(nodes, with_position=True)[0][2]] += 1  # an entry appears at most once per subgraph
             total, num = total + nodes.numel(), num + 1
             train_total += int(self.is_train[nodes].sum())
         self.node_count, self.num_presampled = node_count, num
@@ -163,28 +171,56 @@ class GraphSAINT(SampledMethod):
         self.aggr_graph = train_norm.with_value(aggr_value, norm="saint")
         back_with_huge_pages(self.aggr_graph.rowptr, self.aggr_graph.col, self.aggr_graph.value)  # batches' rows
         self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
+        self._loss_records = kernels.loss_records(self.is_train.numpy(), self.y[self.pool].numpy(),
+                                                  self.loss_norm.numpy())
 
-    def induced(self, nodes: Tensor, with_position: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``(rowptr [n + 1], col [m], position [m], value [m])``: the subgraph of
+    def induced(self, nodes: Tensor, with_position: bool = False, beside: Callable[[], Any] | None = None
+                ) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor], Any]:
+        """``((rowptr [n + 1], col [m], position [m], value [m]), beside())``: the subgraph of
         ``aggr_graph`` (whose rows are ascending) induced by ``nodes`` (int64 ``[n]`` ascending
         distinct local ids, as :meth:`sample_nodes` gives them), with each entry's value there
-        and, ``with_position``, its position (else ``position`` is empty)."""
+        and, ``with_position``, its position (else ``position`` is empty); and the result of
+        ``beside`` (None without it).
+
+        The rows are scanned in :data:`SCAN_PIECES` pieces of about equal entries
+        (:func:`kernels.induced_rows`), shared with ``beside`` between two threads
+        (:func:`~sparsegnn.sampling.common.shared`; one piece where torch may use one thread or
+        the rows are few); the pieces are joined in order, so the subgraph is the same."""
         rowptr, col = csr_numpy(self.aggr_graph)
         value = self.aggr_graph.value.numpy()
-        if self._work is None:  # induced's buffers (positions only while pre-sampling)
-            self._work = Workspace(col.dtype, value.dtype, np.int64)
-        arrays = self._work.run(kernels.induced_ascending, rowptr, col, value, nodes.numpy(), self.pool.numel(),
-                                with_position, used=(True, True, with_position))
-        return tuple(torch.from_numpy(a) for a in arrays)
+        nodes = nodes.numpy()
+        starts, ends = kernels.row_spans(rowptr, nodes)
+        member, rank = kernels.member_ranks(nodes, self.pool.numel())
+        entries = np.cumsum(ends - starts)
+        pieces = SCAN_PIECES if torch.get_num_threads() > 1 and entries.size and entries[-1] >= SHARED_SCAN else 1
+        cut = [0, *np.searchsorted(entries, entries[-1] * np.arange(1, pieces) / pieces).tolist(), nodes.size] \
+            if nodes.size else [0, 0]
+        while len(self._work) < len(cut) - 1:  # each piece's buffers (positions only while pre-sampling)
+            self._work.append(Workspace(col.dtype, value.dtype, np.int64))
+
+        def scan(k: int) -> Callable[[], tuple]:
+            a, b = cut[k], cut[k + 1]
+            return lambda: self._work[k].run(kernels.induced_rows, col, value, starts[a:b], ends[a:b], member, rank,
+                                             with_position, used=(True, True, with_position))
+
+        other, *scanned = shared([beside or (lambda: None), *(scan(k) for k in range(len(cut) - 1))])
+        kept = np.cumsum([0] + [ptr[-1] for ptr, *_ in scanned])
+        out_ptr = np.concatenate([np.zeros(1, np.int64), *(ptr[1:] + at for (ptr, *_), at in zip(scanned, kept))])
+        arrays = (out_ptr, *(np.concatenate([piece[j] for piece in scanned]) for j in (1, 2, 3)))
+        return tuple(torch.from_numpy(a) for a in arrays), other
 
     def batch_of(self, nodes: Tensor) -> Batch:
-        """The batch of a sampled node set (local ids, as :meth:`sample_nodes`)."""
-        rowptr, col, _, value = self.induced(nodes)
-        graph = Graph(rowptr, col, value, validate=False, norm="saint")
+        """The batch of a sampled node set (local ids, as :meth:`sample_nodes`): its feature
+        rows and loss rows gathered beside the induced subgraph's scan."""
         ids = self.pool[nodes] if self.train_graph is not self.graph else nodes  # the whole graph: local = global
-        rows, y, weight = (torch.from_numpy(a) for a in kernels.training_rows(
-            nodes.numpy(), ids.numpy(), self.is_train.numpy(), self.y.numpy(), self.loss_norm.numpy()))
-        return Batch(take_rows(self.x, ids), graph, y, loss_rows=rows, loss_weight=weight, node_ids=ids)
+
+        def rows() -> tuple[Tensor, tuple[np.ndarray, ...]]:
+            return take_rows(self.x, ids), kernels.training_rows(nodes.numpy(), self._loss_records)
+
+        (rowptr, col, _, value), (x, loss) = self.induced(nodes, beside=rows)
+        graph = Graph(rowptr, col, value, validate=False, norm="saint")
+        rows, y, weight = (torch.from_numpy(a) for a in loss)
+        return Batch(x, graph, y, loss_rows=rows, loss_weight=weight, node_ids=ids)
 
     def plan(self, epoch: int) -> range:
         """``num_steps`` independent draws (each batch's from its own stream)."""
