@@ -842,6 +842,9 @@ def test_take_rows_equals_index_select(dtype):
         got = take_rows(x, ids)
         assert got.dtype == dtype and torch.equal(got, x.index_select(0, ids))
     assert torch.equal(take_rows(x[:, ::2], ids), x[:, ::2][ids])  # not contiguous: torch's gather
+    for bad in (torch.tensor([0, 300]), torch.tensor([-1])):
+        with pytest.raises(IndexError):
+            take_rows(x, bad)
     sparse = x.float().to_sparse()
     assert torch.equal(take_rows(sparse, ids).to_dense(), x.float()[ids])
 

@@ -103,7 +103,8 @@ def take_rows(x: Tensor, ids: Tensor) -> Tensor:
     (:func:`kernels.gather_rows`), so that it can run beside another kernel (:func:`shared`)
     where torch's gather would start a thread team of its own."""
     if x.layout != torch.strided or x.device.type != "cpu" or x.dim() != 2 or not x.is_contiguous() \
-            or x.dtype not in _GATHERED or x.requires_grad or ids.dtype != torch.int64 or ids.device.type != "cpu":
+            or x.dtype not in _GATHERED or x.requires_grad or ids.dtype != torch.int64 or ids.dim() != 1 \
+            or ids.device.type != "cpu":
         return x.index_select(0, ids)
     out = torch.empty((ids.numel(), x.shape[1]), dtype=x.dtype)
     kernels.gather_rows(x.numpy(), ids.numpy(), out.numpy())

@@ -362,14 +362,18 @@ def part_nodes(perm, partptr, parts, is_train, labels):  # pragma: no cover - ji
 def gather_rows(x, ids, out):  # pragma: no cover - jitted
     """``out[i] = x[ids[i]]`` for a C-contiguous ``x [N, F]`` and int64 ``ids [n]`` (``out [n, F]``
     of ``x``'s dtype), asking for row ``ids[i + DISTANCE]`` while copying row ``ids[i]``: a
-    batch's rows lie all over ``x``. Releases the GIL (:func:`common.shared`)."""
+    batch's rows lie all over ``x``. An id outside ``[0, N)`` raises IndexError, as torch's
+    gather does. Releases the GIL (:func:`common.shared`)."""
     n, f = ids.shape[0], x.shape[1]
     flat = x.reshape(-1)
     for i in range(n):
         if i + DISTANCE < n:
             start = ids[i + DISTANCE] * f
-            prefetch_span(flat, start, start + f)
-        out[i, :] = x[ids[i], :]
+            prefetch_span(flat, start, start + f)  # never faults, in range or not
+        v = ids[i]
+        if v < 0 or v >= x.shape[0]:
+            raise IndexError("take_rows: ids: an id is out of range")
+        out[i, :] = x[v, :]
 
 
 #: a sampled graph's node as its loss reads it (:func:`loss_records`): one 16-byte record, so
