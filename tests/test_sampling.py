@@ -779,10 +779,16 @@ def test_sort_rows_sorts_every_row_and_says_where_entries_came_from():
 
 
 @pytest.mark.parametrize("col_dtype", [torch.int32, torch.int64])
-def test_induced_ascending_equals_the_induced_union(col_dtype):
+def test_induced_rows_equal_the_induced_union(col_dtype):
     """GraphSAINT's branch-free kernel (ascending nodes, local ids by rank) gives
-    induced_union's CSR, entry for entry."""
+    induced_union's CSR, entry for entry, in one piece and in pieces joined."""
     from sparsegnn.sampling import kernels
+
+    def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, *work):
+        starts, ends = kernels.row_spans(rowptr, nodes)
+        member, rank = kernels.member_ranks(nodes, num_nodes)
+        scanned, *out = kernels.induced_rows(col, value, starts, ends, member, rank, with_position, *work)
+        return (scanned, *(a.copy() for a in out))
 
     data = sbm(500, 4, 8.0, num_features=4, seed=3)
     graph = data.graph.to_index_dtype(col_dtype)
@@ -795,21 +801,31 @@ def test_induced_ascending_equals_the_induced_union(col_dtype):
         want = induced_union(rowptr, col, nodes, np.array([0, size]), scratch)
         scanned = int((rowptr[nodes + 1] - rowptr[nodes]).sum())
         work = (np.empty(scanned, col.dtype), np.empty(scanned, value.dtype), np.empty(scanned, np.int64))
-        count, *got = kernels.induced_ascending(rowptr, col, value, nodes, 500, True, *work)
+        count, *got = induced_ascending(rowptr, col, value, nodes, 500, True, *work)
         assert count == scanned
         for a, b in zip(got, want):
             assert np.array_equal(a, b)
         assert np.array_equal(got[3], value[want[2]])  # the values of the kept entries
+        if size > 1:  # two pieces of the rows, joined in order, are the one
+            starts, ends = kernels.row_spans(rowptr, nodes)
+            member, rank = kernels.member_ranks(nodes, 500)
+            a, b = (kernels.induced_rows(col, value, starts[span], ends[span], member, rank, True,
+                                         *(np.empty(scanned, w.dtype) for w in work))
+                    for span in (slice(0, size // 2), slice(size // 2, size)))
+            assert a[0] + b[0] == scanned
+            assert np.array_equal(np.concatenate([a[1], b[1][1:] + a[1][-1]]), got[0])
+            for j in (2, 3, 4):
+                assert np.array_equal(np.concatenate([a[j], b[j]]), got[j - 1])
         assert (scratch == -1).all()
-        _, *unplaced = kernels.induced_ascending(rowptr, col, value, nodes, 500, False, *work[:2], work[2][:0])
+        _, *unplaced = induced_ascending(rowptr, col, value, nodes, 500, False, *work[:2], work[2][:0])
         assert unplaced[2].size == 0  # no positions asked for; the rest the same
         for i in (0, 1, 3):
             assert np.array_equal(unplaced[i], got[i])
         if scanned:  # buffers too small: the count, and nothing else done
-            count, *nothing = kernels.induced_ascending(rowptr, col, value, nodes, 500, True, *(w[:-1] for w in work))
+            count, *nothing = induced_ascending(rowptr, col, value, nodes, 500, True, *(w[:-1] for w in work))
             assert count == scanned and nothing[0].tolist() == [0] and nothing[1].size == nothing[3].size == 0
     for with_position in (True, False):
-        _, *empty = kernels.induced_ascending(rowptr, col, value, np.zeros(0, np.int64), 500, with_position,
+        _, *empty = induced_ascending(rowptr, col, value, np.zeros(0, np.int64), 500, with_position,
                                               *(w[:0] for w in work))
         assert empty[0].tolist() == [0] and empty[1].size == empty[2].size == empty[3].size == 0
 

@@ -457,7 +457,7 @@ def induced_parts(rowptr, col, partptr, parts, col_part, base, with_position):  
     ``col_part`` runs beside ``col``, so everything is read as streams: an entry is kept iff its
     column's part is in the batch (``base``, int64 ``[num_parts]`` scratch of -1s, left as found,
     in L1). A first pass counts the kept entries (reading ``col_part`` alone), so the output is
-    sized exactly; the second writes them, branch-free (see :func:`induced_ascending`). Both run
+    sized exactly; the second writes them, branch-free (see :func:`induced_rows`). Both run
     flat over each part's entries.
 
     Returns ``(rowptr, col, position)``: int64 ``[n + 1]``, ``[m]`` local columns in ``col``'s
@@ -701,34 +701,6 @@ def block_batch_gcn(blockptr, block_part, entryptr, entry_row, entry_col, intra,
 
 
 @njit(cache=True, nogil=True)
-def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, work_col, work_val,
-                      work_pos):  # pragma: no cover - jitted
-    """The subgraph induced by ``nodes`` (int64 ``[n]``, distinct and **ascending**) of a CSR
-    whose rows hold ascending columns, on local ids ``0 .. n - 1`` in the order of ``nodes``:
-    :func:`induced_union` with one group, built for batches of rows spread over a graph too
-    large for the cache (GraphSAINT's). Ascending ids map ascending columns to ascending local
-    ids, so no row is sorted. It is :func:`row_spans`, :func:`member_ranks` and one
-    :func:`induced_rows` over all the rows; GraphSAINT runs the last in pieces on two threads.
-
-    The buffers are the caller's, reused from call to call (``[>= scanned]`` in ``col``'s /
-    ``value``'s dtype and int64; ``work_pos`` may be empty without ``with_position``): fresh
-    memory for every scanned entry page-faults, which cost 5 of 9 ms on walk batches of the
-    power-law graph.
-
-    Returns ``(scanned, rowptr, col, position, value)``: the entries in the batch's rows and
-    :func:`induced_union`'s three (local columns in ``col``'s dtype; ``position`` empty unless
-    ``with_position``) with the kept
-    entries of ``value`` (``[nnz]``, read beside ``col``: gathering them by position afterwards
-    costs a cache miss per entry). Where ``scanned`` exceeds a buffer, nothing else is done (the
-    arrays are empty): grow the buffers and call again."""
-    starts, ends = row_spans(rowptr, nodes)
-    member, rank = member_ranks(nodes, num_nodes)
-    scanned, out_ptr, out_col, out_pos, out_val = induced_rows(col, value, starts, ends, member, rank, with_position,
-                                                               work_col, work_val, work_pos)
-    return scanned, out_ptr, out_col.copy(), out_pos.copy(), out_val.copy()
-
-
-@njit(cache=True, nogil=True)
 def member_ranks(nodes, num_nodes):  # pragma: no cover - jitted
     """``(member, rank)``: membership bits of ``nodes`` (int64 ascending distinct ids below
     ``num_nodes``), uint64 ``[num_nodes / 64 + 1]``, and before each 64-bit word the members
@@ -752,18 +724,29 @@ def member_ranks(nodes, num_nodes):  # pragma: no cover - jitted
 @njit(cache=True, nogil=True)
 def induced_rows(col, value, starts, ends, member, rank, with_position, work_col, work_val,
                  work_pos):  # pragma: no cover - jitted
-    """The kept entries of the rows ``col[starts[i]:ends[i]]`` (int64 ``[k]`` spans, :func:`row_spans`):
-    those whose column is a member (:func:`member_ranks`), the column as its rank.
+    """The subgraph induced by ascending distinct nodes (GraphSAINT's) of a CSR whose rows hold
+    ascending columns, for the rows ``col[starts[i]:ends[i]]`` of some of them (int64 ``[k]``
+    spans, :func:`row_spans`): :func:`induced_union` with one group, built for batches of rows
+    spread over a graph too large for the cache. A column is kept where it is a member
+    (:func:`member_ranks`) and becomes its rank, its local id; ascending ids map ascending
+    columns to ascending local ids, so no row is sorted. The rows of a batch may be scanned in
+    consecutive pieces, one call each, and the pieces joined in order.
 
     The scan reads the rows cold, prefetching ``DISTANCE`` rows ahead
     (:mod:`sparsegnn.graph.intrinsics`), and is branch-free: every scanned entry is written to the
     ``work_*`` buffers and the write position advances by its membership bit, so a mispredicted
-    test never stalls the row reads in flight. Releases the GIL: pieces of one batch's rows run
-    on two threads, each with its own buffers.
+    test never stalls the row reads in flight. The buffers are the caller's, reused from call to
+    call (``[>= scanned]`` in ``col``'s / ``value``'s dtype and int64; ``work_pos`` may be empty
+    without ``with_position``): fresh memory for every scanned entry page-faults, which cost 5 of
+    9 ms on walk batches of the power-law graph. Releases the GIL: GraphSAINT's pieces run on two
+    threads, each with its own buffers.
 
-    Returns ``(scanned, rowptr [k + 1], col, position, value)``, the last three **views of the
-    buffers** (``position`` empty unless ``with_position``); where ``scanned`` exceeds a buffer,
-    nothing is scanned and they are empty (see :func:`induced_ascending`)."""
+    Returns ``(scanned, rowptr [k + 1], col, position, value)``: the entries in the rows, then
+    the kept entries' local columns (``col``'s dtype), their positions (empty unless
+    ``with_position``) and their values (``value [nnz]``, read beside ``col``: gathering them
+    by position afterwards costs a cache miss per entry), the last three **views of the
+    buffers**. Where ``scanned`` exceeds a buffer, nothing is scanned and they are empty: grow
+    the buffers and call again."""
     k = starts.shape[0]
     scanned = (ends - starts).sum()
     if scanned > work_col.shape[0] or scanned > work_val.shape[0] or (with_position and scanned > work_pos.shape[0]):
@@ -856,7 +839,7 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch, with_position, hub_ratio
 
     The scanned rows' entries are written to the caller's ``work_*`` buffers (``[>= scanned]``,
     ``col``'s dtype and int64; ``work_pos`` may be empty without ``with_position``), reused from
-    call to call as :func:`induced_ascending`'s.
+    call to call as :func:`induced_rows`'s.
 
     Returns ``(scanned, rowptr, col, position)``: the entries in the scanned rows, int64
     ``[n + 1]``, ``[m]`` local columns in ``col``'s dtype, int64 ``[m]`` the parent CSR position
@@ -884,12 +867,12 @@ def induced_union(rowptr, col, nodes, nodeptr, scratch, with_position, hub_ratio
             scratch[v] = i
             member[v >> 6] |= one << np.uint64(v & 63)
         for i in range(nodeptr[g], nodeptr[g + 1]):
-            if i + DISTANCE < n and rank[i + DISTANCE] < 0:  # the rows are cold: see induced_ascending
+            if i + DISTANCE < n and rank[i + DISTANCE] < 0:  # the rows are cold: see induced_rows
                 prefetch_span(col, starts[i + DISTANCE], ends[i + DISTANCE])
             if rank[i] >= 0:
                 continue
             first[i] = at
-            for e in range(starts[i], ends[i]):  # branch-free: see induced_ascending
+            for e in range(starts[i], ends[i]):  # branch-free: see induced_rows
                 v = col[e]
                 work_col[at] = v
                 if with_position:  # the same for every entry: compiled out of the loop
