@@ -6,7 +6,8 @@ machine's drift between runs falls on both sides alike.
         [--blocks 5] [--seconds 1.5]
 
 Graphs and settings as ``bench/samplers.py`` (PAPER_DEFAULTS, the whole graph sampled, coverage
-1). Prints batch/s of every block and the ratio of the sums. Off means the tasks run one after
+1). Each block is `samplers.timed` (one untimed batch, then batches for `--seconds`). Prints
+batch/s of every block and the ratio of the sums. Off means the tasks run one after
 the other on this thread; the batches are the same either way.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparsegnn.sampling import common, saint  # noqa: E402
 
-from samplers import graphs, ours  # noqa: E402  (bench/ is on sys.path: the script's folder)
+from samplers import graphs, ours, timed  # noqa: E402  (bench/ is on sys.path: the script's folder)
 
 
 def one_thread(tasks):
@@ -48,11 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                 for block in range(2 * args.blocks):
                     two = block % 2 == 0
                     saint.shared = common.shared if two else one_thread
-                    count, start = 0, time.perf_counter()
-                    while time.perf_counter() - start < args.seconds:
-                        next(stream)
-                        count += 1
-                    rates[two].append(count / (time.perf_counter() - start))
+                    rates[two].append(timed(stream, lambda batch: 0, args.seconds)["batches_per_s"])
             finally:
                 saint.shared = common.shared
             print(f"{graph_name:9s} {name:10s} two threads {[round(r) for r in rates[True]]} one thread "
