@@ -62,9 +62,11 @@ def choose(
     caller knows it; the tuned policy's rules are bucketed by it, ``tuned.DEFAULT_FEAT`` otherwise)."""
     able = set(capable(op, device, dtype))
     policy = tuned.load()
-    max_cells, min_density = tuned.dense_limits(device.type, (DENSE_MAX_CELLS, DENSE_MIN_DENSITY), policy)
+    max_cells, min_density, dense_measured = DENSE_MAX_CELLS, DENSE_MIN_DENSITY, False
+    if policy is not None:  # (dense_limits with no policy would look for the file again)
+        max_cells, min_density = tuned.dense_limits(device.type, (DENSE_MAX_CELLS, DENSE_MIN_DENSITY), policy)
+        dense_measured = tuned.dense_limits(device.type, (0, 0.0), policy) != (0, 0.0)
     native = _PREFERENCE.get(device.type, ("torch",))[0]
-    dense_measured = tuned.dense_limits(device.type, (0, 0.0), policy) != (0, 0.0)
     if (
         "dense" in able
         and (dense_measured or native not in able)
