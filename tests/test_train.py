@@ -64,6 +64,28 @@ def test_trainer_is_deterministic_per_seed():
     assert a == b
 
 
+def test_the_trainers_adam_is_fused_and_steps_as_torchs_loop_does():
+    """The default optimizer is torch's fused Adam for CPU parameters (param groups given as
+    generators too), and its steps equal the per-tensor loop's to rounding."""
+    from sparsegnn.train.loop import adam
+
+    torch.manual_seed(0)
+    model = GCN(8, 16, 3)
+    fused = _trainer(_data()).optimizer
+    assert fused.defaults["fused"] and not fused.defaults["foreach"]
+    groups = [{"params": iter([model.convs[0].lin.weight]), "weight_decay": 5e-4}, {"params": model.convs[1].lin.weight}]
+    assert adam(groups, 0.01, 0.0).defaults["fused"]
+    twins = [[p.detach().clone().requires_grad_() for p in model.parameters()] for _ in range(2)]
+    optimizers = [adam(twins[0], 0.01, 5e-4), torch.optim.Adam(twins[1], lr=0.01, weight_decay=5e-4)]
+    for step in range(20):
+        for params, optimizer in zip(twins, optimizers):
+            for k, p in enumerate(params):
+                p.grad = torch.cos(torch.arange(p.numel(), dtype=p.dtype) * (step + k + 1)).view_as(p)
+            optimizer.step()
+    for a, b in zip(*twins):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_selection_val_first_takes_the_earliest_tied_epoch():
     data = _data()
     later, first = _trainer(data, 30).fit(), _trainer(data, 30, select="val-first").fit()
