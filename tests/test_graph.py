@@ -407,6 +407,44 @@ def test_k_hop_is_the_ball_against_the_message_direction():
         k_hop(graph, torch.tensor([2, 2]), 1)
 
 
+def test_a_graph_marked_symmetric_is_its_own_transpose_and_its_gradients_are_unchanged():
+    """Marked symmetric, a graph's transpose is itself, spmm's backward reads no permutation,
+    and every gradient (spmm's in x and in the values, sddmm's in both sides) equals the one of
+    the same graph unmarked; transpose_perm is each entry's mirror, and other values put on the
+    marked structure get a transpose of their own."""
+    from sparsegnn.ops import sddmm, spmm
+
+    gen = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, 30, (2, 120), generator=gen)
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    normed = Graph.from_edge_index(ei, 30).gcn_norm()
+    plain = normed.with_value(normed.value.double())
+    marked = Graph(plain.rowptr, plain.col, plain.value, validate=False).mark_symmetric()
+    assert marked.marked_symmetric and not plain.marked_symmetric and marked.transpose() is marked
+    torch.testing.assert_close(marked.to_dense(), marked.to_dense().T, rtol=0, atol=0)
+    x = torch.randn(30, 5, dtype=torch.float64, generator=gen)
+    for graph in (plain, marked):
+        xs = x.clone().requires_grad_()
+        value = graph.value.clone().requires_grad_()
+        weighted = Graph(graph.rowptr, graph.col, value, validate=False)
+        if graph.marked_symmetric:
+            weighted.mark_symmetric()
+        (spmm(weighted, xs) ** 2).sum().backward()
+        a, b = x.clone().requires_grad_(), (2 * x).clone().requires_grad_()
+        (sddmm(graph, a, b) ** 2).sum().backward()
+        if graph is plain:
+            want = (xs.grad, value.grad, a.grad, b.grad)
+        else:
+            for got, expected in zip((xs.grad, value.grad, a.grad, b.grad), want):
+                torch.testing.assert_close(got, expected)
+    assert torch.equal(marked.transpose_perm(), plain.transpose_perm())
+    other = marked.with_value(torch.rand(marked.nnz, dtype=torch.float64, generator=gen))
+    assert not other.marked_symmetric
+    torch.testing.assert_close(other.transpose().to_dense(), other.to_dense().T)
+    with pytest.raises(ValueError, match="mark_symmetric"):
+        Graph(torch.tensor([0, 1]), torch.tensor([2]), None, 3).mark_symmetric()
+
+
 def test_with_value_shares_the_transpose_and_tags():
     graph = _random_graph()
     t = graph.transpose()

@@ -82,6 +82,8 @@ def test_cluster_parts_cover_every_node_once_and_batches_hold_the_induced_edges(
             assert set(part.nodes(p).tolist()) <= set(nodes.tolist())
         assert _entries(batch.graph) == _induced(data.graph, nodes)
         _assert_same_graph(batch.graph, subgraph(data.graph, nodes).graph.gcn_norm())
+        assert batch.graph.marked_symmetric  # the SBM is undirected: its batches are their own transpose
+        torch.testing.assert_close(batch.graph.to_dense(), batch.graph.to_dense().T, rtol=0, atol=0)
         assert torch.equal(batch.y, data.y[nodes[batch.loss_rows]])
         assert bool(data.train_mask[nodes[batch.loss_rows]].all())
         assert int(data.train_mask[nodes].sum()) == batch.loss_rows.numel()

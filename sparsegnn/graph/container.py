@@ -278,7 +278,7 @@ class Graph:
         graph = Graph(self.rowptr, self.col, value, self.num_cols, validate=False, norm=norm)
         if value is not None:
             graph._validate_value()
-        if "transpose" in self._cache:
+        if "transpose" in self._cache and not self.marked_symmetric:  # other values need not be symmetric
             transposed, perm = self._cache["transpose"], self._cache["transpose_perm"]
             weighted_t = Graph(
                 transposed.rowptr, transposed.col, value[perm] if value is not None else None,
@@ -423,8 +423,28 @@ class Graph:
 
     def transpose_perm(self) -> Tensor:
         """int64 ``[nnz]``: position in this graph of every entry of :meth:`transpose`."""
-        self.transpose()
+        if "transpose_perm" not in self._cache:
+            if self.marked_symmetric:  # its own transpose, but where each entry's mirror lies is not known yet
+                self._cache["transpose_perm"] = self._transpose_arrays()[2]
+            else:
+                self.transpose()
         return self._cache["transpose_perm"]
+
+    def mark_symmetric(self) -> Graph:
+        """Record that this square graph equals its transpose, values included (the caller's word:
+        not checked), and return it. :meth:`transpose` is then the graph itself, with no sort,
+        and ``ops.spmm``'s backward reads ``A^T g`` as ``A g``; :meth:`transpose_perm` (each
+        entry's mirror, which sddmm's backward needs) is still computed when asked. A ClusterGCN
+        batch of an undirected graph, GCN-normalised, is one."""
+        if self.num_nodes != self.num_cols:
+            raise ValueError(f"mark_symmetric: needs a square graph, got shape {self.shape}")
+        self._cache["transpose"] = self
+        return self
+
+    @property
+    def marked_symmetric(self) -> bool:
+        """Whether :meth:`mark_symmetric` was called on this graph."""
+        return self._cache.get("transpose") is self
 
     def _counting_sort_pays(self) -> bool:
         """Whether the compiled counting sort (O(nnz), no row index kept; the same result as the
@@ -434,17 +454,20 @@ class Graph:
             return False
         return "numba" in sys.modules or self.nnz >= 1 << 22
 
-    def _compute_transpose(self) -> Graph:
+    def _transpose_arrays(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(colptr, row, perm)``: the CSC of this graph and each CSC entry's position here."""
         if self._counting_sort_pays():
             from .kernels import csr_transpose
 
             arrays = csr_transpose(self.rowptr.numpy(), self.col.numpy(), self.num_cols)
-            colptr, t_col, perm = (torch.from_numpy(a) for a in arrays)
-        else:
-            sorted_col, perm = torch.sort(self.col, stable=True)
-            boundaries = torch.arange(self.num_cols + 1, device=self.device, dtype=self.col.dtype)
-            colptr = torch.searchsorted(sorted_col, boundaries).long()
-            t_col = self.row_index()[perm].to(self.col.dtype)
+            return tuple(torch.from_numpy(a) for a in arrays)
+        sorted_col, perm = torch.sort(self.col, stable=True)
+        boundaries = torch.arange(self.num_cols + 1, device=self.device, dtype=self.col.dtype)
+        colptr = torch.searchsorted(sorted_col, boundaries).long()
+        return colptr, self.row_index()[perm].to(self.col.dtype), perm
+
+    def _compute_transpose(self) -> Graph:
+        colptr, t_col, perm = self._transpose_arrays()
         value = self.value[perm] if self.value is not None else None
         self._cache["transpose_perm"] = perm
         transposed = Graph(colptr, t_col, value, self.num_nodes, validate=False, norm=self.norm)

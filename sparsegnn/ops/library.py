@@ -95,7 +95,8 @@ def spmm_op(
     need_arg: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """``(out [N, F], arg)`` with ``out[i] = reduce_e value[e] * x[col[e]]``; ``t_*`` is the
-    transpose (colptr, row, perm) needed by the backward pass w.r.t. ``x`` (None otherwise).
+    transpose (colptr, row, perm) needed by the backward pass w.r.t. ``x`` (None otherwise;
+    ``t_perm`` alone None: a symmetric graph, whose transpose's values are ``value`` itself).
     ``need_arg=False`` (forward-only calls): max/min return an empty arg, and backends that can
     (the ``cpu`` kernels) skip tracking it."""
     impl = _spmm_backend(rowptr, col, value, x, reduce, backend)
@@ -133,7 +134,7 @@ def _spmm_backward(ctx, grad_out, _grad_arg):
         if needs_x:
             if t_rowptr is None:
                 raise RuntimeError("spmm backward: the transpose was not passed to the forward op")
-            t_value = value[t_perm] if value is not None else None
+            t_value = value if value is None or t_perm is None else value[t_perm]
             grad_x = spmm_op(t_rowptr, t_col, t_value, grad, "sum", ctx.backend, None, None, None)[0]
         if needs_value:
             grad_value = sddmm_op(rowptr, col, grad, x, ctx.backend, None, None, None)

@@ -41,7 +41,8 @@ def spmm(
     t_rowptr = t_col = t_perm = None
     if reduce in ("sum", "mean") and torch.is_grad_enabled() and x.requires_grad:
         transposed = graph.transpose()
-        t_rowptr, t_col, t_perm = transposed.rowptr, transposed.col, graph.transpose_perm()
+        t_rowptr, t_col = transposed.rowptr, transposed.col
+        t_perm = None if graph.marked_symmetric else graph.transpose_perm()  # None: A^T's values are A's
     # Forward-only max/min (inference, or nothing to differentiate) skips the arg: less to write.
     need_arg = return_arg or (
         torch.is_grad_enabled() and (x.requires_grad or (value is not None and value.requires_grad))

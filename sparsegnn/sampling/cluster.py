@@ -31,7 +31,7 @@ from torch import Tensor
 import numpy as np
 
 from ..graph import Graph
-from ..graph.kernels import sort_rows
+from ..graph.kernels import sort_rows, symmetric_ascending
 from ..train import Batch
 from . import kernels
 from .common import EPOCH, SampledMethod, check_int, compact, csr_numpy, full_gcn_graph, gcn_normalised, rng, take_rows
@@ -128,6 +128,9 @@ class ClusterGCN(SampledMethod):
             index = np.empty(0, np.int16 if self.partition.sizes().max() < 2**15 else np.int32)
             self._blocks = kernels.part_blocks(rowptr, col, self.partition.partptr.numpy(), self._col_part, index)
             self._col_dtype = np.empty(0, col.dtype)
+            # an undirected graph's batches are symmetric, values too (dinv_i dinv_j): their
+            # transpose for the backward pass is the batch itself (Graph.mark_symmetric), no sort
+            self._symmetric = symmetric_ascending(rowptr, col)
             self.ordered = self._col_part = None
 
     @property
@@ -153,6 +156,8 @@ class ClusterGCN(SampledMethod):
                                                               self._col_dtype)
             graph = Graph(torch.from_numpy(out_ptr), torch.from_numpy(out_col), torch.from_numpy(value),
                           validate=False, norm="gcn")
+            if self._symmetric:
+                graph.mark_symmetric()
             return Batch(take_rows(self.x, nodes), graph, y, loss_rows=loss_rows, node_ids=nodes)
         rowptr, col = csr_numpy(self.ordered)
         weighted = self.ordered.value is not None
