@@ -333,6 +333,8 @@ def test_shadow_subgraph_is_the_k_hop_ball(data):
     union = Graph(torch.from_numpy(rowptr), torch.from_numpy(col), value)
     batch = method.batch_of(roots, rng(0))
     _assert_same_graph(batch.graph, union.gcn_norm())  # the compiled normalisation equals Graph.gcn_norm
+    assert batch.graph.marked_symmetric  # of an undirected graph: its own transpose
+    torch.testing.assert_close(batch.graph.to_dense(), batch.graph.to_dense().T, rtol=0, atol=0)
     assert nodeptr.numel() == 5
     for r, root in enumerate(roots.tolist()):
         block = nodes[nodeptr[r]:nodeptr[r + 1]]
@@ -359,7 +361,8 @@ def test_shadow_batches_with_hub_rows_equal_those_scanned_in_full():
         _assert_same_graph(got.graph, want.graph)
         assert torch.equal(got.node_ids, want.node_ids) and torch.equal(got.x, want.x)
     weighted = graph.with_value(torch.rand(graph.nnz))
-    assert ShaDowKHop(x, weighted, y, mask)._hub_ratio == 0
+    shadow = ShaDowKHop(x, weighted, y, mask)
+    assert shadow._hub_ratio == 0 and not next(iter(shadow.batches(0))).graph.marked_symmetric
 
 
 def test_shadow_sampled_subgraph_lies_in_the_ball_and_reads_out_roots(data):

@@ -105,8 +105,11 @@ class ShaDowKHop(SampledMethod):
         self._scratch = kernels.node_map(graph.num_nodes)
         self._scores = np.zeros((2, graph.num_nodes))
         self._work = Workspace(csr_numpy(graph)[1].dtype, np.int64)  # induced_union's buffers
-        # hub rows are not scanned where the graph is its own transpose (unweighted: no positions)
-        self._hub_ratio = HUB_RATIO if graph.value is None and symmetric_ascending(*csr_numpy(graph)) else 0
+        # where the graph is its own transpose (unweighted): hub rows are not scanned (no positions
+        # needed), and the batches, unions of induced balls normalised as GCN's dinv_i dinv_j, are
+        # their own transpose too (Graph.mark_symmetric: no sort for the backward pass)
+        self._symmetric = graph.value is None and symmetric_ascending(*csr_numpy(graph))
+        self._hub_ratio = HUB_RATIO if self._symmetric else 0
 
     def sample(self, roots: Tensor, generator: np.random.Generator) -> tuple[Tensor, Tensor, Graph]:
         """``(node_ids [n], nodeptr [t + 1], (rowptr, col, value))`` for the targets ``roots``
@@ -128,7 +131,10 @@ class ShaDowKHop(SampledMethod):
 
     def batch_of(self, roots: Tensor, generator: np.random.Generator) -> Batch:
         nodes, nodeptr, (rowptr, col, value) = self.sample(roots, generator)
-        return Batch(take_rows(self.x, nodes), gcn_normalised(rowptr, col, value), self.y[roots],
+        graph = gcn_normalised(rowptr, col, value)
+        if self._symmetric:
+            graph.mark_symmetric()
+        return Batch(take_rows(self.x, nodes), graph, self.y[roots],
                      loss_rows=nodeptr[:-1], node_ids=nodes)
 
     def readout(self, out: Tensor, roots: Tensor) -> Tensor:
