@@ -389,9 +389,10 @@ class Graph:
 
         return metis_order(self, num_parts)
 
-    def symmetric_pattern(self) -> scipy.sparse.csr_matrix:
+    def symmetric_pattern(self, cache: bool = True) -> scipy.sparse.csr_matrix:
         """``A + A^T`` as a 0/1 scipy CSR without the diagonal (the undirected structure that
-        METIS and RCM take), cached. Square graphs only."""
+        METIS and RCM take), cached; ``cache=False``: a cached one or a new one, not kept (for a
+        one-off use: at 4 x 10^7 entries it holds 0.5 GB). Square graphs only."""
         if not self.is_square:
             raise ValueError(f"symmetric_pattern: needs a square graph, got shape {self.shape}")
 
@@ -403,6 +404,8 @@ class Graph:
             sym.data[:] = 1
             return sym
 
+        if not cache and "symmetric_pattern" not in self._cache:
+            return compute()
         return self.memo("symmetric_pattern", compute)
 
     # ------------------------------------------------------------------ cached derived data

@@ -15,7 +15,7 @@ def rcm_order(graph: Graph) -> Tensor:
     Fast (well under a second at 2M edges), a modest gain. Square graphs only."""
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-    sym = graph.symmetric_pattern()
+    sym = graph.symmetric_pattern(cache=False)  # one use: not kept on the graph
     if graph.num_nodes == 0:
         return torch.zeros(0, dtype=torch.int64, device=graph.device)
     order = reverse_cuthill_mckee(sym, symmetric_mode=True)

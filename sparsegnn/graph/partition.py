@@ -83,7 +83,7 @@ def partition(graph: Graph, num_parts: int, recursive: bool = False) -> Partitio
 
 def _metis(graph: Graph, num_parts: int, recursive: bool) -> Partition:
     n = graph.num_nodes
-    sym = graph.symmetric_pattern()
+    sym = graph.symmetric_pattern(cache=False)  # one use: not kept on the graph
     if num_parts == 1 or sym.nnz == 0:
         part = torch.arange(n, dtype=torch.int64) * num_parts // max(n, 1)
     else:
