@@ -1,11 +1,12 @@
 """The samplers' full-graph evaluation: one full-graph forward against layer-by-layer over row
 blocks (``sparsegnn.sampling.layerwise``), peak RSS and time, on the 2 x 10^6-node block model.
 
-    .venv/bin/python bench/layerwise_eval.py [--nodes 2000000] [--edges 20000000] [--models 2x128,4x256]
+    .venv/bin/python bench/layerwise_eval.py [--nodes 2000000] [--edges 20000000] [--models 2x128,4x256,sage:2x128,egc:2x128]
 
 Each model and evaluation runs in a fresh subprocess that builds the graph
-(``sparsegnn.data.sbm``, 10 classes, 128 features, seed 0), keeps ``x`` and the GCN-normalised
-CSR with int32 columns (what the samplers' evaluation reads), returns the freed heap of the
+(``sparsegnn.data.sbm``, 10 classes, 128 features, seed 0), keeps ``x`` and the CSR with int32
+columns the samplers' evaluation reads (GCN-normalised for a GCN, the raw graph for SAGE's mean
+and for EGC, which normalises it itself), returns the freed heap of the
 graph's construction to the system (``malloc_trim``), resets the kernel's peak-RSS
 counter (``/proc/self/clear_refs``) and evaluates once: ``kept`` is the full forward as it ran
 before this change (every layer's output kept to the end; ``return_hidden=True`` holds the same
@@ -29,12 +30,23 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparsegnn.data import sbm  # noqa: E402
-from sparsegnn.nn import GCN  # noqa: E402
+from sparsegnn.nn import EGC, GCN, SAGE  # noqa: E402
 from sparsegnn.profile.machine import environment  # noqa: E402
 from sparsegnn.sampling.common import full_gcn_graph  # noqa: E402
 from sparsegnn.sampling.layerwise import layerwise_forward  # noqa: E402
 
 MODES = ("kept", "full", "layerwise")
+MODELS = {"gcn": GCN, "sage": SAGE, "egc": EGC}
+
+
+def parse_model(spec: str) -> tuple[str, int, int]:
+    """``(kind, layers, hidden)`` of ``[KIND:]LAYERSxHIDDEN`` (kind ``gcn`` when left out)."""
+    kind, _, shape = spec.rpartition(":")
+    kind = kind or "gcn"
+    if kind not in MODELS:
+        raise SystemExit(f"--models: unknown model {kind!r} (one of {sorted(MODELS)})")
+    layers, hidden = (int(v) for v in shape.split("x"))
+    return kind, layers, hidden
 
 
 def _vm_mib(field: str) -> float:
@@ -44,13 +56,15 @@ def _vm_mib(field: str) -> float:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def child(nodes: int, edges: int, layers: int, hidden: int, mode: str) -> dict:
+def child(nodes: int, edges: int, spec: str, mode: str) -> dict:
+    kind, layers, hidden = parse_model(spec)
     data = sbm(nodes, 10, 2 * edges / nodes, num_features=128, class_sep=1.0, seed=0)
-    x, graph = data.x, full_gcn_graph(data.graph.to_index_dtype(torch.int32))
+    graph = data.graph.to_index_dtype(torch.int32)
+    x, graph = data.x, full_gcn_graph(graph) if kind == "gcn" else graph
     del data
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # the graph's construction leaves freed heap resident: not data
     torch.manual_seed(0)
-    model = GCN(128, hidden, 10, num_layers=layers).eval()
+    model = MODELS[kind](128, hidden, 10, num_layers=layers).eval()
     runs = {
         "kept": lambda: model(x, graph, return_hidden=True)[0],
         "full": lambda: model(x, graph),
@@ -64,7 +78,7 @@ def child(nodes: int, edges: int, layers: int, hidden: int, mode: str) -> dict:
         seconds = time.perf_counter() - start
         peak = _vm_mib("VmHWM")
         difference = float((logits - runs["full"]()).abs().max())  # after the peak was read
-    return {"model": f"{layers}x{hidden}", "mode": mode, "data_mib": before, "peak_mib": peak,
+    return {"model": f"{kind} {layers}x{hidden}", "mode": mode, "data_mib": before, "peak_mib": peak,
             "above_data_mib": peak - before, "seconds": seconds, "max_abs_diff_vs_full": difference,
             "threads": torch.get_num_threads()}
 
@@ -73,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=2_000_000)
     parser.add_argument("--edges", type=int, default=20_000_000)
-    parser.add_argument("--models", default="2x128,4x256", help="GCNs as LAYERSxHIDDEN, comma-separated")
+    parser.add_argument("--models", default="2x128,4x256",
+                        help="models as [gcn|sage|egc:]LAYERSxHIDDEN, comma-separated (gcn when no kind)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -81,18 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.child:
-        layers, hidden = (int(v) for v in args.child[0].split("x"))
-        print(json.dumps(child(args.nodes, args.edges, layers, hidden, args.child[1])))
+        print(json.dumps(child(args.nodes, args.edges, args.child[0], args.child[1])))
         return 0
     rows = []
     for model in args.models.split(","):
+        parse_model(model)
         for mode in args.modes.split(","):
             command = [sys.executable, __file__, "--child", model, mode, "--nodes", str(args.nodes),
                        "--edges", str(args.edges), "--threads", str(args.threads)]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
-    print("| GCN | evaluation | data RSS MiB | peak RSS MiB | above data MiB | s | max abs diff vs full |\n"
+    print("| model | evaluation | data RSS MiB | peak RSS MiB | above data MiB | s | max abs diff vs full |\n"
           "| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         diff = f"{r['max_abs_diff_vs_full']:.1e}"
