@@ -68,9 +68,13 @@ def test_row_block_without_values_and_bad_range(data):
 
 @pytest.mark.parametrize("cls", [GCN, SAGE, EGC])
 @pytest.mark.parametrize("block_bytes", [1, 3000, 40_000, 2**30])
-def test_layerwise_forward_equals_the_full_forward(data, cls, block_bytes):
+@pytest.mark.parametrize("raw", [False, True], ids=["normalised", "raw"])
+def test_layerwise_forward_equals_the_full_forward(data, cls, block_bytes, raw):
+    """On the graph as the samplers' evaluation gives it (GCN-normalised for GCN and EGC) and on
+    the raw graph, which GCN and EGC normalise themselves: every block is cut from the graph
+    normalised once with the full graph's degrees (``LayerStack.full_adjacency``)."""
     torch.manual_seed(0)
-    graph = data.graph if cls is SAGE else full_gcn_graph(data.graph)
+    graph = data.graph if cls is SAGE or raw else full_gcn_graph(data.graph)
     graph = Graph(graph.rowptr, graph.col, None if graph.value is None else graph.value.double(), norm=graph.norm)
     x = data.x.double()
     model = cls(12, 16, 4, num_layers=3).double().train()

@@ -89,11 +89,9 @@ class GASModel(torch.nn.Module):
         return self.partition.part.numel()
 
     def adjacency(self, graph: Graph) -> Graph:
-        """The full-graph adjacency the layers aggregate over (see the module docstring)."""
-        if isinstance(self.stack, SAGE):
-            return graph
-        conv = self.stack.layers[0]
-        return graph.gcn_norm(add_self_loops=conv.add_self_loops, improved=getattr(conv, "improved", False))
+        """The full-graph adjacency the layers aggregate over (see the module docstring and
+        :meth:`~sparsegnn.nn.LayerStack.full_adjacency`)."""
+        return self.stack.full_adjacency(graph)
 
     def halo_batcher(self, graph: Graph) -> HaloBatcher:
         """The :class:`HaloBatcher` of the full ``graph`` (``N`` nodes) on this model's adjacency

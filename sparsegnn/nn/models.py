@@ -18,9 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import ops
+from ..graph import Graph
 from .eg_conv import EGConv
 from .gcn_conv import GCNConv
 from .linear import linear, reset_linear, torch_init
+from .norm import gcn_norm
 from .sage_conv import SAGEConv
 from .sg_conv import SGConv
 
@@ -88,6 +90,14 @@ class LayerStack(torch.nn.Module):
     def reset_parameters(self) -> None:
         for layer in self.layers:
             layer.reset_parameters()
+
+    def full_adjacency(self, graph: Graph) -> Graph:
+        """The adjacency the layers aggregate over when given the whole square ``graph``: here
+        ``graph`` itself (SAGE's mean, an MLP); GCN and EGC normalise it. Blocks of its rows
+        aggregate as the full forward does, where a layer normalising a block itself would use
+        the block's degrees (and could not normalise a rectangular block at all): the layer-wise
+        evaluation and GNNAutoScale cut this graph, not ``graph``."""
+        return graph
 
     def apply_layer(self, i: int, x: Tensor, graph: Any, edge_weight: Tensor | None) -> Tensor:
         """Layer ``i`` alone, without dropout or activation."""
@@ -180,6 +190,15 @@ class GCN(ConvStack):
     conv_class = GCNConv
     takes_edge_weight = True
 
+    def full_adjacency(self, graph: Graph) -> Graph:
+        """``D^-1/2 (A + I) D^-1/2`` of ``graph`` with its own (full-graph) degrees, as the first
+        conv normalises (``graph`` as it is when its ``norm`` is set, or the conv does not
+        normalise)."""
+        conv = self.convs[0]
+        if not conv.normalize:
+            return graph
+        return gcn_norm(graph, None, graph.num_nodes, conv.improved, conv.add_self_loops, conv.flow)
+
     def apply_layer(self, i: int, x: Tensor, graph: Any, edge_weight: Tensor | None) -> Tensor:
         return self.convs[i](x, graph, edge_weight)
 
@@ -240,6 +259,14 @@ class EGC(LayerStack):
             for a, b, h in zip(sizes[:-1], sizes[1:], heads)
         )
         self.reset_parameters()  # a second draw, kept: the published seeds' figures depend on it
+
+    def full_adjacency(self, graph: Graph) -> Graph:
+        """``D^-1/2 (A + I) D^-1/2`` of ``graph`` with its own (full-graph) degrees, tagged: EGConv
+        takes a tagged graph as its symnorm weights and its entries as the structure of the other
+        aggregators, which is what it builds from ``graph`` (``graph`` as it is when its ``norm``
+        is set)."""
+        conv = self.convs[0]
+        return gcn_norm(graph, None, graph.num_nodes, False, conv.add_self_loops, conv.flow)
 
 
 class SGC(LayerStack):

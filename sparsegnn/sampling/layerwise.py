@@ -126,8 +126,9 @@ def _takes_row_blocks(layer: torch.nn.Module, h: Tensor) -> bool:
 @torch.no_grad()
 def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: int | None = None) -> Tensor:
     """``[N, F_out]``: ``stack``'s full-graph output on ``x`` (``[N, F_in]``, dense or sparse
-    COO) and the square ``graph`` it aggregates over (already normalised as the model takes it),
-    layer by layer over blocks of consecutive rows (see the module docstring), in eval mode.
+    COO) and the square ``graph`` it takes (raw, or normalised as the model normalises it: the
+    blocks are cut from :meth:`~sparsegnn.nn.LayerStack.full_adjacency`), layer by layer over
+    blocks of consecutive rows (see the module docstring), in eval mode.
 
     A layer that reads no target rows of its own (``reads_target_rows`` False: GCN) on dense
     inputs takes each block's rows over all ``N`` columns (:func:`~sparsegnn.graph.subgraph.
@@ -143,6 +144,7 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
         raise ValueError(f"model: {type(stack).__name__}'s layers do not give in_channels / out_channels")
     if not isinstance(graph, Graph) or not graph.is_square:
         raise ValueError("graph: expected a square sparsegnn.Graph")
+    graph = stack.full_adjacency(graph)  # normalised once, with the full graph's degrees
     n = graph.num_nodes
     if not isinstance(x, Tensor) or x.dim() != 2 or x.size(0) != n:
         raise ValueError(f"x: expected [{n}, F] features, got {getattr(x, 'shape', type(x).__name__)}")
