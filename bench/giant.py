@@ -15,7 +15,8 @@ graph), set-up and the final full-graph evaluation excluded (reported apart: "ev
 "data", the resident set when training starts). Model: GCN 2 x 128, dropout 0.5, Adam lr 0.01, no weight decay, the same
 for every method; the sampled methods train ``--epochs`` epochs (hundreds of steps each), full
 batch ``--full-epochs`` (one step each); the test accuracy is the full-graph evaluation after the
-last epoch; epoch time is the mean training epoch (sampling + steps) after the first.
+last epoch (the samplers' ``evaluation``: ``--evaluation layerwise`` bounds its peak); epoch time is
+the mean training epoch (sampling + steps) after the first.
 
 Sampler settings: cluster 2000 METIS parts (about 1000 nodes each), 20 per batch; saint-rw 6000
 roots, walk length 2, whole graph, coverage 5; neighbor [25, 10], 512 seeds, hop-trimmed blocks.
@@ -40,6 +41,7 @@ from sparsegnn.data import sbm  # noqa: E402
 from sparsegnn.data.specs import random_split  # noqa: E402
 from sparsegnn.profile.machine import environment  # noqa: E402
 from sparsegnn.sampling import make_method  # noqa: E402
+from sparsegnn.sampling.layerwise import EVALUATIONS  # noqa: E402
 from sparsegnn.train import FullBatch, Trainer, build_model, recipe, seed_everything  # noqa: E402
 
 LIMIT_BYTES = 18 * 10**9
@@ -72,7 +74,7 @@ def _vm_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def child(method: str, nodes: int, edges: int, epochs: int) -> dict:
+def child(method: str, nodes: int, edges: int, epochs: int, evaluation: str = "auto") -> dict:
     start = time.perf_counter()
     data = sbm(nodes, 10, 2 * edges / nodes, num_features=128, class_sep=1.0, seed=0)
     train_mask, _, test_mask = random_split(nodes, 0, (0.05, 0.05))
@@ -82,7 +84,7 @@ def child(method: str, nodes: int, edges: int, epochs: int) -> dict:
     r = recipe("gcn", hidden=128, weight_decay=0.0, epochs=epochs)
     model = build_model("gcn", x.size(1), num_classes, r, cached=method == "full")
     sampler = (FullBatch(x, graph, y, train_mask) if method == "full" else
-               make_method(method, x, graph, y, train_mask, seed=0, **OPTIONS[method]))
+               make_method(method, x, graph, y, train_mask, seed=0, evaluation=evaluation, **OPTIONS[method]))
     trainer = Trainer(model, sampler, y, {"test": test_mask}, lr=r.lr, epochs=epochs, select="last",
                       keep_best_state=False)
     setup_s = time.perf_counter() - start
@@ -96,7 +98,8 @@ def child(method: str, nodes: int, edges: int, epochs: int) -> dict:
         Path("/proc/self/clear_refs").write_text("5")
 
     result = timed_training(trainer, epochs, trained)
-    return {"method": method, "nodes": nodes, "nonzeros": graph.nnz, "epochs": epochs, "setup_s": setup_s,
+    return {"method": method, "evaluation": "full" if method == "full" else evaluation, "nodes": nodes,
+            "nonzeros": graph.nnz, "epochs": epochs, "setup_s": setup_s,
             "setup_peak_mib": setup_peak / 1024, "data_rss_mib": start_rss / 1024, "train_peak_mib": peaks["train"] / 1024,
             "eval_peak_mib": _vm_kib("VmHWM") / 1024,
             "epoch_s": result["epoch_s"], "test_acc": result["acc"]["test"], "threads": torch.get_num_threads()}
@@ -110,18 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-epochs", type=int, default=30)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--evaluation", choices=EVALUATIONS, default="auto",
+                        help="the sampled methods' full-graph evaluation (auto: layer by layer when a full forward would not fit)")
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.child:
-        print(json.dumps(child(args.child, args.nodes, args.edges, args.epochs)))
+        print(json.dumps(child(args.child, args.nodes, args.edges, args.epochs, args.evaluation)))
         return 0
     rows = []
     for method in args.methods.split(","):
         epochs = args.full_epochs if method == "full" else args.epochs
         command = [sys.executable, __file__, "--child", method, "--nodes", str(args.nodes), "--edges", str(args.edges),
-                   "--epochs", str(epochs), "--threads", str(args.threads)]
+                   "--epochs", str(epochs), "--threads", str(args.threads), "--evaluation", args.evaluation]
         done = subprocess.run(command, capture_output=True, text=True,
                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (LIMIT_BYTES, LIMIT_BYTES)))
         if done.returncode == 0:
