@@ -25,6 +25,7 @@ from torch import Tensor
 
 from ..graph import Graph
 from ..graph.container import compiled_gcn_norm
+from ..graph.hugepages import back_with_huge_pages
 from ..train import Batch, Method, seed_everything
 from . import kernels
 from .layerwise import EVALUATIONS, full_forward_fits, layerwise_forward
@@ -238,6 +239,8 @@ class SampledMethod(Method):
         if x.size(0) != graph.num_nodes or y.shape != (graph.num_nodes,):
             raise ValueError(f"x, y: expected {graph.num_nodes} rows, got {x.size(0)} and {tuple(y.shape)}")
         self.x, self.graph, self.y = x, graph, y
+        if not x.is_sparse:  # every batch gathers rows all over it: on 2 MiB pages, no page walk a row
+            back_with_huge_pages(x)
         self.train_ids = training_nodes(train_mask, graph.num_nodes)
         self.seed = check_int("seed", seed, 0)
         self.num_workers = check_int("num_workers", num_workers, 0)
