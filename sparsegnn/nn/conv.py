@@ -41,6 +41,10 @@ class Conv(torch.nn.Module):
     #: gather; one that does not (GCN, whose self loops are entries) may take all ``N`` rows of
     #: ``x`` with any block of the graph's rows (:mod:`sparsegnn.sampling.layerwise`)
     reads_target_rows = True
+    #: whether such a layer takes its targets' rows apart (``x = (x_src, x_dst)``) and maps the
+    #: sources by aggregating them only: it too may take all ``N`` rows with a block of the
+    #: graph's rows, its targets' rows as a view (SAGE without ``project``)
+    takes_target_rows_apart = False
 
     def __init__(
         self,

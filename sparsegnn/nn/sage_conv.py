@@ -105,6 +105,12 @@ class SAGEConv(Conv):
             if hasattr(self, name):
                 reset_linear(getattr(self, name), torch_init)
 
+    @property
+    def takes_target_rows_apart(self) -> bool:
+        """``(x_src, x_dst)`` inputs, and no per-source map but the aggregation unless ``project``
+        (see :class:`~sparsegnn.nn.conv.Conv`)."""
+        return not self.project
+
     def graph(self, edge_index: Any, num_src: int, num_dst: int | None) -> Graph:
         """The adjacency as a :class:`Graph` (rows = targets)."""
         return as_graph(edge_index, num_src, None, num_dst, flow=self.flow)

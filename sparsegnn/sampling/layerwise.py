@@ -15,10 +15,11 @@ widest layer. Two kinds of block:
   takes the block's rows over all ``N`` columns and ``h^l`` whole
   (:func:`~sparsegnn.graph.subgraph.row_block`: views, nothing gathered), and aggregates before
   its linear map (:func:`~sparsegnn.nn.gcn_conv.aggregate_first`), so the map runs on the
-  block's rows only: equal to the full forward up to float rounding;
-- any other layer (SAGE's root weight and EGC's combination weights read the targets' rows,
-  which a layer finds first in its input) takes the block's rows and halo renumbered targets
-  first, and its inputs gathered (:func:`~sparsegnn.graph.subgraph.row_block_halo`);
+  block's rows only: equal to the full forward up to float rounding; so does a layer that
+  takes its targets' rows apart (``takes_target_rows_apart``: SAGE, given ``(h^l, h^l[T])``);
+- any other layer (EGC's combination weights read the targets' rows, which it finds first in
+  its input) takes the block's rows and halo renumbered targets first, and its inputs gathered
+  (:func:`~sparsegnn.graph.subgraph.row_block_halo`);
 - a layer whose outputs are narrow (``F_{l+1}`` at most an eighth of the widest layer's, or
   ``2 N F_{l+1}`` within one block's bytes: the logits) runs on the whole graph at once, in PyG's order (the linear map first, so the aggregation moves
   ``F_{l+1}`` columns, not ``F_l``).
@@ -119,8 +120,10 @@ def default_block_bytes(num_nodes: int, width: int, itemsize: int = 4) -> int:
 
 def _takes_row_blocks(layer: torch.nn.Module, h: Tensor) -> bool:
     """Whether ``layer`` may run on a row block over all ``N`` columns with ``h`` whole (it reads
-    no target rows of its own, and a dense ``h`` lets GCN aggregate before its linear map)."""
-    return not getattr(layer, "reads_target_rows", True) and not h.is_sparse
+    no target rows of its own, or takes them apart as a view of ``h``; a dense ``h`` lets GCN
+    aggregate before its linear map)."""
+    apart = getattr(layer, "takes_target_rows_apart", False)
+    return (not getattr(layer, "reads_target_rows", True) or apart) and not h.is_sparse
 
 
 @torch.no_grad()
@@ -173,8 +176,9 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
                 blocks = halo_blocks
             out = inputs = None
             for start, block, node_ids in blocks:
-                if row_blocks:  # rows over all columns: h whole
-                    block_inputs = h
+                if row_blocks:  # rows over all columns: h whole (and the targets' rows apart, a view)
+                    apart = getattr(stack.layers[i], "reads_target_rows", True)
+                    block_inputs = (h, h[start:start + block.num_nodes]) if apart else h
                 elif h.is_sparse:
                     block_inputs = h.index_select(0, node_ids)
                 else:  # one buffer for every block of the layer, no fresh pages per block
