@@ -165,6 +165,7 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
                 h = stack.layer(i, h, graph)
                 continue
             row_blocks = _takes_row_blocks(stack.layers[i], h)
+            reads_targets = getattr(stack.layers[i], "reads_target_rows", True)  # then given apart, a view
             if row_blocks:
                 rows = block_rows(graph, f_in + f_out, itemsize, block_bytes, halo=False)
                 blocks = ((start, row_block(graph, start, min(start + rows, n)), None) for start in range(0, n, rows))
@@ -176,9 +177,8 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
                 blocks = halo_blocks
             out = inputs = None
             for start, block, node_ids in blocks:
-                if row_blocks:  # rows over all columns: h whole (and the targets' rows apart, a view)
-                    apart = getattr(stack.layers[i], "reads_target_rows", True)
-                    block_inputs = (h, h[start:start + block.num_nodes]) if apart else h
+                if row_blocks:  # rows over all columns: h whole
+                    block_inputs = (h, h[start:start + block.num_nodes]) if reads_targets else h
                 elif h.is_sparse:
                     block_inputs = h.index_select(0, node_ids)
                 else:  # one buffer for every block of the layer, no fresh pages per block
