@@ -101,6 +101,13 @@ class Log:
         self._file.close()
 
 
+def _sigint_by_default() -> None:
+    """In a phase's process before it starts: SIGINT back to its default. Started from a shell
+    script's background job, this process and its children inherit SIGINT ignored, and a phase
+    cut at its budget would then be killed without writing its report."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_phase(phase: Phase, log: Log) -> None:
     """Run ``phase.cmd`` in its own process group under its budget; fills status, seconds, output."""
     log(f"\n=== {phase.name} (budget {phase.budget_s} s{'; ' + phase.note if phase.note else ''}): "
@@ -108,7 +115,7 @@ def run_phase(phase: Phase, log: Log) -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1", **phase.env)
     start = time.monotonic()
     proc = subprocess.Popen(phase.cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace", start_new_session=True)
+                            text=True, errors="replace", start_new_session=True, preexec_fn=_sigint_by_default)
 
     def pump() -> None:
         for line in proc.stdout:
