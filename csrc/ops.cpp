@@ -12,7 +12,12 @@
 //   arg (max/min only): int64 [N, F], the first edge position (0..nnz-1) reaching the extreme,
 //   nnz for empty rows (whose output is 0). For sum/mean (and spmm with need_arg = false) arg is an
 //   empty int64 tensor.
-#include <torch/extension.h>
+// pybind11 and the op registry only: <torch/extension.h> would add the C++ frontend to the build.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/library.h>
+
+#include <string>
 
 #include "cpu/isa.h"
 #include "cpu/output_alloc.h"

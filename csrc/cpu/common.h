@@ -8,8 +8,14 @@
 // identical across runs and across torch.set_num_threads values.
 #pragma once
 
+// The ATen pieces the kernels use, not <torch/extension.h> (which adds the whole C++ frontend and
+// pybind11: 50 s of every file's compile on a 2-core machine, for nothing a kernel calls).
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <atomic>

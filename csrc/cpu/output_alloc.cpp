@@ -2,6 +2,7 @@
 #include "output_alloc.h"
 
 #include <ATen/EmptyTensor.h>
+#include <ATen/ops/empty.h>
 #include <c10/core/Allocator.h>
 
 #include <algorithm>

@@ -9,7 +9,7 @@
 // kCachedBlocks blocks and kCachedBytes bytes. Smaller outputs come from torch's allocator.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 

@@ -6,89 +6,16 @@
 // in order), so results are bitwise identical across runs and thread counts. The inner loops run
 // over features: AVX-512 or AVX2 intrinsics (spmm_kernels.h) where the CPU has them, a portable
 // loop otherwise (isa.h: chosen per call, SPARSEGNN_ISA forces one). No E x F tensor is ever formed.
-#include "common.h"
-#include "spmm_kernels.h"
+#include "spmm_impl.h"
+
+SPARSEGNN_SPMM_INSTANCES(extern template, float)
+SPARSEGNN_SPMM_INSTANCES(extern template, double)
+SPARSEGNN_SPMM_INSTANCES(extern template, c10::Half)
+SPARSEGNN_SPMM_INSTANCES(extern template, c10::BFloat16)
 
 namespace sparsegnn {
 namespace cpu {
 namespace {
-
-// Arg = false (max/min only): out alone, arg == nullptr.
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity, Reduce R, bool Arg = has_arg<R>()>
-void spmm_impl(const int64_t* rp, const idx_t* col, const scalar_t* val, const scalar_t* x, int64_t n,
-               int64_t m, int64_t F, scalar_t* out, int64_t* arg) {
-  using acc_t = at::opmath_type<scalar_t>;
-  using K = RowKernel<scalar_t, idx_t, HasValue, Identity, R, Arg>;
-  const int64_t nnz = rp[n];
-  if (n == 0 || F == 0) return;
-  Plan plan = make_plan(rp, n, at::get_num_threads());
-  const Isa isa = selected_isa();
-  Args<scalar_t, idx_t> a{rp, col, val, x, m, F, nnz};
-  a.prefetch = Prefetch::from_env();
-  const size_t row_bytes = static_cast<size_t>(F) * sizeof(scalar_t);
-  a.stream = static_cast<size_t>(n) * row_bytes >= kHugeOutputBytes && row_bytes % 64 == 0 &&
-             reinterpret_cast<uintptr_t>(out) % 64 == 0 && reinterpret_cast<uintptr_t>(arg) % 64 == 0;
-  std::vector<acc_t> scratch(static_cast<size_t>(plan.num_pieces * F));
-  std::vector<int64_t> scratch_arg(has_arg<R>() ? static_cast<size_t>(plan.num_pieces * F) : 0);
-  std::atomic<bool> bad{false};
-  run_tasks(static_cast<int64_t>(plan.tasks.size()), [&](int64_t t) {
-    const Task& task = plan.tasks[t];
-    bool local_bad = false;
-    if (task.piece < 0) {
-      K::rows(a, isa, task.row_begin, task.row_end, out, arg, local_bad);
-    } else {
-      acc_t* acc = scratch.data() + task.piece * F;
-      int64_t* ag = has_arg<R>() ? scratch_arg.data() + task.piece * F : nullptr;
-      K::piece(a, isa, task.e_begin, task.e_end, acc, ag, local_bad);
-    }
-    if (local_bad) bad.store(true, std::memory_order_relaxed);
-  });
-  TORCH_CHECK(!bad.load(), "col holds an index out of range [0, ", m, ")");
-  // Merge hub pieces in ascending order: parallel over hubs, sequential over pieces.
-  run_tasks(static_cast<int64_t>(plan.hubs.size()), [&](int64_t h) {
-    const Hub& hub = plan.hubs[h];
-    const int64_t count = rp[hub.row + 1] - rp[hub.row];
-    std::vector<acc_t> acc(scratch.begin() + hub.first_piece * F,
-                           scratch.begin() + (hub.first_piece + 1) * F);
-    std::vector<int64_t> ag(F, -1);
-    if (has_arg<R>())
-      std::copy(scratch_arg.begin() + hub.first_piece * F, scratch_arg.begin() + (hub.first_piece + 1) * F,
-                ag.begin());
-    for (int64_t p = 1; p < hub.num_pieces; ++p) {
-      const acc_t* o = scratch.data() + (hub.first_piece + p) * F;
-      const int64_t* oa = has_arg<R>() ? scratch_arg.data() + (hub.first_piece + p) * F : nullptr;
-      for (int64_t f = 0; f < F; ++f) Reducer<R, acc_t>::merge(acc[f], ag[f], o[f], oa ? oa[f] : 0);
-    }
-    scalar_t* o = out + hub.row * F;
-    int64_t* oa = Arg ? arg + hub.row * F : nullptr;
-    for (int64_t f = 0; f < F; ++f) {
-      int64_t af = ag[f];
-      o[f] = static_cast<scalar_t>(Arg ? Reducer<R, acc_t>::finalize(acc[f], count, af, nnz)
-                                       : Reducer<R, acc_t>::finalize_value(acc[f], count));
-      if (oa) oa[f] = af;
-    }
-  });
-}
-
-// Max/min with arg == nullptr run without arg tracking (forward-only calls).
-template <typename scalar_t, typename idx_t, bool HasValue, bool Identity>
-void spmm_reduce_dispatch(Reduce r, const int64_t* rp, const idx_t* col, const scalar_t* val,
-                          const scalar_t* x, int64_t n, int64_t m, int64_t F, scalar_t* out, int64_t* arg) {
-  switch (r) {
-    case Reduce::Sum:
-      return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Sum>(rp, col, val, x, n, m, F, out, arg);
-    case Reduce::Mean:
-      return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Mean>(rp, col, val, x, n, m, F, out, arg);
-    case Reduce::Max:
-      if (arg == nullptr)
-        return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Max, false>(rp, col, val, x, n, m, F, out, arg);
-      return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Max>(rp, col, val, x, n, m, F, out, arg);
-    case Reduce::Min:
-      if (arg == nullptr)
-        return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Min, false>(rp, col, val, x, n, m, F, out, arg);
-      return spmm_impl<scalar_t, idx_t, HasValue, Identity, Reduce::Min>(rp, col, val, x, n, m, F, out, arg);
-  }
-}
 
 Reduce parse_reduce_checked(const std::string& reduce) {
   try {
@@ -127,10 +54,7 @@ std::tuple<at::Tensor, at::Tensor> spmm_cpu(const at::Tensor& rowptr, const at::
     const int64_t* rp = rowptr.data_ptr<int64_t>();
     visit_col(col, [&](const auto* cp) {
       using idx_t = std::remove_cv_t<std::remove_pointer_t<decltype(cp)>>;
-      if (has_value)
-        spmm_reduce_dispatch<scalar_t, idx_t, true, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
-      else
-        spmm_reduce_dispatch<scalar_t, idx_t, false, false>(r, rp, cp, vp, xp, n, m, F, op, ap);
+      spmm_rows<scalar_t, idx_t>(r, rp, cp, vp, xp, n, m, F, op, ap);
     });
   });
   return {out, arg};
@@ -148,9 +72,8 @@ std::tuple<at::Tensor, at::Tensor> segment_reduce_cpu(const at::Tensor& src, con
                                : at::empty({0}, src.options().dtype(at::kLong));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "sparsegnn_segment_cpu", [&] {
     int64_t* ap = has_arg_reduce(r) ? arg.data_ptr<int64_t>() : nullptr;
-    spmm_reduce_dispatch<scalar_t, int64_t, false, true>(r, rowptr.data_ptr<int64_t>(), nullptr, nullptr,
-                                                         src.data_ptr<scalar_t>(), n, e, F,
-                                                         out.data_ptr<scalar_t>(), ap);
+    segment_rows<scalar_t>(r, rowptr.data_ptr<int64_t>(), src.data_ptr<scalar_t>(), n, e, F,
+                           out.data_ptr<scalar_t>(), ap);
   });
   return {out, arg};
 }

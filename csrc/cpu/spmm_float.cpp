@@ -1,0 +1,4 @@
+// The float SpMM and segment_reduce kernels (spmm_impl.h; the ops are in spmm_cpu.cpp).
+#include "spmm_impl.h"
+
+SPARSEGNN_SPMM_INSTANCES(template, float)

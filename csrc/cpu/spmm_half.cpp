@@ -1,0 +1,4 @@
+// The c10::Half SpMM and segment_reduce kernels (spmm_impl.h; the ops are in spmm_cpu.cpp).
+#include "spmm_impl.h"
+
+SPARSEGNN_SPMM_INSTANCES(template, c10::Half)
