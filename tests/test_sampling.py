@@ -29,7 +29,7 @@ from sparsegnn.sampling import (
     make_method,
 )
 from sparsegnn.graph.kernels import sort_rows
-from sparsegnn.sampling.common import gcn_normalised, rng
+from sparsegnn.sampling.common import entry_records, gcn_normalised, rng
 from sparsegnn.train import FullBatch, Method, batch_loss, fit_recipe, recipe
 
 from conftest import threads
@@ -783,22 +783,25 @@ def test_sort_rows_sorts_every_row_and_says_where_entries_came_from():
     assert np.array_equal(before[pos], col) and pos[3:5].tolist() == [4, 5]  # stable
 
 
+@pytest.mark.parametrize("value_dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("col_dtype", [torch.int32, torch.int64])
-def test_induced_rows_equal_the_induced_union(col_dtype):
-    """GraphSAINT's branch-free kernel (ascending nodes, local ids by rank) gives
-    induced_union's CSR, entry for entry, in one piece and in pieces joined."""
+def test_induced_rows_equal_the_induced_union(col_dtype, value_dtype):
+    """GraphSAINT's branch-free kernel (ascending nodes, local ids by rank) over records of
+    (column, value) gives induced_union's CSR, entry for entry, in one piece and in pieces
+    joined."""
     from sparsegnn.sampling import kernels
 
     def induced_ascending(rowptr, col, value, nodes, num_nodes, with_position, *work):
         starts, ends = kernels.row_spans(rowptr, nodes)
         member, rank = kernels.member_ranks(nodes, num_nodes)
-        scanned, *out = kernels.induced_rows(col, value, starts, ends, member, rank, with_position, *work)
+        scanned, *out = kernels.induced_rows(entry_records(col, value), starts, ends, member, rank, with_position,
+                                             *work)
         return (scanned, *(a.copy() for a in out))
 
     data = sbm(500, 4, 8.0, num_features=4, seed=3)
     graph = data.graph.to_index_dtype(col_dtype)
     rowptr, col = graph.rowptr.numpy(), graph.col.numpy()
-    value = np.random.default_rng(0).random(graph.nnz).astype(np.float32)
+    value = np.random.default_rng(0).random(graph.nnz).astype(value_dtype)
     scratch = kernels.node_map(graph.num_nodes)
     gen = torch.Generator().manual_seed(0)
     for size in (1, 37, 250, 500):
@@ -814,7 +817,7 @@ def test_induced_rows_equal_the_induced_union(col_dtype):
         if size > 1:  # two pieces of the rows, joined in order, are the one
             starts, ends = kernels.row_spans(rowptr, nodes)
             member, rank = kernels.member_ranks(nodes, 500)
-            a, b = (kernels.induced_rows(col, value, starts[span], ends[span], member, rank, True,
+            a, b = (kernels.induced_rows(entry_records(col, value), starts[span], ends[span], member, rank, True,
                                          *(np.empty(scanned, w.dtype) for w in work))
                     for span in (slice(0, size // 2), slice(size // 2, size)))
             assert a[0] + b[0] == scanned

@@ -51,8 +51,8 @@ from ..graph import Graph, subgraph
 from ..graph.hugepages import back_with_huge_pages
 from ..train import Batch
 from . import kernels
-from .common import (EPOCH, PRESAMPLE, SampledMethod, Workspace, check_int, compact, csr_numpy, gcn_normalised,
-                     kernel_seed, rng, shared, take_rows)
+from .common import (EPOCH, PRESAMPLE, SampledMethod, Workspace, check_int, compact, csr_numpy, entry_records,
+                     gcn_normalised, kernel_seed, rng, shared, take_rows)
 
 #: pieces of a batch's rows that :meth:`GraphSAINT.induced` scans, shared between two threads
 #: (with the feature and loss rows as one more piece), where it scans at least ``SHARED_SCAN``
@@ -99,8 +99,9 @@ class GraphSAINT(SampledMethod):
     (``train_graph``, the raw sampled graph: ``graph`` itself when that is the whole graph; the
     samplers work in its local ids), ``is_train`` bool ``[|V_g|]`` and ``train_local``, the local
     ids of the training nodes; after pre-sampling ``node_count`` float64 ``[|V_g|]`` (``C_v``),
-    ``num_presampled`` (``N``), ``aggr_graph``, Ã's structure (int32 columns where they fit)
-    with the values ``Ã_vu / α_uv``, and ``loss_norm`` ``[|V_g|]`` (``λ_v``). Ã's own values
+    ``num_presampled`` (``N``), ``aggr_rowptr`` and ``aggr_entries``, Ã's structure (int32
+    columns where they fit) with the values ``Ã_vu / α_uv``, a record an entry
+    (:func:`~sparsegnn.sampling.common.entry_records`), and ``loss_norm`` ``[|V_g|]`` (``λ_v``). Ã's own values
     and the entry counts ``C_uv`` live only while pre-sampling: at 4 x 10^7 entries they are
     0.5 GB that no batch needs.
 
@@ -151,7 +152,9 @@ class GraphSAINT(SampledMethod):
         module docstring)."""
         n = self.pool.numel()
         generator = rng(self.seed, PRESAMPLE)
-        self.aggr_graph = train_norm  # the structure batches are induced from
+        # the structure batches are induced from, Ã's values until pre-sampling ends
+        self.aggr_rowptr = train_norm.rowptr.numpy()
+        self.aggr_entries = entry_records(train_norm.col.numpy(), train_norm.value.numpy())
         node_count = torch.zeros(n, dtype=torch.float64)
         edge_count = torch.zeros(train_norm.nnz, dtype=torch.int32)
         total, train_total, num = 0, 0, 0
@@ -164,12 +167,10 @@ class GraphSAINT(SampledMethod):
         self.node_count, self.num_presampled = node_count, num
         self.default_steps = max(1, round(self.train_ids.numel() * num / max(train_total, 1)))
         c_v = node_count.clamp(min=1)
-        # the row index stays on train_norm, which nothing keeps once aggr_graph replaces it
         alpha = edge_count.clamp(min=1).double().div_(c_v[train_norm.row_index()])
         del edge_count
-        aggr_value = (train_norm.value.double() / alpha).to(train_norm.value.dtype)
-        self.aggr_graph = train_norm.with_value(aggr_value, norm="saint")
-        back_with_huge_pages(self.aggr_graph.rowptr, self.aggr_graph.col, self.aggr_graph.value)  # batches' rows
+        self.aggr_entries["value"] = train_norm.value.double().div_(alpha).numpy()
+        back_with_huge_pages(train_norm.rowptr, torch.from_numpy(self.aggr_entries.view(np.uint8)))  # batches' rows
         self.loss_norm = (num / (c_v * self.train_ids.numel())).float()
         self._loss_records = kernels.loss_records(self.is_train.numpy(), self.y[self.pool].numpy(),
                                                   self.loss_norm.numpy())
@@ -177,7 +178,7 @@ class GraphSAINT(SampledMethod):
     def induced(self, nodes: Tensor, with_position: bool = False, beside: Callable[[], Any] | None = None
                 ) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor], Any]:
         """``((rowptr [n + 1], col [m], position [m], value [m]), beside())``: the subgraph of
-        ``aggr_graph`` (whose rows are ascending) induced by ``nodes`` (int64 ``[n]`` ascending
+        ``aggr_entries`` (whose rows are ascending) induced by ``nodes`` (int64 ``[n]`` ascending
         distinct local ids, as :meth:`sample_nodes` gives them), with each entry's value there
         and, ``with_position``, its position (else ``position`` is empty); and the result of
         ``beside`` (None without it).
@@ -186,21 +187,20 @@ class GraphSAINT(SampledMethod):
         (:func:`kernels.induced_rows`), shared with ``beside`` between two threads
         (:func:`~sparsegnn.sampling.common.shared`; one piece where torch may use one thread or
         the rows are few); the pieces are joined in order, so the subgraph is the same."""
-        rowptr, col = csr_numpy(self.aggr_graph)
-        value = self.aggr_graph.value.numpy()
+        records = self.aggr_entries
         nodes = nodes.numpy()
-        starts, ends = kernels.row_spans(rowptr, nodes)
+        starts, ends = kernels.row_spans(self.aggr_rowptr, nodes)
         member, rank = kernels.member_ranks(nodes, self.pool.numel())
         entries = np.cumsum(ends - starts)
         pieces = SCAN_PIECES if torch.get_num_threads() > 1 and entries.size and entries[-1] >= SHARED_SCAN else 1
         cut = [0, *np.searchsorted(entries, entries[-1] * np.arange(1, pieces) / pieces).tolist(), nodes.size] \
             if nodes.size else [0, 0]
         while len(self._work) < len(cut) - 1:  # each piece's buffers (positions only while pre-sampling)
-            self._work.append(Workspace(col.dtype, value.dtype, np.int64))
+            self._work.append(Workspace(records.dtype["col"], records.dtype["value"], np.int64))
 
         def scan(k: int) -> Callable[[], tuple]:
             a, b = cut[k], cut[k + 1]
-            return lambda: self._work[k].run(kernels.induced_rows, col, value, starts[a:b], ends[a:b], member, rank,
+            return lambda: self._work[k].run(kernels.induced_rows, records, starts[a:b], ends[a:b], member, rank,
                                              with_position, used=(True, True, with_position))
 
         other, *scanned = shared([beside or (lambda: None), *(scan(k) for k in range(len(cut) - 1))])
