@@ -12,6 +12,7 @@ from sparsegnn.cli import main
 from sparsegnn.data import sbm
 from sparsegnn.graph.subgraph import row_block, row_block_halo
 from sparsegnn.nn import EGC, GCN, MLP, SAGE
+from sparsegnn.nn.conv import MappedSources
 from sparsegnn.sampling import ClusterGCN, GraphSAINTRandomWalkSampler, NeighborSampling
 from sparsegnn.sampling import layerwise
 from sparsegnn.sampling.common import full_gcn_graph
@@ -66,18 +67,27 @@ def test_row_block_without_values_and_bad_range(data):
         row_block_halo(Graph.from_coo(torch.tensor([0]), torch.tensor([2]), None, 2, 3), 0, 1)
 
 
-@pytest.mark.parametrize("cls", [GCN, SAGE, EGC])
+MODELS = {
+    "gcn": lambda: GCN(12, 16, 4, num_layers=3),
+    "sage": lambda: SAGE(12, 16, 4, num_layers=3),
+    "sage-project": lambda: SAGE(12, 16, 4, num_layers=3, project=True),
+    "egc": lambda: EGC(12, 16, 4, num_layers=3),
+    "egc-m": lambda: EGC(12, 16, 4, num_layers=3, aggregators=["symnorm", "max", "mean"], num_heads=4, num_bases=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("block_bytes", [1, 3000, 40_000, 2**30])
 @pytest.mark.parametrize("raw", [False, True], ids=["normalised", "raw"])
-def test_layerwise_forward_equals_the_full_forward(data, cls, block_bytes, raw):
+def test_layerwise_forward_equals_the_full_forward(data, name, block_bytes, raw):
     """On the graph as the samplers' evaluation gives it (GCN-normalised for GCN and EGC) and on
     the raw graph, which GCN and EGC normalise themselves: every block is cut from the graph
     normalised once with the full graph's degrees (``LayerStack.full_adjacency``)."""
     torch.manual_seed(0)
-    graph = data.graph if cls is SAGE or raw else full_gcn_graph(data.graph)
+    graph = data.graph if name.startswith("sage") or raw else full_gcn_graph(data.graph)
     graph = Graph(graph.rowptr, graph.col, None if graph.value is None else graph.value.double(), norm=graph.norm)
     x = data.x.double()
-    model = cls(12, 16, 4, num_layers=3).double().train()
+    model = MODELS[name]().double().train()
     with torch.no_grad():
         model.eval()
         expected = model(x, graph)
@@ -85,6 +95,28 @@ def test_layerwise_forward_equals_the_full_forward(data, cls, block_bytes, raw):
     out = layerwise_forward(model, x, graph, block_bytes=block_bytes)
     assert model.training  # mode restored
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["egc", "egc-m", "sage-project"])
+def test_sources_are_mapped_once_a_layer(data, name, monkeypatch):
+    """A layer that maps its sources (EGC's bases, SAGE's ``project``) on dense inputs runs on
+    row blocks over all columns: its map runs once a layer, however many blocks, and no halo
+    is gathered."""
+    torch.manual_seed(0)
+    model = MODELS[name]().eval()
+    maps = [conv.bases_lin if hasattr(conv, "bases_lin") else conv.lin for conv in model.convs]
+    calls = [0] * len(maps)
+    for i, lin in enumerate(maps):
+        lin.register_forward_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+    monkeypatch.setattr(layerwise, "row_block_halo", lambda *a: pytest.fail("a halo block was gathered"))
+    graph = data.graph if name.startswith("sage") else full_gcn_graph(data.graph)
+    with torch.no_grad():
+        expected = model(data.x, graph)
+    out = layerwise_forward(model, data.x, graph, block_bytes=3000)  # dozens of blocks a layer
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    assert calls == [2, 2, 2]  # the full forward's call, and one a layer here
+    with pytest.raises(ValueError, match="project"):
+        SAGE(12, 16, 4).convs[0](MappedSources(data.x, data.x), data.graph)
 
 
 def test_layerwise_forward_sparse_features(data):

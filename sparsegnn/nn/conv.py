@@ -14,7 +14,7 @@ The convs aggregate in one fused SpMM, never materialising per-edge messages, so
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -23,6 +23,19 @@ from ..graph import Graph
 from .norm import FLOWS
 
 _HOOKS = ("propagate", "message", "aggregate", "message_and_aggregate", "edge_update")
+
+
+class MappedSources(NamedTuple):
+    """A layer's input whose sources went through the layer's own per-source map already
+    (:meth:`Conv.map_sources`), its targets' rows apart: the layer-wise evaluation maps all
+    ``N`` sources once a layer and gives each block of the graph's rows its targets' rows as a
+    view of ``x``.
+
+    Shapes: ``sources`` :math:`(M, F')` (``map_sources`` of the graph's ``M`` columns),
+    ``targets`` :math:`(N, F_{in})` (the graph's ``N`` rows of ``x``)."""
+
+    sources: Tensor
+    targets: Tensor
 
 
 class Conv(torch.nn.Module):
@@ -45,6 +58,10 @@ class Conv(torch.nn.Module):
     #: sources by aggregating them only: it too may take all ``N`` rows with a block of the
     #: graph's rows, its targets' rows as a view (SAGE without ``project``)
     takes_target_rows_apart = False
+    #: whether every source goes through a map of its own before it is aggregated (EGC's bases,
+    #: SAGE's ``project``): such a layer gives that map as ``map_sources(x)`` and also takes a
+    #: :class:`MappedSources` input, so all ``N`` sources are mapped once, not once a block
+    maps_sources = False
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from torch.nn import Parameter
 
 from ..graph import Graph
 from .aggregation import MultiAggregation, target_rows
-from .conv import Conv
+from .conv import Conv, MappedSources
 from .linear import check_channels, glorot_init, linear, reset_linear, torch_init
 from .norm import as_graph, gcn_norm
 
@@ -44,7 +44,8 @@ class EGConv(Conv):
     are (it may be rectangular: ``x`` has its column count, the combination weights are read from
     the first ``num_nodes`` rows, the targets).
     ``state_dict`` keys (``bases_lin.weight``, ``comb_lin.weight``, ``comb_lin.bias``, ``bias``)
-    are PyG's.
+    are PyG's. ``x`` may also be a :class:`~sparsegnn.nn.conv.MappedSources`: the sources'
+    bases computed already (:meth:`map_sources`) and the targets' rows apart.
 
     Args:
         in_channels (int): size of each input sample, or -1 to read it from the first input.
@@ -130,10 +131,20 @@ class EGConv(Conv):
             self._cached_edge_index = (structure, symnorm)
         return structure, symnorm
 
-    def forward(self, x: Tensor, edge_index: Any) -> Tensor:
-        structure, symnorm = self.graphs(edge_index, self.num_nodes_of(x))
-        bases = self.bases_lin(x)
-        weightings = self.comb_lin(target_rows(x, structure, self.node_dim))
+    maps_sources = True
+
+    def map_sources(self, x: Tensor) -> Tensor:
+        """The bases ``X W_bases`` of the sources, ``[M, B F_out / H]``."""
+        return self.bases_lin(x)
+
+    def forward(self, x: Tensor | MappedSources, edge_index: Any) -> Tensor:
+        if isinstance(x, MappedSources):
+            bases, targets = x
+            structure, symnorm = self.graphs(edge_index, self.num_nodes_of(bases))
+        else:
+            structure, symnorm = self.graphs(edge_index, self.num_nodes_of(x))
+            bases, targets = self.map_sources(x), target_rows(x, structure, self.node_dim)
+        weightings = self.comb_lin(targets)
         aggregated = self.aggregate_nodes(self.aggr_module, structure, bases, symnorm)
         nodes = weightings.shape[:-1]  # [*, N]: the batch and node dimensions
         weightings = weightings.reshape(-1, self.num_heads, self.num_bases * len(self.aggregators))

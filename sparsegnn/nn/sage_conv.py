@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..graph import Graph
 from .aggregation import Aggregation, MultiAggregation, check_reduce_name, target_rows
-from .conv import Conv
+from .conv import Conv, MappedSources
 from .linear import check_channels, linear, reset_linear, torch_init
 from .norm import as_graph
 
@@ -51,7 +51,9 @@ class SAGEConv(Conv):
           :math:`((|\mathcal{V}_s|, F_{s}), (|\mathcal{V}_t|, F_{t}))`, ``edge_index``
           :math:`(2, |\mathcal{E}|)` or a :class:`sparsegnn.Graph` / sparse ``adj_t``; with a
           rectangular graph and a single ``x``, the targets are ``x[:num_nodes]`` (targets
-          first, the neighbour sampler's layout); ``size`` an optional ``(N_s, N_t)``.
+          first, the neighbour sampler's layout); ``size`` an optional ``(N_s, N_t)``; with
+          ``project``, also a :class:`~sparsegnn.nn.conv.MappedSources` (the sources projected
+          already by :meth:`map_sources`, the targets' rows apart).
         - **output:** node features :math:`(|\mathcal{V}_t|, F_{out})`
     """
 
@@ -111,6 +113,16 @@ class SAGEConv(Conv):
         (see :class:`~sparsegnn.nn.conv.Conv`)."""
         return not self.project
 
+    @property
+    def maps_sources(self) -> bool:
+        """With ``project``: the sources' projection is a per-source map (see
+        :class:`~sparsegnn.nn.conv.Conv`)."""
+        return self.project
+
+    def map_sources(self, x_src: Tensor) -> Tensor:
+        """``ReLU(W_3 x_j + b)`` of the sources (``project``)."""
+        return F.relu(self.lin(x_src))
+
     def graph(self, edge_index: Any, num_src: int, num_dst: int | None) -> Graph:
         """The adjacency as a :class:`Graph` (rows = targets)."""
         return as_graph(edge_index, num_src, None, num_dst, flow=self.flow)
@@ -121,14 +133,17 @@ class SAGEConv(Conv):
         edge_index: Any,
         size: tuple[int, int] | None = None,
     ) -> Tensor:
+        mapped = isinstance(x, MappedSources)
+        if mapped and not self.project:
+            raise ValueError("x: MappedSources input needs project=True (the sources' map)")
         x_src, x_dst = (x, None) if isinstance(x, Tensor) else x
         num_src = self.num_nodes_of(x_src) if size is None else size[0]
         num_dst = (self.num_nodes_of(x_dst) if x_dst is not None else None) if size is None else size[1]
         graph = self.graph(edge_index, num_src, num_dst)
         if x_dst is None and isinstance(x, Tensor):
             x_dst = target_rows(x, graph, self.node_dim)
-        if self.project:
-            x_src = F.relu(self.lin(x_src))
+        if self.project and not mapped:
+            x_src = self.map_sources(x_src)
         aggregated = self.aggregate_nodes(self.aggr_module, graph, x_src)
         if isinstance(self.aggr, list):  # several aggregators: concatenated along features
             aggregated = aggregated.flatten(-2)

@@ -17,9 +17,13 @@ widest layer. Two kinds of block:
   its linear map (:func:`~sparsegnn.nn.gcn_conv.aggregate_first`), so the map runs on the
   block's rows only: equal to the full forward up to float rounding; so does a layer that
   takes its targets' rows apart (``takes_target_rows_apart``: SAGE, given ``(h^l, h^l[T])``);
-- any other layer (EGC's combination weights read the targets' rows, which it finds first in
-  its input) takes the block's rows and halo renumbered targets first, and its inputs gathered
-  (:func:`~sparsegnn.graph.subgraph.row_block_halo`);
+- so does a layer that maps every source before aggregating (``maps_sources``: EGC's bases,
+  SAGE's ``project``): its map runs once a layer over all ``N`` rows (``[N, F']``, EGC's
+  ``B F_{l+1} / H`` columns), and each block takes the mapped sources whole and its targets'
+  rows as a view (:class:`~sparsegnn.nn.conv.MappedSources`), so no source is mapped twice;
+- any other layer (one reading its targets' rows, which it finds first in its input, or any
+  layer on sparse inputs) takes the block's rows and halo renumbered targets first, and its
+  inputs gathered (:func:`~sparsegnn.graph.subgraph.row_block_halo`);
 - a layer whose outputs are narrow (``F_{l+1}`` at most an eighth of the widest layer's, or
   ``2 N F_{l+1}`` within one block's bytes: the logits) runs on the whole graph at once, in PyG's order (the linear map first, so the aggregation moves
   ``F_{l+1}`` columns, not ``F_l``).
@@ -32,6 +36,8 @@ neighbourhoods; GNNAutoScale's :meth:`~sparsegnn.gas.GASModel.inference` over ME
 from __future__ import annotations
 
 import resource
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -39,6 +45,7 @@ from torch import Tensor
 from ..graph import Graph
 from ..graph.subgraph import row_block, row_block_halo
 from ..nn import LayerStack
+from ..nn.conv import MappedSources
 from ..nn.gcn_conv import aggregate_first
 
 #: the most bytes of one block's inputs :func:`layerwise_forward` aims at by default
@@ -118,12 +125,21 @@ def default_block_bytes(num_nodes: int, width: int, itemsize: int = 4) -> int:
     return min(BLOCK_BYTES, max(2**20, num_nodes * width * itemsize // 8))
 
 
-def _takes_row_blocks(layer: torch.nn.Module, h: Tensor) -> bool:
-    """Whether ``layer`` may run on a row block over all ``N`` columns with ``h`` whole (it reads
-    no target rows of its own, or takes them apart as a view of ``h``; a dense ``h`` lets GCN
-    aggregate before its linear map)."""
-    apart = getattr(layer, "takes_target_rows_apart", False)
-    return (not getattr(layer, "reads_target_rows", True) or apart) and not h.is_sparse
+def _row_block_inputs(layer: torch.nn.Module, h: Tensor) -> Callable[[int, int], Any] | None:
+    """``inputs(start, stop)``: what ``layer`` takes with the graph's rows ``start:stop`` over all
+    ``N`` columns, ``h`` read whole (no gather); None where it cannot run on such blocks (it
+    reads its targets' rows from the top of its input, or ``h`` is sparse). A layer that maps
+    its sources has them mapped here, once for all blocks."""
+    if h.is_sparse:
+        return None
+    if getattr(layer, "maps_sources", False):
+        sources = layer.map_sources(h)
+        return lambda start, stop: MappedSources(sources, h[start:stop])
+    if getattr(layer, "takes_target_rows_apart", False):
+        return lambda start, stop: (h, h[start:stop])
+    if not getattr(layer, "reads_target_rows", True):  # GCN: a dense h lets it aggregate first
+        return lambda start, stop: h
+    return None
 
 
 @torch.no_grad()
@@ -133,10 +149,10 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
     blocks are cut from :meth:`~sparsegnn.nn.LayerStack.full_adjacency`), layer by layer over
     blocks of consecutive rows (see the module docstring), in eval mode.
 
-    A layer that reads no target rows of its own (``reads_target_rows`` False: GCN) on dense
-    inputs takes each block's rows over all ``N`` columns (:func:`~sparsegnn.graph.subgraph.
-    row_block`, views: nothing is gathered); any other layer each block's rows and halo, its
-    inputs gathered (:func:`~sparsegnn.graph.subgraph.row_block_halo`); a layer with narrow
+    A layer that reads no target rows of its own (``reads_target_rows`` False: GCN), takes them
+    apart (SAGE) or maps its sources first (EGC) takes each block's rows over all ``N`` columns
+    on dense inputs (:func:`~sparsegnn.graph.subgraph.row_block`, views: nothing is gathered);
+    any other layer each block's rows and halo, its inputs gathered (:func:`~sparsegnn.graph.subgraph.row_block_halo`); a layer with narrow
     outputs (see the module docstring) runs on the whole graph. ``block_bytes``
     sizes the blocks' inputs (:func:`block_rows`; default :func:`default_block_bytes`).
     """
@@ -164,9 +180,8 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
             if 8 * f_out <= widest or 2 * n * f_out * itemsize <= block_bytes:  # narrow (the logits): whole
                 h = stack.layer(i, h, graph)
                 continue
-            row_blocks = _takes_row_blocks(stack.layers[i], h)
-            reads_targets = getattr(stack.layers[i], "reads_target_rows", True)  # then given apart, a view
-            if row_blocks:
+            row_block_inputs = _row_block_inputs(stack.layers[i], h)
+            if row_block_inputs is not None:
                 rows = block_rows(graph, f_in + f_out, itemsize, block_bytes, halo=False)
                 blocks = ((start, row_block(graph, start, min(start + rows, n)), None) for start in range(0, n, rows))
             else:
@@ -177,8 +192,8 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
                 blocks = halo_blocks
             out = inputs = None
             for start, block, node_ids in blocks:
-                if row_blocks:  # rows over all columns: h whole
-                    block_inputs = (h, h[start:start + block.num_nodes]) if reads_targets else h
+                if row_block_inputs is not None:  # rows over all columns: h whole
+                    block_inputs = row_block_inputs(start, start + block.num_nodes)
                 elif h.is_sparse:
                     block_inputs = h.index_select(0, node_ids)
                 else:  # one buffer for every block of the layer, no fresh pages per block
