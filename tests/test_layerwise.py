@@ -11,7 +11,7 @@ from sparsegnn import Graph
 from sparsegnn.cli import main
 from sparsegnn.data import sbm
 from sparsegnn.graph.subgraph import row_block, row_block_halo
-from sparsegnn.nn import EGC, GCN, MLP, SAGE
+from sparsegnn.nn import EGC, GCN, MLP, SAGE, SGC
 from sparsegnn.nn.conv import MappedSources
 from sparsegnn.sampling import ClusterGCN, GraphSAINTRandomWalkSampler, NeighborSampling
 from sparsegnn.sampling import layerwise
@@ -117,6 +117,24 @@ def test_sources_are_mapped_once_a_layer(data, name, monkeypatch):
     assert calls == [2, 2, 2]  # the full forward's call, and one a layer here
     with pytest.raises(ValueError, match="project"):
         SAGE(12, 16, 4).convs[0](MappedSources(data.x, data.x), data.graph)
+
+
+@pytest.mark.parametrize("name", ["gcn", "egc", "sgc", "sgc-cached"])
+def test_cached_and_multi_hop_layers(data, name):
+    """A conv that cached the full graph on an earlier call runs on each block's graph, its
+    cache given back after; SGC's K-hop layer, which one-hop blocks cannot hold, runs whole."""
+    torch.manual_seed(0)
+    model = {"gcn": lambda: GCN(12, 16, 4, num_layers=3, cached=True),
+             "egc": lambda: EGC(12, 16, 4, num_layers=3, cached=True),
+             "sgc": lambda: SGC(12, 4, K=3, cached=False),
+             "sgc-cached": lambda: SGC(12, 4, K=3)}[name]().eval()
+    with torch.no_grad():
+        expected = model(data.x, data.graph)  # fills the caches
+    caches = [getattr(conv, "_cached_edge_index", getattr(conv, "_cached_x", None)) for conv in model.convs]
+    out = layerwise_forward(model, data.x, data.graph, block_bytes=1)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    after = [getattr(conv, "_cached_edge_index", getattr(conv, "_cached_x", None)) for conv in model.convs]
+    assert all(a is b for a, b in zip(after, caches)) and all(conv.cached == (name != "sgc") for conv in model.convs)
 
 
 def test_layerwise_forward_sparse_features(data):

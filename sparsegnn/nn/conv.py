@@ -62,6 +62,9 @@ class Conv(torch.nn.Module):
     #: SAGE's ``project``): such a layer gives that map as ``map_sources(x)`` and also takes a
     #: :class:`MappedSources` input, so all ``N`` sources are mapped once, not once a block
     maps_sources = False
+    #: how many hops one call aggregates over: a layer of more than one (SGC's ``K``) cannot
+    #: run on the layer-wise evaluation's one-hop blocks, so it runs on the whole graph there
+    hops = 1
 
     def __init__(
         self,

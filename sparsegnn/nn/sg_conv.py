@@ -70,6 +70,11 @@ class SGConv(Conv):
         self.aggr_module = Aggregation(aggr)
         self.reset_parameters()
 
+    @property
+    def hops(self) -> int:
+        """``K``: the hops of one call (see :class:`~sparsegnn.nn.conv.Conv`)."""
+        return self.K
+
     def reset_parameters(self) -> None:
         reset_linear(self.lin, torch_init)
         self._cached_x = None

@@ -26,7 +26,11 @@ widest layer. Two kinds of block:
   inputs gathered (:func:`~sparsegnn.graph.subgraph.row_block_halo`);
 - a layer whose outputs are narrow (``F_{l+1}`` at most an eighth of the widest layer's, or
   ``2 N F_{l+1}`` within one block's bytes: the logits) runs on the whole graph at once, in PyG's order (the linear map first, so the aggregation moves
-  ``F_{l+1}`` columns, not ``F_l``).
+  ``F_{l+1}`` columns, not ``F_l``); so does a layer of more than one hop (``hops``: SGC's
+  ``K``), which one-hop blocks cannot hold.
+
+A layer that caches its graph (``cached=True``) holds the graph of an earlier call, not a
+block's: its cache is set aside while it runs on blocks, and given back after.
 
 Every entry of a block's rows is kept either way, so each row aggregates over its whole
 neighbourhood. PyG's ``inference`` does the same over ``NeighborLoader`` batches of whole
@@ -36,7 +40,8 @@ neighbourhoods; GNNAutoScale's :meth:`~sparsegnn.gas.GASModel.inference` over ME
 from __future__ import annotations
 
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -125,6 +130,21 @@ def default_block_bytes(num_nodes: int, width: int, itemsize: int = 4) -> int:
     return min(BLOCK_BYTES, max(2**20, num_nodes * width * itemsize // 8))
 
 
+@contextmanager
+def _uncached(layer: torch.nn.Module) -> Iterator[None]:
+    """``layer`` with its graph cache (``cached`` and PyG's ``_cached_edge_index``: GCN, EGC)
+    set aside, restored on exit."""
+    if not getattr(layer, "cached", False) or not hasattr(layer, "_cached_edge_index"):
+        yield
+        return
+    kept = layer._cached_edge_index
+    layer.cached, layer._cached_edge_index = False, None
+    try:
+        yield
+    finally:
+        layer.cached, layer._cached_edge_index = True, kept
+
+
 def _row_block_inputs(layer: torch.nn.Module, h: Tensor) -> Callable[[int, int], Any] | None:
     """``inputs(start, stop)``: what ``layer`` takes with the graph's rows ``start:stop`` over all
     ``N`` columns, ``h`` read whole (no gather); None where it cannot run on such blocks (it
@@ -177,7 +197,8 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
     try:
         h = x
         for i, (f_in, f_out) in enumerate(widths):
-            if 8 * f_out <= widest or 2 * n * f_out * itemsize <= block_bytes:  # narrow (the logits): whole
+            narrow = 8 * f_out <= widest or 2 * n * f_out * itemsize <= block_bytes  # the logits
+            if narrow or getattr(stack.layers[i], "hops", 1) != 1:  # whole
                 h = stack.layer(i, h, graph)
                 continue
             row_block_inputs = _row_block_inputs(stack.layers[i], h)
@@ -200,7 +221,7 @@ def layerwise_forward(stack: LayerStack, x: Tensor, graph: Graph, block_bytes: i
                     if inputs is None:
                         inputs = h.new_empty(max(ids.numel() for _, _, ids in halo_blocks), h.size(1))
                     block_inputs = torch.index_select(h, 0, node_ids, out=inputs[: node_ids.numel()])
-                with aggregate_first():
+                with aggregate_first(), _uncached(stack.layers[i]):
                     result = stack.layer(i, block_inputs, block)
                 if out is None:
                     out = result.new_empty(n, result.size(1))
